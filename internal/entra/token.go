@@ -106,3 +106,12 @@ func (r *reuseTokenSource) Token(ctx context.Context) (Token, error) {
 	r.tok = t
 	return t, nil
 }
+
+// reuseWithClock is ReuseTokenSource with an injectable clock.
+func reuseWithClock(src TokenSource, margin time.Duration, now func() time.Time) TokenSource {
+	r := ReuseTokenSource(src, margin).(*reuseTokenSource)
+	if now != nil {
+		r.now = now
+	}
+	return r
+}

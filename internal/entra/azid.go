@@ -1,0 +1,180 @@
+package entra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// clientOptions wires patrol's authority, HTTP client and retry policy into azcore.
+func (o Options) clientOptions() azcore.ClientOptions {
+	return azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: o.AuthorityHost},
+		Transport: o.HTTPClient,
+		Retry: policy.RetryOptions{
+			MaxRetries:    maxTries - 1,
+			RetryDelay:    o.retryBase,
+			MaxRetryDelay: 20 * o.retryBase,
+		},
+	}
+}
+
+// credSource adapts an azcore.TokenCredential.
+type credSource struct {
+	o      Options
+	method Method
+	cred   azcore.TokenCredential
+	kind   IdentityKind // IdentityUnknown: decode the JWT's claims
+}
+
+func (s *credSource) Token(ctx context.Context) (Token, error) {
+	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.o.Scope}})
+	if err != nil {
+		return Token{}, s.o.wrapAzError(ctx, s.method, err)
+	}
+	kind := s.kind
+	if kind == IdentityUnknown {
+		kind = KindFromClaims(at.Token)
+	}
+	return Token{AccessToken: at.Token, ExpiresOn: at.ExpiresOn, Kind: kind}, nil
+}
+
+// secrets lists values that must not leak into error text.
+func (o Options) secrets() []string {
+	return []string{o.ClientSecret, o.Password, o.CertificatePassword}
+}
+
+// wrapAzError turns azidentity failures into *SignInError.
+func (o Options) wrapAzError(ctx context.Context, m Method, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("entra: sign-in (%s) cancelled: %w", m, err)
+	}
+	var afe *azidentity.AuthenticationFailedError
+	if errors.As(err, &afe) {
+		if afe.RawResponse != nil {
+			body, _ := runtime.Payload(afe.RawResponse)
+			e := newSignInError(m, afe.RawResponse.StatusCode, body, o.secrets()...)
+			if e.Description == "" {
+				e.Description = sanitize(firstLine(err.Error()), o.secrets()...)
+			}
+			return e
+		}
+		e := &SignInError{Method: m, Description: sanitize(err.Error(), o.secrets()...)}
+		e.fillAADSTS(err.Error())
+		if e.Hint == "" {
+			e.Hint = methodHint(m)
+		}
+		return e
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
+		e := &SignInError{Method: m, cause: errors.New(sanitize(err.Error(), o.secrets()...))}
+		e.fillAADSTS("")
+		return e
+	}
+	var respErr *azcore.ResponseError
+	if errors.As(err, &respErr) && respErr.RawResponse != nil {
+		body, _ := runtime.Payload(respErr.RawResponse)
+		return newSignInError(m, respErr.StatusCode, body, o.secrets()...)
+	}
+	// credential unavailable (no az, no MI endpoint, bad file …)
+	e := &SignInError{Method: m, Code: "credential_unavailable", Description: sanitize(err.Error(), o.secrets()...)}
+	e.fillAADSTS(err.Error())
+	if e.Hint == "" {
+		e.Hint = methodHint(m)
+	}
+	return e
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func methodHint(m Method) string {
+	switch m {
+	case MethodAzureCLI:
+		return "run `az login` (and `az account set` for the right tenant) on this machine, or choose another --auth method"
+	case MethodManagedIdentity:
+		return "no managed identity is reachable here: run on an Azure host with a managed identity assigned (IDENTITY_ENDPOINT/IMDS), set --managed-identity-client-id for a user-assigned identity, or choose another --auth method"
+	case MethodWorkloadIdentity:
+		return "check AZURE_FEDERATED_TOKEN_FILE exists and the pod's service account is annotated for Entra Workload ID"
+	case MethodClientCertificate:
+		return "check AZURE_CLIENT_CERTIFICATE_PATH holds the certificate and its RSA private key (PEM or PKCS#12) and AZURE_CLIENT_CERTIFICATE_PASSWORD"
+	}
+	return ""
+}
+
+func (o Options) newCredSource(m Method) (TokenSource, error) {
+	co := o.clientOptions()
+	switch m {
+	case MethodClientSecret:
+		c, err := azidentity.NewClientSecretCredential(o.TenantID, o.ClientID, o.ClientSecret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: o.DisableInstanceDiscovery})
+		if err != nil {
+			return nil, o.configErr(m, err)
+		}
+		return &credSource{o: o, method: m, cred: c, kind: IdentityServicePrincipal}, nil
+	case MethodClientCertificate:
+		data, err := os.ReadFile(o.CertificatePath)
+		if err != nil {
+			return nil, &ConfigError{Method: m, Missing: []string{"AZURE_CLIENT_CERTIFICATE_PATH"},
+				Msg: fmt.Sprintf("cannot read AZURE_CLIENT_CERTIFICATE_PATH %s: %v", o.CertificatePath, errors.Unwrap(err))}
+		}
+		var pw []byte
+		if o.CertificatePassword != "" {
+			pw = []byte(o.CertificatePassword)
+		}
+		certs, key, err := azidentity.ParseCertificates(data, pw)
+		if err != nil {
+			return nil, &ConfigError{Method: m, Missing: []string{"AZURE_CLIENT_CERTIFICATE_PATH"},
+				Msg: fmt.Sprintf("AZURE_CLIENT_CERTIFICATE_PATH %s holds no usable certificate and RSA key (%s): provide PEM (certificate + private key) or PKCS#12 with AZURE_CLIENT_CERTIFICATE_PASSWORD", o.CertificatePath, sanitize(err.Error(), o.secrets()...))}
+		}
+		c, err := azidentity.NewClientCertificateCredential(o.TenantID, o.ClientID, certs, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: o.DisableInstanceDiscovery, SendCertificateChain: o.SendCertificateChain})
+		if err != nil {
+			return nil, o.configErr(m, err)
+		}
+		return &credSource{o: o, method: m, cred: c, kind: IdentityServicePrincipal}, nil
+	case MethodWorkloadIdentity:
+		c, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+			ClientOptions: co, ClientID: o.ClientID, TenantID: o.TenantID, TokenFilePath: o.FederatedTokenFile,
+			DisableInstanceDiscovery: o.DisableInstanceDiscovery})
+		if err != nil {
+			return nil, o.configErr(m, err)
+		}
+		return &credSource{o: o, method: m, cred: c, kind: IdentityServicePrincipal}, nil
+	case MethodManagedIdentity:
+		mo := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: co}
+		if o.ManagedIdentityClientID != "" {
+			mo.ID = azidentity.ClientID(o.ManagedIdentityClientID)
+		}
+		c, err := azidentity.NewManagedIdentityCredential(mo)
+		if err != nil {
+			return nil, o.configErr(m, err)
+		}
+		return &credSource{o: o, method: m, cred: c, kind: IdentityManagedIdentity}, nil
+	case MethodAzureCLI:
+		c, err := azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: o.TenantID})
+		if err != nil {
+			return nil, o.configErr(m, err)
+		}
+		return &credSource{o: o, method: m, cred: c, kind: IdentityUnknown}, nil
+	}
+	return nil, fmt.Errorf("entra: method %s is not backed by azidentity", m)
+}
+
+func (o Options) configErr(m Method, err error) error {
+	return &ConfigError{Method: m, Msg: fmt.Sprintf("cannot set up --auth %s: %s", m, sanitize(err.Error(), o.secrets()...))}
+}
