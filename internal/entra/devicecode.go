@@ -98,13 +98,8 @@ func DeviceCodeFlow(ctx context.Context, opts Options, prompt func(DeviceCode)) 
 	form := url.Values{"grant_type": {grantDeviceCode}, "client_id": {o.ClientID}, "device_code": {dr.DeviceCode}}
 	secrets := []string{dr.DeviceCode}
 	for {
-		wait := interval * o.pollUnit
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return Token{}, fmt.Errorf("entra: device-code sign-in cancelled while waiting for the user: %w", ctx.Err())
-		case <-t.C:
+		if err := o.sleep(ctx, interval*o.pollUnit); err != nil {
+			return Token{}, fmt.Errorf("entra: device-code sign-in cancelled while waiting for the user: %w", err)
 		}
 		res, err := o.post(ctx, MethodDeviceCode, o.endpoint("token"), form, secrets)
 		if err != nil {
@@ -215,4 +210,19 @@ func (s *refreshSource) Token(ctx context.Context) (Token, error) {
 		o.Logger.DebugContext(ctx, "entra: rotated refresh token saved")
 	}
 	return tok, nil
+}
+
+// sleep waits d or until ctx ends.
+func (o Options) sleep(ctx context.Context, d time.Duration) error {
+	if o.waitHook != nil {
+		o.waitHook(d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -108,6 +108,7 @@ type Options struct {
 	// test hooks
 	pollUnit  time.Duration // device-code interval unit (default 1s)
 	retryBase time.Duration // first retry delay (default 500ms)
+	waitHook  func(time.Duration)
 }
 
 // String describes the options without any secret.
