@@ -41,15 +41,19 @@ func (e *SignInError) Error() string {
 	if e.Method != "" {
 		b.WriteString(" (" + string(e.Method) + ")")
 	}
-	b.WriteString(" failed:")
+	b.WriteString(" failed")
+	head := ""
 	if e.Status != 0 {
-		fmt.Fprintf(&b, " HTTP %d", e.Status)
+		head += fmt.Sprintf(" HTTP %d", e.Status)
 	}
 	if e.Code != "" {
-		b.WriteString(" " + e.Code)
+		head += " " + e.Code
 	}
 	if e.AADSTS != 0 && !strings.HasPrefix(e.Description, "AADSTS"+strconv.Itoa(e.AADSTS)) {
-		fmt.Fprintf(&b, " AADSTS%d", e.AADSTS)
+		head += fmt.Sprintf(" AADSTS%d", e.AADSTS)
+	}
+	if head != "" {
+		b.WriteString(":" + head)
 	}
 	if e.Description != "" {
 		b.WriteString(": " + e.Description)

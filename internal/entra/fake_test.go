@@ -104,7 +104,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func tokenBody(at, rt string, expiresIn int) map[string]any {
-	m := map[string]any{"token_type": "Bearer", "access_token": at, "expires_in": expiresIn, "scope": "x"}
+	m := map[string]any{"token_type": "Bearer", "access_token": at, "expires_in": expiresIn}
 	if rt != "" {
 		m["refresh_token"] = rt
 	}
