@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -213,6 +214,9 @@ func ParseConnectionYAML(name string, data []byte) (Connection, error) {
 			sub[k] = v
 		}
 	}
+	if err := checkExactKeys(sub); err != nil {
+		return Connection{}, &ConfigError{Source: src, Problem: err.Error(), Fix: "field names are case-sensitive; see docs/cli.md for the valid fields of organization, auth, endpoints and log"}
+	}
 	b, _ := json.Marshal(sub)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -221,6 +225,41 @@ func ParseConnectionYAML(name string, data []byte) (Connection, error) {
 		return Connection{}, &ConfigError{Source: src, Problem: describeJSONError(err), Fix: "see docs/cli.md for the valid fields of organization, auth, endpoints and log"}
 	}
 	return c, nil
+}
+
+// checkExactKeys rejects keys that encoding/json would match only
+// case-insensitively (tenantID for tenantId): the file must use the exact names.
+func checkExactKeys(sub map[string]json.RawMessage) error {
+	sections := map[string]reflect.Type{
+		"auth":      reflect.TypeFor[Auth](),
+		"endpoints": reflect.TypeFor[Endpoints](),
+		"log":       reflect.TypeFor[Log](),
+	}
+	for _, name := range sortedKeys(sub) {
+		t, ok := sections[name]
+		if !ok {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(sub[name], &m) != nil {
+			continue // type errors are reported by the decoder
+		}
+		valid := map[string]bool{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if tag != "" && tag != "-" {
+				valid[tag] = true
+				names = append(names, tag)
+			}
+		}
+		for _, k := range sortedKeys(m) {
+			if !valid[k] {
+				return fmt.Errorf("unknown field %s.%s (valid: %s)", name, k, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 func describeJSONError(err error) string {

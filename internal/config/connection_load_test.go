@@ -1,0 +1,256 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/patrol-dev/patrol/internal/errkind"
+)
+
+func envOf(m map[string]string) LookupEnv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const (
+	tenant = "7d2f3b9c-51a4-4c1e-9b7e-0c1d2e3f4a5b"
+	client = "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7"
+)
+
+// The seed's exact configuration (seeds.md): six variables, nothing else.
+func TestSeedEnvironmentWorksUnchanged(t *testing.T) {
+	env := map[string]string{
+		"AZURE_TENANT_ID":     tenant,
+		"AZURE_CLIENT_ID":     client,
+		"AZURE_CLIENT_SECRET": "s3cret-value",
+		"AZURE_USERNAME":      "bot@contoso.example",
+		"AZURE_PASSWORD":      "pw-value",
+		"AZURE_DEVOPS_ORG":    "contoso",
+	}
+	c, err := LoadConnection(LoadOptions{Env: envOf(env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Organization != "contoso" || c.Auth.TenantID != tenant || c.Auth.ClientID != client ||
+		c.Auth.ClientSecret != "s3cret-value" || c.Auth.Username != "bot@contoso.example" || c.Auth.Password != "pw-value" {
+		t.Fatalf("seed env not mapped: %+v", c.Redacted())
+	}
+	if c.Auth.Method != "auto" || c.Endpoints.VSSPS != DefaultVSSPSURL || c.Endpoints.DevOps != DefaultDevOpsURL ||
+		c.Endpoints.APIVersion != DefaultAPIVersion || c.Endpoints.AuthorityHost != DefaultAuthorityHost {
+		t.Fatalf("defaults not applied: %+v", c.Redacted())
+	}
+	if err := c.RequireOrganization(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "patrol.yaml")
+	yml := `
+organization: from-file
+auth:
+  method: ropc
+  tenantId: contoso.example
+  username: file@contoso.example
+endpoints:
+  vssps: https://file.example/vssps
+  devops: https://file.example/devops
+  apiVersion: 7.2-preview.1
+log:
+  level: info
+rotation:
+  concurrency: 4
+credentials:
+  - name: x
+`
+	if err := os.WriteFile(f, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"PATROL_CONFIG":    f,
+		"AZURE_DEVOPS_ORG": "from-env",
+		"PATROL_VSSPS_URL": "https://env.example/vssps",
+	}
+	c, err := LoadConnection(LoadOptions{Env: envOf(env), Flags: ConnectionFlags{Organization: "from-flag"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Organization != "from-flag" {
+		t.Errorf("flag must win: %q", c.Organization)
+	}
+	if c.Endpoints.VSSPS != "https://env.example/vssps" {
+		t.Errorf("env must beat file: %q", c.Endpoints.VSSPS)
+	}
+	if c.Endpoints.DevOps != "https://file.example/devops" || c.Auth.Method != "ropc" || c.Auth.Username != "file@contoso.example" ||
+		c.Endpoints.APIVersion != "7.2-preview.1" || c.Log.Level != "info" {
+		t.Errorf("file values lost: %+v", c.Redacted())
+	}
+	// --config beats PATROL_CONFIG
+	other := filepath.Join(dir, "other.yaml")
+	os.WriteFile(other, []byte("organization: other\n"), 0o600)
+	c, err = LoadConnection(LoadOptions{File: other, Env: envOf(map[string]string{"PATROL_CONFIG": f})})
+	if err != nil || c.Organization != "other" {
+		t.Fatalf("--config must beat PATROL_CONFIG: %v %q", err, c.Organization)
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("file-password\n"), 0o600)
+	cs := filepath.Join(dir, "cs")
+	os.WriteFile(cs, []byte("file-secret\r\n"), 0o600)
+
+	c, err := LoadConnection(LoadOptions{Env: envOf(map[string]string{"PATROL_PASSWORD_FILE": pw, "PATROL_CLIENT_SECRET_FILE": cs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.Password != "file-password" || c.Auth.ClientSecret != "file-secret" {
+		t.Fatalf("secret files not read (trailing newline must be trimmed)")
+	}
+	// env value beats a file named in env/YAML
+	c, _ = LoadConnection(LoadOptions{Env: envOf(map[string]string{"PATROL_PASSWORD_FILE": pw, "AZURE_PASSWORD": "env-pw"})})
+	if c.Auth.Password != "env-pw" {
+		t.Fatal("AZURE_PASSWORD must beat PATROL_PASSWORD_FILE")
+	}
+	// a file on the command line beats AZURE_PASSWORD
+	c, _ = LoadConnection(LoadOptions{Env: envOf(map[string]string{"AZURE_PASSWORD": "env-pw"}), Flags: ConnectionFlags{PasswordFile: pw}})
+	if c.Auth.Password != "file-password" {
+		t.Fatal("--password-file must beat AZURE_PASSWORD")
+	}
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	_, err = LoadConnection(LoadOptions{Flags: ConnectionFlags{ClientSecretFile: empty}})
+	wantConfigError(t, err, "--client-secret-file", "is empty")
+	_, err = LoadConnection(LoadOptions{Flags: ConnectionFlags{PasswordFile: filepath.Join(dir, "missing")}})
+	wantConfigError(t, err, "--password-file", "cannot be read")
+}
+
+func wantConfigError(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want an error mentioning %q", parts)
+	}
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %T: %v", err, err)
+	}
+	if errkind.Of(err) != errkind.Usage {
+		t.Fatalf("kind = %v, want usage", errkind.Of(err))
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not mention %q", err, p)
+		}
+	}
+}
+
+// Every malformed environment variable gets an error naming it and the fix.
+func TestMalformedEnv(t *testing.T) {
+	cases := []struct {
+		name, value string
+		want        []string
+	}{
+		{"AZURE_DEVOPS_ORG", "https://dev.azure.com/contoso", []string{"AZURE_DEVOPS_ORG", "organisation name", "e.g. contoso"}},
+		{"AZURE_DEVOPS_ORG", "-bad-", []string{"AZURE_DEVOPS_ORG"}},
+		{"PATROL_AUTH", "kerberos", []string{"PATROL_AUTH", "--auth", "ropc", "device-code"}},
+		{"AZURE_TENANT_ID", "not a tenant", []string{"AZURE_TENANT_ID", "Directory (tenant) ID"}},
+		{"AZURE_CLIENT_ID", "my-app", []string{"AZURE_CLIENT_ID", "not a GUID", "Application (client) ID"}},
+		{"AZURE_USERNAME", "patrol-bot", []string{"AZURE_USERNAME", "UPN"}},
+		{"AZURE_PASSWORD", "pw\n", []string{"AZURE_PASSWORD", "whitespace"}},
+		{"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "yes please", []string{"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "boolean"}},
+		{"PATROL_DISABLE_INSTANCE_DISCOVERY", "maybe", []string{"PATROL_DISABLE_INSTANCE_DISCOVERY", "true or false"}},
+		{"AZURE_AUTHORITY_HOST", "http://login.example/", []string{"AZURE_AUTHORITY_HOST", "https"}},
+		{"PATROL_VSSPS_URL", "vssps.dev.azure.com", []string{"PATROL_VSSPS_URL", "https"}},
+		{"PATROL_DEVOPS_URL", "https://", []string{"PATROL_DEVOPS_URL", "no host"}},
+		{"PATROL_DEVOPS_URL", "https://dev.azure.com/?x=1", []string{"PATROL_DEVOPS_URL", "query"}},
+		{"PATROL_API_VERSION", "latest", []string{"PATROL_API_VERSION", "7.1-preview.1"}},
+		{"PATROL_LOG_FORMAT", "xml", []string{"PATROL_LOG_FORMAT", "text or json"}},
+		{"PATROL_LOG_LEVEL", "loud", []string{"PATROL_LOG_LEVEL", "debug"}},
+		{"PATROL_CONFIG", "/nonexistent/patrol.yaml", []string{"/nonexistent/patrol.yaml", "PATROL_CONFIG", "cannot be read"}},
+		{"PATROL_PASSWORD_FILE", "/nonexistent/pw", []string{"PATROL_PASSWORD_FILE", "cannot be read"}},
+		{"PATROL_CLIENT_SECRET_FILE", "/nonexistent/cs", []string{"PATROL_CLIENT_SECRET_FILE", "cannot be read"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := LoadConnection(LoadOptions{Env: envOf(map[string]string{tc.name: tc.value})})
+			wantConfigError(t, err, tc.want...)
+		})
+	}
+}
+
+func TestMissingOrganization(t *testing.T) {
+	c, err := LoadConnection(LoadOptions{Env: envOf(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantConfigError(t, c.RequireOrganization(), "AZURE_DEVOPS_ORG", "--org", "is not set")
+}
+
+func TestFileErrors(t *testing.T) {
+	cases := []struct {
+		yaml string
+		want []string
+	}{
+		{"organization: [a", []string{"not valid YAML"}},
+		{"- a\n- b\n", []string{"mapping"}},
+		{"auth:\n  password: hunter2\n", []string{"auth.password", "not accepted", "AZURE_PASSWORD"}},
+		{"auth:\n  clientSecret: x\n", []string{"auth.clientSecret", "AZURE_CLIENT_SECRET"}},
+		{"auth:\n  tenantID: x\n", []string{"unknown field", "tenantID"}},
+		{"endpoints:\n  vssps: 3\n", []string{"endpoints.vssps", "string"}},
+		{"endpoints:\n  vssps: http://x\n", []string{"PATROL_VSSPS_URL", "https"}},
+	}
+	for _, tc := range cases {
+		f := filepath.Join(t.TempDir(), "patrol.yaml")
+		os.WriteFile(f, []byte(tc.yaml), 0o600)
+		_, err := LoadConnection(LoadOptions{File: f, Env: envOf(nil)})
+		wantConfigError(t, err, tc.want...)
+		if strings.Contains(tc.yaml, "hunter2") && strings.Contains(err.Error(), "hunter2") {
+			t.Fatal("error leaks the secret from the file")
+		}
+	}
+	// empty file and other top-level keys are fine
+	f := filepath.Join(t.TempDir(), "patrol.yaml")
+	os.WriteFile(f, []byte(""), 0o600)
+	if _, err := LoadConnection(LoadOptions{File: f, Env: envOf(nil)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRedactionNeverShowsSecrets(t *testing.T) {
+	c, err := LoadConnection(LoadOptions{Env: envOf(map[string]string{
+		"AZURE_PASSWORD": "pw-SECRET", "AZURE_CLIENT_SECRET": "cs-SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD": "cert-SECRET",
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		c.Auth.String(), c.Redacted().Auth.Password, func() string { b, _ := jsonMarshal(c); return string(b) }(),
+		sprintf("%v", c), sprintf("%+v", c), sprintf("%#v", c.Auth),
+	} {
+		if strings.Contains(s, "SECRET") {
+			t.Fatalf("secret visible in %q", s)
+		}
+	}
+}
+
+func FuzzParseConnectionYAML(f *testing.F) {
+	f.Add([]byte("organization: contoso\nauth:\n  method: ropc\n"))
+	f.Add([]byte("endpoints: {vssps: https://x}\n"))
+	f.Add([]byte("auth:\n  password: x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConnectionYAML("fuzz.yaml", data)
+		if err != nil {
+			if errkind.Of(err) != errkind.Usage {
+				t.Fatalf("error kind %v for %q", errkind.Of(err), data)
+			}
+			return
+		}
+		if c.Auth.Password != "" || c.Auth.ClientSecret != "" {
+			t.Fatal("secrets must never come from YAML")
+		}
+	})
+}
