@@ -1,0 +1,744 @@
+// Package emulator is an in-process HTTPS emulator of the Microsoft Entra ID
+// endpoints and the Azure DevOps / Azure Key Vault REST APIs patrol talks to.
+// Every integration test of patrol runs against it, and `patrol emulator`
+// serves it for black-box runs.
+//
+// One listener on 127.0.0.1 serves everything over TLS with a CA generated at
+// start (ECDSA P-256; the leaf has IP SAN 127.0.0.1 and DNS localhost):
+//
+//	/{tenant}/v2.0/.well-known/openid-configuration, /{tenant}/discovery/v2.0/keys,
+//	/common/UserRealm/{user}, /{tenant}/oauth2/v2.0/token, /{tenant}/oauth2/v2.0/devicecode,
+//	/msi/token                                       Entra ID (authority host = URL()+"/")
+//	/vssps/{org}/_apis/tokens/pats, /vssps/{org}/_apis/tokenadmin/...   Azure DevOps VSSPS
+//	/devops/{org}/_apis/connectionData, /devops/{org}/{project}/_apis/serviceendpoint/...,
+//	/devops/{org}/{project}/_apis/distributedtask/variablegroups...      Azure DevOps
+//	/keyvault/{vault}/secrets/{name}[/{version}]     Azure Key Vault
+//	/_emulator/faults, /_emulator/counters, /_emulator/reset             admin API
+//
+// Behaviour follows /work/shared/reference (pat-api.md, entra.md,
+// service-endpoints.md, secret-stores.md); the choices the references leave
+// open, and the deliberate deviations from the real services, are listed in
+// docs/emulator.md. State lives in memory under one mutex and is optionally
+// persisted to Options.StateFile (JSON, 0600, written atomically).
+//
+// Secrets (passwords, client secrets, PATs, refresh tokens) are stored only
+// as SHA-256 hashes where the emulator never needs them back; the request log
+// never contains Authorization headers, bodies or query strings of token
+// endpoints.
+package emulator
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures Start.
+type Options struct {
+	// Addr to listen on; must be a 127.0.0.1 (or localhost) address. Default "127.0.0.1:0".
+	Addr string
+	// Seed is the initial world; nil = DefaultSeed().
+	Seed *Seed
+	// StateFile, if set, is loaded at start (when it exists) and rewritten
+	// after every change, so a restarted emulator keeps its PATs, refresh
+	// tokens, endpoints, variable groups, vault secrets, CA and signing key.
+	StateFile string
+	// Faults to inject from the start.
+	Faults Faults
+	// Logger receives a debug line per request (Authorization never logged). nil = discard.
+	Logger *slog.Logger
+	// Now is the clock (token expiry, PAT validity). nil = time.Now.
+	Now func() time.Time
+}
+
+// Faults injects failures and latency. Faults apply to the Azure DevOps and
+// Key Vault routes; when Routes is non-empty they apply to exactly the routes
+// whose "METHOD template" or request path contains one of the substrings (so
+// Entra routes can be targeted explicitly, e.g. "oauth2/v2.0/token").
+// Admin routes (/_emulator/) are never faulted.
+type Faults struct {
+	// Latency is added to every faulted request.
+	Latency Duration `json:"latency,omitempty"`
+	// ThrottleRate (0..1) of requests get 429 with Retry-After and X-RateLimit-* headers.
+	ThrottleRate float64 `json:"throttleRate,omitempty"`
+	// RetryAfter is the Retry-After value of 429s (default 1s, whole seconds).
+	RetryAfter Duration `json:"retryAfter,omitempty"`
+	// ServerErrorRate (0..1) of requests get 503 with a VSS error body.
+	ServerErrorRate float64 `json:"serverErrorRate,omitempty"`
+	// SignInPageRate (0..1) of Azure DevOps requests get 203 text/html (sign-in page).
+	SignInPageRate float64 `json:"signInPageRate,omitempty"`
+	// TokenLifetime of issued access tokens (default 3599s). Not route-filtered.
+	TokenLifetime Duration `json:"tokenLifetime,omitempty"`
+	// Routes restricts faults to matching routes (substring match).
+	Routes []string `json:"routes,omitempty"`
+	// Seed makes the fault sequence deterministic (same seed, same request order → same faults).
+	Seed int64 `json:"seed,omitempty"`
+}
+
+// Emulator is a running emulator. All methods are safe for concurrent use.
+type Emulator struct {
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	pki    *pki
+	ln     net.Listener
+	srv    *http.Server
+	url    string
+	client *http.Client
+	routes []*route
+
+	mu      sync.Mutex // guards everything below
+	seed    Seed
+	idx     index
+	st      *state
+	faults  Faults
+	rng     *rand.Rand
+	devices map[string]*deviceCode // by device_code hash
+	byUser  map[string]string      // user_code -> device_code hash
+
+	cmu      sync.Mutex
+	counters map[string]int64
+}
+
+// Start starts an emulator; it serves until Close or until ctx is done.
+func Start(ctx context.Context, opts Options) (*Emulator, error) {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listen address %q: %w (use 127.0.0.1:PORT)", opts.Addr, err)
+	}
+	if host != "127.0.0.1" && host != "localhost" {
+		return nil, fmt.Errorf("emulator: listen address %q is not loopback: the emulator binds 127.0.0.1 only", opts.Addr)
+	}
+	e := &Emulator{opts: opts, log: opts.Logger, now: opts.Now, counters: map[string]int64{}}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	seed := DefaultSeed()
+	if opts.Seed != nil {
+		seed = *opts.Seed
+	}
+	if err := seed.Validate(); err != nil {
+		return nil, fmt.Errorf("emulator: seed: %w", err)
+	}
+	if seed.DeviceCodeInterval <= 0 {
+		seed.DeviceCodeInterval = 1
+	}
+	if seed.RefreshTokenLifetime <= 0 {
+		seed.RefreshTokenLifetime = Duration(90 * 24 * time.Hour)
+	}
+	e.seed = seed
+	e.idx = buildIndex(seed)
+	e.setFaultsLocked(opts.Faults)
+
+	var saved *persisted
+	if opts.StateFile != "" {
+		saved, err = readStateFile(opts.StateFile)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if saved != nil && saved.CACert != "" {
+		e.pki, err = loadKeys([]byte(saved.CACert), []byte(saved.CAKey), []byte(saved.SignKey))
+		if err != nil {
+			return nil, fmt.Errorf("emulator: state file %s: %w (delete it to start fresh)", opts.StateFile, err)
+		}
+	} else if e.pki, err = newPKI(); err != nil {
+		return nil, fmt.Errorf("emulator: generating keys: %w", err)
+	}
+	if saved != nil {
+		e.st = saved.State
+		e.st.reindex()
+	} else {
+		e.st, err = e.stateFromSeed()
+		if err != nil {
+			return nil, err
+		}
+	}
+	e.devices = map[string]*deviceCode{}
+	e.byUser = map[string]string{}
+
+	leafKey, chain, err := e.pki.leafCert()
+	if err != nil {
+		return nil, fmt.Errorf("emulator: serving certificate: %w", err)
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listen on %s: %w", opts.Addr, err)
+	}
+	e.ln = ln
+	e.url = "https://" + ln.Addr().String()
+	pool := x509.NewCertPool()
+	pool.AddCert(e.pki.caCert)
+	e.client = &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			MaxIdleConnsPerHost: 16,
+			ForceAttemptHTTP2:   true,
+		},
+		Timeout: 60 * time.Second,
+	}
+	e.registerRoutes()
+	e.srv = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{{Certificate: chain, PrivateKey: leafKey}},
+		},
+		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+	}
+	if err := e.persist(); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	go func() { _ = e.srv.ServeTLS(ln, "", "") }()
+	go func() {
+		<-ctx.Done()
+		e.Close()
+	}()
+	e.log.Info("emulator listening", "url", e.url)
+	return e, nil
+}
+
+// URL is https://127.0.0.1:PORT.
+func (e *Emulator) URL() string { return e.url }
+
+// AuthorityHost is the Entra authority host (URL + "/").
+func (e *Emulator) AuthorityHost() string { return e.url + "/" }
+
+// VSSPSURL is the base of vssps.dev.azure.com routes (append /{org}/_apis/...).
+func (e *Emulator) VSSPSURL() string { return e.url + "/vssps" }
+
+// DevOpsURL is the base of dev.azure.com routes (append /{org}/...).
+func (e *Emulator) DevOpsURL() string { return e.url + "/devops" }
+
+// KeyVaultURL is the vault URL of the Key Vault fake named vault.
+func (e *Emulator) KeyVaultURL(vault string) string { return e.url + "/keyvault/" + vault }
+
+// CAPEM returns the CA certificate (PEM) that signed the serving certificate.
+func (e *Emulator) CAPEM() []byte { return append([]byte(nil), e.pki.caPEM...) }
+
+// WriteCA writes the CA certificate PEM to path (0644).
+func (e *Emulator) WriteCA(path string) error {
+	if err := os.WriteFile(path, e.pki.caPEM, 0o644); err != nil {
+		return fmt.Errorf("emulator: writing CA certificate to %s: %w", path, err)
+	}
+	return nil
+}
+
+// HTTPClient returns a client that trusts the emulator CA (and nothing else).
+func (e *Emulator) HTTPClient() *http.Client { return e.client }
+
+// Env returns the environment a patrol process needs to use this emulator,
+// with caFile the path WriteCA wrote. Only non-secret values are included.
+func (e *Emulator) Env(caFile string) map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	env := map[string]string{
+		"AZURE_AUTHORITY_HOST":              e.AuthorityHost(),
+		"SSL_CERT_FILE":                     caFile,
+		"PATROL_VSSPS_URL":                  e.VSSPSURL(),
+		"PATROL_DEVOPS_URL":                 e.DevOpsURL(),
+		"PATROL_DISABLE_INSTANCE_DISCOVERY": "true",
+	}
+	if len(e.seed.Tenants) > 0 {
+		env["AZURE_TENANT_ID"] = e.seed.Tenants[0].ID
+	}
+	if len(e.seed.Apps) > 0 {
+		env["AZURE_CLIENT_ID"] = e.seed.Apps[0].ClientID
+	}
+	if len(e.seed.Orgs) > 0 {
+		env["AZURE_DEVOPS_ORG"] = e.seed.Orgs[0].Name
+	}
+	return env
+}
+
+// Seed returns (a copy of) the seed the emulator started with.
+func (e *Emulator) Seed() Seed {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, _ := json.Marshal(e.seed)
+	var s Seed
+	_ = json.Unmarshal(b, &s)
+	return s
+}
+
+// SetFaults replaces the active faults (and restarts the fault random sequence from f.Seed).
+func (e *Emulator) SetFaults(f Faults) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.setFaultsLocked(f)
+}
+
+// Faults returns the active faults.
+func (e *Emulator) Faults() Faults {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.faults
+}
+
+func (e *Emulator) setFaultsLocked(f Faults) {
+	e.faults = f
+	e.rng = rand.New(rand.NewPCG(uint64(f.Seed), 0x9e3779b97f4a7c15))
+}
+
+// Counters returns the number of requests per "METHOD route-template"
+// (token requests add the grant: "POST /{tenant}/oauth2/v2.0/token password").
+func (e *Emulator) Counters() map[string]int64 {
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	out := make(map[string]int64, len(e.counters))
+	for k, v := range e.counters {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCounters sets all counters to zero.
+func (e *Emulator) ResetCounters() {
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	e.counters = map[string]int64{}
+}
+
+// Close stops the listener and waits briefly for in-flight requests.
+func (e *Emulator) Close() {
+	if e.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = e.srv.Shutdown(ctx)
+}
+
+// Reset restores the state to the seed (PATs, refresh tokens, endpoints,
+// variable groups, vault secrets), clears faults and counters. Keys and CA stay.
+func (e *Emulator) Reset() error {
+	e.mu.Lock()
+	st, err := e.stateFromSeed()
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	e.st = st
+	e.devices = map[string]*deviceCode{}
+	e.byUser = map[string]string{}
+	e.setFaultsLocked(Faults{})
+	err = e.persistLocked()
+	e.mu.Unlock()
+	e.ResetCounters()
+	return err
+}
+
+// ---- routing ----
+
+type params map[string]string
+
+type route struct {
+	method string
+	tmpl   string
+	segs   []string
+	area   string // entra, ado, kv, admin
+	grant  bool   // counter key gets the grant_type
+	h      func(w http.ResponseWriter, r *http.Request, p params)
+}
+
+func (e *Emulator) handle(method, tmpl, area string, h func(http.ResponseWriter, *http.Request, params)) *route {
+	rt := &route{method: method, tmpl: tmpl, segs: strings.Split(strings.Trim(tmpl, "/"), "/"), area: area, h: h}
+	e.routes = append(e.routes, rt)
+	return rt
+}
+
+func (rt *route) match(segs []string) (params, bool) {
+	if len(segs) != len(rt.segs) {
+		return nil, false
+	}
+	var p params
+	for i, s := range rt.segs {
+		if strings.HasPrefix(s, "{") {
+			if segs[i] == "" {
+				return nil, false
+			}
+			if p == nil {
+				p = params{}
+			}
+			p[s[1:len(s)-1]] = segs[i]
+			continue
+		}
+		if !strings.EqualFold(s, segs[i]) {
+			return nil, false
+		}
+	}
+	return p, true
+}
+
+// statusRecorder captures the status for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// ServeHTTP routes a request.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	path := r.URL.Path
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	var found *route
+	var p params
+	methodMismatch := false
+	for _, rt := range e.routes {
+		pp, ok := rt.match(segs)
+		if !ok {
+			continue
+		}
+		if rt.method != r.Method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
+			methodMismatch = true
+			continue
+		}
+		found, p = rt, pp
+		break
+	}
+	key := r.Method + " " + "(unrouted)"
+	if found != nil {
+		key = r.Method + " " + found.tmpl
+		if found.grant {
+			_ = r.ParseForm()
+			g := r.PostForm.Get("grant_type")
+			if i := strings.LastIndex(g, ":"); i >= 0 {
+				g = g[i+1:]
+			}
+			key += " " + g
+		}
+	}
+	e.cmu.Lock()
+	e.counters[key]++
+	e.cmu.Unlock()
+
+	defer func() {
+		auth := "none"
+		if a := r.Header.Get("Authorization"); a != "" {
+			auth, _, _ = strings.Cut(a, " ") // scheme only, never the credential
+		}
+		e.log.Debug("emulator request", "method", r.Method, "route", key, "status", rec.status,
+			"auth", auth, "duration", time.Since(start).Round(time.Microsecond))
+	}()
+
+	if found == nil {
+		if methodMismatch {
+			writeVSSError(rec, http.StatusMethodNotAllowed, "MethodNotAllowedException",
+				fmt.Sprintf("The requested resource does not support http method '%s'.", r.Method))
+			return
+		}
+		writeVSSError(rec, http.StatusNotFound, "RouteNotFoundException",
+			fmt.Sprintf("The emulator has no route for %s %s: see docs/emulator.md for the served routes.", r.Method, r.URL.Path))
+		return
+	}
+	if found.area != "admin" && e.injectFault(rec, r, found, key) {
+		return
+	}
+	found.h(rec, r, p)
+}
+
+// injectFault applies Faults; it reports whether the request was answered.
+func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request, rt *route, key string) bool {
+	e.mu.Lock()
+	f := e.faults
+	applies := false
+	if len(f.Routes) > 0 {
+		for _, s := range f.Routes {
+			if s != "" && (strings.Contains(key, s) || strings.Contains(r.URL.Path, s)) {
+				applies = true
+			}
+		}
+	} else {
+		applies = rt.area == "ado" || rt.area == "kv"
+	}
+	var u float64
+	if applies && (f.ThrottleRate > 0 || f.ServerErrorRate > 0 || f.SignInPageRate > 0) {
+		u = e.rng.Float64()
+	} else {
+		u = 2
+	}
+	e.mu.Unlock()
+	if !applies {
+		return false
+	}
+	if f.Latency > 0 {
+		t := time.NewTimer(time.Duration(f.Latency))
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	switch {
+	case u < f.ThrottleRate:
+		ra := time.Duration(f.RetryAfter)
+		if ra <= 0 {
+			ra = time.Second
+		}
+		secs := int((ra + time.Second - 1) / time.Second)
+		h := w.Header()
+		h.Set("Retry-After", strconv.Itoa(secs))
+		h.Set("X-RateLimit-Resource", "Core")
+		h.Set("X-RateLimit-Delay", "0.000")
+		h.Set("X-RateLimit-Limit", "200")
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(e.now().Add(ra).Unix(), 10))
+		writeVSSError(w, http.StatusTooManyRequests, "RequestBlockedException",
+			"TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource 'Core' in namespace 'User'. (emulator fault injection)")
+		return true
+	case u < f.ThrottleRate+f.ServerErrorRate:
+		writeVSSError(w, http.StatusServiceUnavailable, "ServiceUnavailableException",
+			"TF400898: An Internal Error Occurred. (emulator fault injection)")
+		return true
+	case u < f.ThrottleRate+f.ServerErrorRate+f.SignInPageRate && rt.area == "ado":
+		writeSignInPage(w, http.StatusNonAuthoritativeInfo)
+		return true
+	}
+	return false
+}
+
+// ---- response helpers ----
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if v != nil {
+		enc := json.NewEncoder(w)
+		_ = enc.Encode(v)
+	}
+}
+
+func vssTypeKey(typeName string) string { return typeName }
+
+func writeVSSError(w http.ResponseWriter, status int, typeKey, msg string) {
+	writeJSON(w, status, map[string]any{
+		"$id": "1", "innerException": nil, "message": msg,
+		"typeName": "Microsoft.VisualStudio.Services.Common." + typeKey + ", Microsoft.VisualStudio.Services.Common",
+		"typeKey":  vssTypeKey(typeKey), "errorCode": 0, "eventId": 3000,
+	})
+}
+
+const signInHTML = `<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head>` +
+	`<body><p>Sign in to your account (patrol emulator: this page stands for an authentication failure).</p></body></html>`
+
+func writeSignInPage(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, signInHTML)
+}
+
+func readJSON(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return errors.New("the request body is empty")
+	}
+	return json.Unmarshal(b, v)
+}
+
+// ---- admin API ----
+
+func (e *Emulator) registerAdmin() {
+	e.handle(http.MethodGet, "/_emulator/faults", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
+		writeJSON(w, http.StatusOK, e.Faults())
+	})
+	e.handle(http.MethodPut, "/_emulator/faults", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
+		var f Faults
+		if err := readJSON(r, &f); err != nil {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", "faults body: "+err.Error())
+			return
+		}
+		if err := f.validate(); err != nil {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", err.Error())
+			return
+		}
+		e.SetFaults(f)
+		writeJSON(w, http.StatusOK, f)
+	})
+	e.handle(http.MethodGet, "/_emulator/counters", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
+		writeJSON(w, http.StatusOK, e.Counters())
+	})
+	e.handle(http.MethodPost, "/_emulator/counters/reset", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
+		e.ResetCounters()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	e.handle(http.MethodPost, "/_emulator/reset", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
+		if err := e.Reset(); err != nil {
+			writeVSSError(w, http.StatusInternalServerError, "EmulatorException", err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	e.handle(http.MethodPost, "/_emulator/devicecode/approve", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
+		var body struct {
+			UserCode string `json:"userCode"`
+			UPN      string `json:"upn"`
+		}
+		if err := readJSON(r, &body); err != nil {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", "body {userCode, upn}: "+err.Error())
+			return
+		}
+		if err := e.ApproveDeviceCode(body.UserCode, body.UPN); err != nil {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (f Faults) validate() error {
+	for name, v := range map[string]float64{"throttleRate": f.ThrottleRate, "serverErrorRate": f.ServerErrorRate, "signInPageRate": f.SignInPageRate} {
+		if v < 0 || v > 1 {
+			return fmt.Errorf("faults.%s = %g: must be between 0 and 1", name, v)
+		}
+	}
+	if f.ThrottleRate+f.ServerErrorRate+f.SignInPageRate > 1 {
+		return errors.New("faults: throttleRate + serverErrorRate + signInPageRate exceed 1: lower them")
+	}
+	if f.Latency < 0 || f.RetryAfter < 0 || f.TokenLifetime < 0 {
+		return errors.New("faults: durations must not be negative")
+	}
+	return nil
+}
+
+// ---- persistence ----
+
+type persisted struct {
+	Version int    `json:"version"`
+	CACert  string `json:"caCert"`
+	CAKey   string `json:"caKey"`
+	SignKey string `json:"signKey"`
+	State   *state `json:"state"`
+}
+
+func readStateFile(path string) (*persisted, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("emulator: reading state file %s: %w", path, err)
+	}
+	var p persisted
+	if err := json.Unmarshal(b, &p); err != nil || p.State == nil {
+		return nil, fmt.Errorf("emulator: state file %s is not an emulator state file (%v): delete it or pick another path", path, err)
+	}
+	return &p, nil
+}
+
+func (e *Emulator) persist() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.persistLocked()
+}
+
+// persistLocked writes the state file atomically (temp file + fsync + rename, 0600).
+func (e *Emulator) persistLocked() error {
+	if e.opts.StateFile == "" {
+		return nil
+	}
+	ca, ck, sk, err := marshalKeys(e.pki)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(persisted{Version: 1, CACert: string(ca), CAKey: string(ck), SignKey: string(sk), State: e.st})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(e.opts.StateFile, b)
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".emulator-state-*")
+	if err != nil {
+		return fmt.Errorf("emulator: writing state file %s: %w", path, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("emulator: writing state file %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("emulator: writing state file %s: %w", path, err)
+	}
+	ok = true
+	return nil
+}
+
+// saveLocked persists after a mutation, logging (not failing the request) on error.
+func (e *Emulator) saveLocked() {
+	if err := e.persistLocked(); err != nil {
+		e.log.Error("emulator: persisting state failed", "err", err)
+	}
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

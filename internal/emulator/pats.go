@@ -1,0 +1,632 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/devops/api"
+)
+
+const (
+	// defaultPageSize is the List page size when $top is absent.
+	defaultPageSize = 20
+	// defaultMaxLifespan applies when the org has no lifespan policy (the UI maximum).
+	defaultMaxLifespan = 365 * 24 * time.Hour
+	maxDisplayName     = 256
+)
+
+func (p *patRecord) wire() api.PatToken {
+	t := api.PatToken{AuthorizationID: p.AuthorizationID, DisplayName: p.DisplayName, Scope: p.Scope,
+		ValidFrom: p.ValidFrom, ValidTo: p.ValidTo}
+	if p.TargetAccounts != nil {
+		t.TargetAccounts = append([]string{}, p.TargetAccounts...)
+	}
+	return t
+}
+
+func (p *patRecord) status(now time.Time) int {
+	switch {
+	case p.Revoked:
+		return 2
+	case !now.Before(p.ValidTo):
+		return 1
+	}
+	return 0
+}
+
+func (p *patRecord) visibleIn(org *Org) bool {
+	return p.TargetAccounts == nil || containsFold(p.TargetAccounts, org.ID)
+}
+
+func patResult(w http.ResponseWriter, code, msg string) {
+	writeJSON(w, http.StatusOK, api.PatTokenResult{PatToken: nil, PatTokenError: code, PatTokenErrorMessage: msg})
+}
+
+// patCaller runs the common checks of the PAT API: org, api-version, user token.
+func (e *Emulator) patCaller(w http.ResponseWriter, r *http.Request, p params) (*Org, *caller, bool) {
+	org := e.lookupOrg(w, p["org"])
+	if org == nil {
+		return nil, nil, false
+	}
+	if !checkAPIVersion(w, r, patVersions, true) {
+		return nil, nil, false
+	}
+	c, ok := e.authDevOps(w, r, org, false)
+	if !ok {
+		return nil, nil, false
+	}
+	if c.Kind != kindUser || c.User == nil {
+		e.objectMoved(w, r, org)
+		return nil, nil, false
+	}
+	return org, c, true
+}
+
+func maxLifespan(org *Org) time.Duration {
+	if org.Policy.MaxLifespanDays > 0 {
+		return time.Duration(org.Policy.MaxLifespanDays) * 24 * time.Hour
+	}
+	return defaultMaxLifespan
+}
+
+// policyCheck applies scope and global-PAT policies; it returns a patTokenError or "".
+func policyCheck(org *Org, scope string, global bool) (string, string) {
+	if bad, ok := validScope(scope); !ok {
+		if bad == "" {
+			return api.ErrInvalidScope, "scope is empty: give space-separated scopes such as vso.code"
+		}
+		return api.ErrInvalidScope, fmt.Sprintf("scope %q is not a known PAT scope", bad)
+	}
+	if global && org.Policy.GlobalPATCreationBlocked {
+		return api.ErrGlobalPATCreationBlocked, "creation of global (all organizations) PATs is blocked: create an organization-scoped PAT (allOrgs false)"
+	}
+	if global && org.Policy.BlockGlobal {
+		return api.ErrGlobalPatPolicyViolation, "the tenant policy 'Restrict global personal access token creation' blocks allOrgs PATs"
+	}
+	if org.Policy.BlockFullScope && scopeGrants(scope) {
+		return api.ErrFullScopePatPolicyViolation, "the tenant policy 'Restrict full-scoped personal access token creation' blocks app_token PATs: request specific scopes"
+	}
+	return "", ""
+}
+
+func (e *Emulator) handlePatsCreate(w http.ResponseWriter, r *http.Request, p params) {
+	org, c, ok := e.patCaller(w, r, p)
+	if !ok {
+		return
+	}
+	var req api.PatTokenCreateRequest
+	if err := readJSON(r, &req); err != nil {
+		writeVSSError(w, http.StatusBadRequest, "VssPropertyValidationException", "TF400898: An Internal Error Occurred. The request body is not a PatTokenCreateRequest: "+err.Error())
+		return
+	}
+	now := e.now().UTC()
+	switch {
+	case strings.TrimSpace(req.DisplayName) == "":
+		patResult(w, api.ErrDisplayNameRequired, "displayName is required")
+		return
+	case len(req.DisplayName) > maxDisplayName:
+		patResult(w, api.ErrInvalidDisplayName, fmt.Sprintf("displayName is longer than %d characters", maxDisplayName))
+		return
+	case org.Policy.RestrictCreation && !containsFold(org.Policy.CreationAllowlist, c.UPN):
+		patResult(w, api.ErrDisablePatCreationPolicyViolation, fmt.Sprintf("the organization policy 'Restrict personal access token creation' allows only allowlisted users; %s is not on the list", c.UPN))
+		return
+	case req.ValidTo.IsZero() || !req.ValidTo.After(now):
+		patResult(w, api.ErrInvalidValidTo, "validTo must be in the future")
+		return
+	}
+	if code, msg := policyCheck(org, req.Scope, req.AllOrgs); code != "" {
+		patResult(w, code, msg)
+		return
+	}
+	validTo := req.ValidTo.UTC()
+	if limit := now.Add(maxLifespan(org)); validTo.After(limit) {
+		validTo = limit
+	}
+	secret := newPATSecret()
+	rec := &patRecord{AuthorizationID: newGUID(), OwnerOID: c.OID, Org: org.Name, DisplayName: req.DisplayName,
+		Scope: strings.Join(strings.Fields(req.Scope), " "), ValidFrom: now.Truncate(100 * time.Nanosecond),
+		ValidTo: validTo.Round(10 * time.Millisecond), Hash: hashSecret(secret)}
+	if !req.AllOrgs {
+		rec.TargetAccounts = []string{org.ID}
+	}
+	e.mu.Lock()
+	e.st.PATs[rec.AuthorizationID] = rec
+	e.st.patHash[rec.Hash] = rec.AuthorizationID
+	e.saveLocked()
+	e.mu.Unlock()
+	t := rec.wire()
+	t.Token = &secret
+	writeJSON(w, http.StatusOK, api.PatTokenResult{PatToken: &t, PatTokenError: api.ErrNone})
+}
+
+// findPAT returns the caller's PAT visible in org (nil if none).
+func (e *Emulator) findPATLocked(org *Org, c *caller, id string) *patRecord {
+	rec := e.st.PATs[strings.ToLower(id)]
+	if rec == nil || !strings.EqualFold(rec.OwnerOID, c.OID) || !rec.visibleIn(org) {
+		return nil
+	}
+	return rec
+}
+
+func (e *Emulator) handlePatsGet(w http.ResponseWriter, r *http.Request, p params) {
+	if !r.URL.Query().Has("authorizationId") {
+		e.handlePatsList(w, r, p)
+		return
+	}
+	org, c, ok := e.patCaller(w, r, p)
+	if !ok {
+		return
+	}
+	id := r.URL.Query().Get("authorizationId")
+	if !isGUID(id) {
+		patResult(w, api.ErrInvalidAuthorizationID, fmt.Sprintf("authorizationId %q is not a GUID", id))
+		return
+	}
+	e.mu.Lock()
+	rec := e.findPATLocked(org, c, id)
+	var t api.PatToken
+	if rec != nil {
+		t = rec.wire()
+	}
+	e.mu.Unlock()
+	if rec == nil {
+		patResult(w, api.ErrAuthorizationNotFound, fmt.Sprintf("no personal access token %s of %s in organization %s", id, c.UPN, org.Name))
+		return
+	}
+	writeJSON(w, http.StatusOK, api.PatTokenResult{PatToken: &t, PatTokenError: api.ErrNone})
+}
+
+func (e *Emulator) handlePatsUpdate(w http.ResponseWriter, r *http.Request, p params) {
+	org, c, ok := e.patCaller(w, r, p)
+	if !ok {
+		return
+	}
+	var req api.PatTokenUpdateRequest
+	if err := readJSON(r, &req); err != nil {
+		writeVSSError(w, http.StatusBadRequest, "VssPropertyValidationException", "TF400898: An Internal Error Occurred. The request body is not a PatTokenUpdateRequest: "+err.Error())
+		return
+	}
+	if !isGUID(req.AuthorizationID) {
+		patResult(w, api.ErrInvalidAuthorizationID, fmt.Sprintf("authorizationId %q is not a GUID", req.AuthorizationID))
+		return
+	}
+	now := e.now().UTC()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec := e.findPATLocked(org, c, req.AuthorizationID)
+	if rec == nil {
+		patResult(w, api.ErrAuthorizationNotFound, fmt.Sprintf("no personal access token %s of %s in organization %s", req.AuthorizationID, c.UPN, org.Name))
+		return
+	}
+	if rec.Revoked {
+		patResult(w, api.ErrAuthorizationNotFound, fmt.Sprintf("personal access token %s is revoked; only valid tokens can be updated", rec.AuthorizationID))
+		return
+	}
+	if org.Policy.RestrictCreation && !containsFold(org.Policy.CreationAllowlist, c.UPN) {
+		patResult(w, api.ErrDisablePatCreationPolicyViolation, "the organization policy 'Restrict personal access token creation' allows only allowlisted users to update or regenerate PATs")
+		return
+	}
+	next := *rec
+	if req.DisplayName != nil {
+		if strings.TrimSpace(*req.DisplayName) == "" {
+			patResult(w, api.ErrDisplayNameRequired, "displayName must not be empty")
+			return
+		}
+		if len(*req.DisplayName) > maxDisplayName {
+			patResult(w, api.ErrInvalidDisplayName, fmt.Sprintf("displayName is longer than %d characters", maxDisplayName))
+			return
+		}
+		next.DisplayName = *req.DisplayName
+	}
+	if req.Scope != nil {
+		next.Scope = strings.Join(strings.Fields(*req.Scope), " ")
+	}
+	global := rec.TargetAccounts == nil
+	if req.AllOrgs != nil {
+		global = *req.AllOrgs
+	}
+	if req.Scope != nil || (req.AllOrgs != nil && *req.AllOrgs && rec.TargetAccounts != nil) {
+		if code, msg := policyCheck(org, next.Scope, global && (req.AllOrgs != nil && *req.AllOrgs)); code != "" {
+			patResult(w, code, msg)
+			return
+		}
+	}
+	if global {
+		next.TargetAccounts = nil
+	} else if rec.TargetAccounts == nil {
+		next.TargetAccounts = []string{org.ID}
+	}
+	if req.ValidTo != nil {
+		vt := req.ValidTo.UTC()
+		if !vt.After(now) {
+			patResult(w, api.ErrInvalidValidTo, "validTo must be in the future")
+			return
+		}
+		if !now.Before(rec.ValidTo) && vt.After(rec.ValidTo) {
+			patResult(w, api.ErrExpiredPatCannotBeExtended, fmt.Sprintf("personal access token %s expired at %s and cannot be extended: create a new one", rec.AuthorizationID, rec.ValidTo.Format(time.RFC3339)))
+			return
+		}
+		if limit := rec.ValidFrom.Add(maxLifespan(org)); vt.After(limit) {
+			vt = limit
+		}
+		next.ValidTo = vt.Round(10 * time.Millisecond)
+	}
+	*rec = next
+	e.saveLocked()
+	t := rec.wire()
+	writeJSON(w, http.StatusOK, api.PatTokenResult{PatToken: &t, PatTokenError: api.ErrNone})
+}
+
+func (e *Emulator) handlePatsRevoke(w http.ResponseWriter, r *http.Request, p params) {
+	org, c, ok := e.patCaller(w, r, p)
+	if !ok {
+		return
+	}
+	id := r.URL.Query().Get("authorizationId")
+	if !isGUID(id) {
+		writeVSSError(w, http.StatusBadRequest, "ArgumentException", fmt.Sprintf("authorizationId %q is not a GUID: pass the authorizationId of the PAT to revoke.", id))
+		return
+	}
+	e.mu.Lock()
+	rec := e.findPATLocked(org, c, id)
+	if rec != nil {
+		rec.Revoked = true
+		e.saveLocked()
+	}
+	e.mu.Unlock()
+	if rec == nil {
+		writeVSSError(w, http.StatusNotFound, "SessionTokenNotFoundException", fmt.Sprintf("No personal access token %s of %s exists in organization %s.", id, c.UPN, org.Name))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- List and paging ----
+
+// listOptions are the "filtering options" a continuation token is bound to.
+type listOptions struct {
+	Filter string `json:"f"`
+	Sort   string `json:"s"`
+	Asc    bool   `json:"a"`
+	Top    int    `json:"t"`
+}
+
+// sortKey is the position of a PAT in a listing.
+type sortKey struct {
+	Name string    `json:"n"`
+	Date time.Time `json:"d"`
+	Rank int       `json:"r"`
+	ID   string    `json:"i"`
+}
+
+type contToken struct {
+	O listOptions `json:"o"`
+	K sortKey     `json:"k"`
+}
+
+func keyOf(p *patRecord, now time.Time) sortKey {
+	return sortKey{Name: strings.ToLower(p.DisplayName), Date: p.ValidTo, Rank: p.status(now), ID: p.AuthorizationID}
+}
+
+// less orders keys for sortBy ascending.
+func less(sortBy string, a, b sortKey) bool {
+	switch sortBy {
+	case api.SortDisplayDate:
+		if !a.Date.Equal(b.Date) {
+			return a.Date.Before(b.Date)
+		}
+	case api.SortStatus:
+		if a.Rank != b.Rank {
+			return a.Rank < b.Rank
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+	default:
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+	}
+	return a.ID < b.ID
+}
+
+func (e *Emulator) handlePatsList(w http.ResponseWriter, r *http.Request, p params) {
+	org, c, ok := e.patCaller(w, r, p)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	opt := listOptions{Filter: q.Get("displayFilterOption"), Sort: q.Get("sortByOption"), Asc: true, Top: defaultPageSize}
+	if opt.Filter == "" {
+		opt.Filter = api.FilterActive
+	}
+	if opt.Sort == "" {
+		opt.Sort = api.SortDisplayName
+	}
+	bad := func(msg string) { writeVSSError(w, http.StatusBadRequest, "ArgumentException", msg) }
+	switch strings.ToLower(opt.Filter) {
+	case "active", "revoked", "expired", "all":
+		opt.Filter = strings.ToLower(opt.Filter)
+	default:
+		bad(fmt.Sprintf("displayFilterOption %q is not valid: use active, revoked, expired or all.", opt.Filter))
+		return
+	}
+	switch strings.ToLower(opt.Sort) {
+	case "displayname":
+		opt.Sort = api.SortDisplayName
+	case "displaydate":
+		opt.Sort = api.SortDisplayDate
+	case "status":
+		opt.Sort = api.SortStatus
+	default:
+		bad(fmt.Sprintf("sortByOption %q is not valid: use displayName, displayDate or status.", opt.Sort))
+		return
+	}
+	if v := q.Get("isSortAscending"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(fmt.Sprintf("isSortAscending %q is not a boolean.", v))
+			return
+		}
+		opt.Asc = b
+	}
+	if v := q.Get("$top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > api.MaxPageSize {
+			bad(fmt.Sprintf("$top %q is not valid: use 1 to %d.", v, api.MaxPageSize))
+			return
+		}
+		opt.Top = n
+	}
+	var after *sortKey
+	if ct := q.Get("continuationToken"); ct != "" {
+		var tok contToken
+		raw, err := base64.RawURLEncoding.DecodeString(ct)
+		if err == nil {
+			err = json.Unmarshal(raw, &tok)
+		}
+		if err != nil {
+			bad("continuationToken is not a token this server issued: restart listing without it.")
+			return
+		}
+		if tok.O != opt {
+			bad(fmt.Sprintf("continuationToken was issued for different filtering options (displayFilterOption=%s, sortByOption=%s, isSortAscending=%t, $top=%d): send the same options with every continuationToken.",
+				tok.O.Filter, tok.O.Sort, tok.O.Asc, tok.O.Top))
+			return
+		}
+		after = &tok.K
+	}
+	now := e.now()
+	type item struct {
+		k sortKey
+		t api.PatToken
+	}
+	e.mu.Lock()
+	items := make([]item, 0, 64)
+	for _, rec := range e.st.PATs {
+		if !strings.EqualFold(rec.OwnerOID, c.OID) || !rec.visibleIn(org) {
+			continue
+		}
+		st := rec.status(now)
+		if (opt.Filter == "active" && st != 0) || (opt.Filter == "expired" && st != 1) || (opt.Filter == "revoked" && st != 2) {
+			continue
+		}
+		items = append(items, item{keyOf(rec, now), rec.wire()})
+	}
+	e.mu.Unlock()
+	ordered := func(a, b sortKey) bool {
+		if opt.Asc {
+			return less(opt.Sort, a, b)
+		}
+		return less(opt.Sort, b, a)
+	}
+	sort.Slice(items, func(i, j int) bool { return ordered(items[i].k, items[j].k) })
+	start := 0
+	if after != nil {
+		start = sort.Search(len(items), func(i int) bool { return ordered(*after, items[i].k) })
+	}
+	end := min(start+opt.Top, len(items))
+	page := api.PagedPatTokens{PatTokens: make([]api.PatToken, 0, end-start)}
+	for _, it := range items[start:end] {
+		page.PatTokens = append(page.PatTokens, it.t)
+	}
+	if end < len(items) {
+		b, _ := json.Marshal(contToken{O: opt, K: items[end-1].k})
+		page.ContinuationToken = base64.RawURLEncoding.EncodeToString(b)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// IssuePAT creates an organisation-scoped PAT for upn directly (a test hook
+// that skips sign-in) and returns its authorizationId and secret.
+func (e *Emulator) IssuePAT(upn, org, displayName, scope string, validTo time.Time) (id, secret string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u := e.idx.users[strings.ToLower(upn)]
+	o := e.idx.orgs[strings.ToLower(org)]
+	if u == nil || o == nil {
+		return "", "", fmt.Errorf("emulator: IssuePAT: unknown user %q or org %q", upn, org)
+	}
+	secret = newPATSecret()
+	rec := &patRecord{AuthorizationID: newGUID(), OwnerOID: u.ObjectID, Org: o.Name, DisplayName: displayName, Scope: scope,
+		TargetAccounts: []string{o.ID}, ValidFrom: e.now().UTC(), ValidTo: validTo.UTC().Round(10 * time.Millisecond), Hash: hashSecret(secret)}
+	e.st.PATs[rec.AuthorizationID] = rec
+	e.st.patHash[rec.Hash] = rec.AuthorizationID
+	e.saveLocked()
+	return rec.AuthorizationID, secret, nil
+}
+
+// PAT returns the stored PAT (without secret) and whether it exists.
+func (e *Emulator) PAT(authorizationID string) (api.PatToken, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec := e.st.PATs[strings.ToLower(authorizationID)]
+	if rec == nil {
+		return api.PatToken{}, false
+	}
+	return rec.wire(), true
+}
+
+// PATIsRevoked reports whether the PAT exists and is revoked.
+func (e *Emulator) PATIsRevoked(authorizationID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec := e.st.PATs[strings.ToLower(authorizationID)]
+	return rec != nil && rec.Revoked
+}
+
+// ---- TokenAdmin ----
+
+func (e *Emulator) tokenAdminCaller(w http.ResponseWriter, r *http.Request, p params) (*Org, bool) {
+	org := e.lookupOrg(w, p["org"])
+	if org == nil {
+		return nil, false
+	}
+	if !checkAPIVersion(w, r, generalVersions, false) {
+		return nil, false
+	}
+	c, ok := e.authDevOps(w, r, org, false)
+	if !ok {
+		return nil, false
+	}
+	if c.Kind != kindUser || !containsFold(org.Admins, c.UPN) {
+		writeVSSError(w, http.StatusUnauthorized, "UnauthorizedRequestException",
+			fmt.Sprintf("TF400813: %s is not a Project Collection Administrator of organization '%s': TokenAdmin needs an organization administrator.", c.name(), org.Name))
+		return nil, false
+	}
+	return org, true
+}
+
+func (e *Emulator) handleTokenAdminList(w http.ResponseWriter, r *http.Request, p params) {
+	org, ok := e.tokenAdminCaller(w, r, p)
+	if !ok {
+		return
+	}
+	desc := p["descriptor"]
+	prefix, enc, _ := strings.Cut(desc, ".")
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		raw, err = base64.RawURLEncoding.DecodeString(enc)
+	}
+	if !strings.EqualFold(prefix, "aad") || err != nil || !isGUID(string(raw)) {
+		writeVSSError(w, http.StatusBadRequest, "InvalidSubjectDescriptorException",
+			fmt.Sprintf("The subject descriptor %q is not valid: expected aad.<base64 of the user's object id>.", desc))
+		return
+	}
+	oid := strings.ToLower(string(raw))
+	q := r.URL.Query()
+	size := defaultPageSize
+	if v := q.Get("pageSize"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > api.MaxPageSize {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", fmt.Sprintf("pageSize %q is not valid: use 1 to %d.", v, api.MaxPageSize))
+			return
+		}
+		size = n
+	}
+	cont := q.Get("continuationToken")
+	if cont != "" && !isGUID(cont) {
+		writeVSSError(w, http.StatusBadRequest, "ArgumentException", "continuationToken is not valid: pass the value of the previous page.")
+		return
+	}
+	now := e.now()
+	e.mu.Lock()
+	if e.idx.usersByOID[oid] == nil {
+		e.mu.Unlock()
+		writeVSSError(w, http.StatusNotFound, "IdentityNotFoundException", fmt.Sprintf("No user with subject descriptor %s exists.", desc))
+		return
+	}
+	var all []api.SessionToken
+	if v, _ := strconv.ParseBool(q.Get("isPublic")); !v {
+		for _, rec := range e.st.PATs {
+			if !strings.EqualFold(rec.OwnerOID, oid) || !rec.visibleIn(org) {
+				continue
+			}
+			all = append(all, api.SessionToken{AuthorizationID: rec.AuthorizationID, AccessID: zeroGUID, ClientID: zeroGUID,
+				HostAuthorizationID: zeroGUID, UserID: rec.OwnerOID, DisplayName: rec.DisplayName, Scope: rec.Scope,
+				TargetAccounts: rec.wire().TargetAccounts, ValidFrom: rec.ValidFrom, ValidTo: rec.ValidTo,
+				IsValid: rec.status(now) == 0})
+		}
+	}
+	e.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].AuthorizationID < all[j].AuthorizationID })
+	start := 0
+	if cont != "" {
+		start = sort.Search(len(all), func(i int) bool { return all[i].AuthorizationID > strings.ToLower(cont) })
+	}
+	end := min(start+size, len(all))
+	out := api.PagedSessionTokens{Value: append([]api.SessionToken{}, all[start:end]...)}
+	if end < len(all) {
+		last := all[end-1].AuthorizationID
+		out.ContinuationToken = &last
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+const zeroGUID = "00000000-0000-0000-0000-000000000000"
+
+func (e *Emulator) handleTokenAdminRevocations(w http.ResponseWriter, r *http.Request, p params) {
+	org, ok := e.tokenAdminCaller(w, r, p)
+	if !ok {
+		return
+	}
+	var body []api.TokenAdminRevocation
+	if err := readJSON(r, &body); err != nil {
+		writeVSSError(w, http.StatusBadRequest, "ArgumentException", "body must be [{\"authorizationId\":\"<guid>\"},...]: "+err.Error())
+		return
+	}
+	for _, rv := range body {
+		if !isGUID(rv.AuthorizationID) {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", fmt.Sprintf("authorizationId %q is not a GUID.", rv.AuthorizationID))
+			return
+		}
+	}
+	e.mu.Lock()
+	for _, rv := range body {
+		if rec := e.st.PATs[strings.ToLower(rv.AuthorizationID)]; rec != nil && rec.visibleIn(org) {
+			rec.Revoked = true
+		}
+	}
+	e.saveLocked()
+	e.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (e *Emulator) handleTokenAdminRules(w http.ResponseWriter, r *http.Request, p params) {
+	org, ok := e.tokenAdminCaller(w, r, p)
+	if !ok {
+		return
+	}
+	var body struct {
+		Scopes        string     `json:"scopes"`
+		CreatedBefore *time.Time `json:"createdBefore"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeVSSError(w, http.StatusBadRequest, "ArgumentException", "body must be {\"scopes\":\"...\",\"createdBefore\":\"...\"}: "+err.Error())
+		return
+	}
+	if strings.TrimSpace(body.Scopes) == "" {
+		writeVSSError(w, http.StatusBadRequest, "ArgumentException", "scopes is required: name the scopes whose tokens the rule revokes.")
+		return
+	}
+	before := e.now()
+	if body.CreatedBefore != nil {
+		before = *body.CreatedBefore
+	}
+	want := strings.Fields(body.Scopes)
+	e.mu.Lock()
+	for _, rec := range e.st.PATs {
+		if rec.visibleIn(org) && rec.ValidFrom.Before(before) && scopeGrants(rec.Scope, want...) {
+			rec.Revoked = true
+		}
+	}
+	e.saveLocked()
+	e.mu.Unlock()
+	w.WriteHeader(http.StatusCreated)
+}
