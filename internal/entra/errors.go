@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
 )
@@ -171,7 +172,7 @@ func newSignInError(m Method, status int, body []byte, secrets ...string) *SignI
 		e.TraceID = sanitize(oe.TraceID)
 		e.CorrelationID = sanitize(oe.CorrelationID)
 	} else if len(body) > 0 {
-		e.Description = "unexpected response (not an OAuth error): " + sanitize(string(body), secrets...)
+		e.Description = sanitize("unexpected response (not an OAuth error): "+string(body), secrets...)
 	}
 	e.fillAADSTS(oe.Description)
 	return e
@@ -198,20 +199,16 @@ const maxDescription = 300
 // sanitize keeps the first line, drops control characters, redacts
 // secrets (and anything that looks like a JWT) and bounds the length.
 func sanitize(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "REDACTED")
-		}
-	}
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
 	}
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
 		}
 		return r
 	}, s)
+	s = redact(s, secrets)
 	s = jwtRE.ReplaceAllString(s, "REDACTED")
 	s = strings.TrimSpace(s)
 	if len(s) > maxDescription {
@@ -220,6 +217,29 @@ func sanitize(s string, secrets ...string) string {
 			cut--
 		}
 		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// redact replaces every secret (of 4+ bytes) by REDACTED. If replacing
+// keeps producing a secret (pathological overlaps), the whole text goes.
+func redact(s string, secrets []string) string {
+	for range 4 {
+		clean := true
+		for _, sec := range secrets {
+			if len(sec) >= 4 && strings.Contains(s, sec) {
+				s = strings.ReplaceAll(s, sec, "REDACTED")
+				clean = false
+			}
+		}
+		if clean {
+			return s
+		}
+	}
+	for _, sec := range secrets {
+		if len(sec) >= 4 && strings.Contains(s, sec) {
+			return "(redacted)"
+		}
 	}
 	return s
 }
