@@ -129,6 +129,7 @@ type Client struct {
 	maxElapsed  time.Duration
 	userAgent   string
 	now         func() time.Time
+	backoff     func() backoff.BackOff // test hook
 
 	gate gate
 
@@ -194,6 +195,7 @@ func New(opts Options) (*Client, error) {
 		maxElapsed:  opts.MaxElapsed,
 		userAgent:   opts.UserAgent,
 		now:         time.Now,
+		backoff:     newBackOff,
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -318,7 +320,9 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 		}
 		resp, err := c.attempt(ctx, r, payload, attempt, start)
 		if err != nil {
-			last = err
+			if ctx.Err() == nil || last == nil {
+				last = err
+			}
 			if !isRetryable(err) {
 				return nil, backoff.Permanent(err)
 			}
@@ -329,7 +333,7 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 			}
 		}
 		return resp, err
-	}, backoff.WithBackOff(newBackOff()), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(c.maxElapsed))
+	}, backoff.WithBackOff(c.backoff()), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(c.maxElapsed))
 	if err != nil {
 		var ra *backoff.RetryAfterError
 		if errors.As(err, &ra) || (last != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))) {

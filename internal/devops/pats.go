@@ -264,7 +264,7 @@ func (c *Client) CreatePAT(ctx context.Context, req api.PatTokenCreateRequest) (
 		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "create PAT failed transiently and did not commit; retrying", slog.String("displayName", req.DisplayName), slog.String("error", err.Error()))
 		return api.PatToken{}, err
-	}, backoff.WithBackOff(newBackOff()), backoff.WithMaxTries(uint(c.maxAttempts)), backoff.WithMaxElapsedTime(c.maxElapsed))
+	}, backoff.WithBackOff(c.backoff()), backoff.WithMaxTries(uint(c.maxAttempts)), backoff.WithMaxElapsedTime(c.maxElapsed))
 	if err != nil {
 		if last != nil && !errors.As(err, new(*CreateUnknownError)) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 			return api.PatToken{}, fmt.Errorf("%w (gave up: %w)", last, ctx.Err())
