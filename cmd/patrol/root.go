@@ -1,0 +1,439 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/devops"
+	"github.com/patrol-dev/patrol/internal/entra"
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
+	"github.com/patrol-dev/patrol/internal/output"
+	"github.com/spf13/cobra"
+)
+
+// app is what every command receives: the parsed global options, the
+// process's I/O and environment, and lazily built shared things (each built
+// at most once per process, so one sign-in serves every API call).
+//
+// Commands written by other engineers use:
+//
+//	a.connection()        config.Connection (file < env < flags), validated
+//	a.httpClient()        *http.Client (proxy from env, CA bundle, TLS 1.2+, timeouts, User-Agent)
+//	a.tokenSource(ctx)    entra.TokenSource (cached; refresh ≥5 min early)
+//	a.userToken(ctx)      a token checked with entra.RequireUser (PAT API)
+//	a.devops(ctx)         *devops.Client for the configured organisation
+//	a.printer()           output.Printer for -o table|json|yaml (auto: table on a TTY, json otherwise)
+//	a.logger()            *slog.Logger (never logs secrets; redacting ReplaceAttr)
+//	a.stdin / a.stdout / a.stderr, a.env (environment lookup), a.now()
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	env    config.LookupEnv
+	now    func() time.Time
+
+	// global flags
+	configFile   string
+	flags        config.ConnectionFlags
+	outputFormat string
+	timeout      time.Duration
+
+	connOnce sync.Once
+	conn     config.Connection
+	connErr  error
+
+	logOnce sync.Once
+	log     *slog.Logger
+
+	hcOnce sync.Once
+	hc     *http.Client
+	hcErr  error
+
+	tsMu sync.Mutex
+	ts   entra.TokenSource
+
+	dcMu sync.Mutex
+	dc   *devops.Client
+
+	// defaultLogLevel applies when neither --log-level, PATROL_LOG_LEVEL
+	// nor log.level is set. A command may change it in its PreRunE (e.g.
+	// rotate, which runs unattended, prefers info).
+	defaultLogLevel slog.Level
+}
+
+func newApp(env config.LookupEnv, stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{
+		stdin: stdin, stdout: stdout, stderr: stderr, env: env,
+		now:             time.Now,
+		defaultLogLevel: slog.LevelWarn,
+	}
+}
+
+// newRootCmd builds the command tree. Other engineers register their
+// commands with one AddCommand line in the marked block.
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "patrol",
+		Short: "Keep Azure DevOps credentials alive with no human in the loop",
+		Long: `patrol signs in to Microsoft Entra ID without interaction, manages Azure DevOps
+personal access tokens through the PAT lifecycle API, rotates them declaratively
+into sinks, and ships an emulator of Entra ID + Azure DevOps for offline use.
+
+Configuration: flags > environment (AZURE_*, PATROL_*) > config file (--config).
+Secrets are read only from the environment or from files, never from flags.
+Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
+6 transient, 7 conflict, 8 partial, 130 interrupted.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+		Version:           versionInfo().Version,
+	}
+	root.SetVersionTemplate("patrol {{.Version}}\n")
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return errkind.New(errkind.Usage, fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath()))
+	})
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFile, "config", "", "patrol.yaml to read connection settings from (env PATROL_CONFIG)")
+	pf.StringVar(&a.flags.Organization, "org", "", "Azure DevOps organisation name (env AZURE_DEVOPS_ORG)")
+	pf.StringVar(&a.flags.AuthMethod, "auth", "", "sign-in method: "+strings.Join(config.AuthMethods, "|")+" (env PATROL_AUTH; default auto)")
+	pf.StringVar(&a.flags.TenantID, "tenant-id", "", "Entra tenant GUID or domain (env AZURE_TENANT_ID)")
+	pf.StringVar(&a.flags.ClientID, "client-id", "", "app registration's Application (client) ID (env AZURE_CLIENT_ID)")
+	pf.StringVar(&a.flags.Username, "username", "", "technical user's UPN for ropc (env AZURE_USERNAME)")
+	pf.StringVar(&a.flags.PasswordFile, "password-file", "", "file holding the technical user's password (env AZURE_PASSWORD or PATROL_PASSWORD_FILE)")
+	pf.StringVar(&a.flags.ClientSecretFile, "client-secret-file", "", "file holding the client secret (env AZURE_CLIENT_SECRET or PATROL_CLIENT_SECRET_FILE)")
+	pf.StringVar(&a.flags.CertificatePath, "certificate", "", "PEM or PKCS#12 client certificate (env AZURE_CLIENT_CERTIFICATE_PATH)")
+	pf.StringVar(&a.flags.FederatedTokenFile, "federated-token-file", "", "workload identity token file (env AZURE_FEDERATED_TOKEN_FILE)")
+	pf.StringVar(&a.flags.ManagedIdentityClientID, "managed-identity-client-id", "", "client ID of a user-assigned managed identity (env PATROL_MANAGED_IDENTITY_CLIENT_ID)")
+	pf.StringVar(&a.flags.TokenCache, "token-cache", "", "device-code refresh-token cache file (env PATROL_TOKEN_CACHE)")
+	pf.StringVar(&a.flags.AuthorityHost, "authority-host", "", "Entra authority host (env AZURE_AUTHORITY_HOST; default https://login.microsoftonline.com/)")
+	pf.Bool("disable-instance-discovery", false, "skip Entra instance discovery, for private authorities (env PATROL_DISABLE_INSTANCE_DISCOVERY)")
+	pf.StringVar(&a.flags.VSSPS, "vssps-url", "", "VSSPS base URL (env PATROL_VSSPS_URL; default https://vssps.dev.azure.com)")
+	pf.StringVar(&a.flags.DevOps, "devops-url", "", "Azure DevOps base URL (env PATROL_DEVOPS_URL; default https://dev.azure.com)")
+	pf.StringVar(&a.flags.APIVersion, "api-version", "", "PAT API version (env PATROL_API_VERSION; default "+config.DefaultAPIVersion+")")
+	pf.StringVar(&a.flags.CABundle, "ca-bundle", "", "extra PEM CA bundle to trust (env PATROL_CA_BUNDLE; SSL_CERT_FILE also works)")
+	pf.StringVarP(&a.outputFormat, "output", "o", "", "output format: table|json|yaml (default table on a terminal, json otherwise)")
+	pf.StringVar(&a.flags.LogFormat, "log-format", "", "log format on stderr: text|json (env PATROL_LOG_FORMAT)")
+	pf.StringVar(&a.flags.LogLevel, "log-level", "", "log level: debug|info|warn|error (env PATROL_LOG_LEVEL; default warn)")
+	pf.DurationVar(&a.timeout, "timeout", httpx.DefaultTimeout, "timeout of one HTTP request")
+
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if f := cmd.Flags().Lookup("disable-instance-discovery"); f != nil && f.Changed {
+			v := f.Value.String() == "true"
+			a.flags.DisableInstanceDiscovery = &v
+		}
+		if _, err := output.ParseFormat(a.outputFormat); err != nil {
+			return err
+		}
+		return nil
+	}
+
+	root.AddCommand(
+		newVersionCmd(a),
+		newCompletionCmd(a),
+		newPATCmd(a),
+		newTokenCmd(a),
+		newLoginCmd(a),
+		newEmulatorCmd(a),
+		newDemoCmd(a),
+	)
+
+	// --- commands of other engineers: one AddCommand line each ---
+	// root.AddCommand(newRotateCmd(a))
+	// root.AddCommand(newStatusCmd(a))
+	// root.AddCommand(newConfigCmd(a))
+	// root.AddCommand(newEndpointCmd(a))
+	// --- end ---
+
+	return root
+}
+
+// run executes patrol with args and returns the process exit code. Errors
+// are reported on stderr as one "patrol: …" line plus one "hint: …" line.
+func run(ctx context.Context, args []string, env config.LookupEnv, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := newApp(env, stdin, stdout, stderr)
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	return reportError(stderr, err)
+}
+
+// exitInterrupted is returned when SIGINT/SIGTERM cancelled the command.
+const exitInterrupted = 130
+
+// reportError prints err and its advice and returns the exit code.
+func reportError(w io.Writer, err error) int {
+	kind := errkind.Of(err)
+	if kind == errkind.Unknown && isCobraUsageError(err) {
+		kind = errkind.Usage
+	}
+	msg := strings.TrimSpace(err.Error())
+	fmt.Fprintf(w, "patrol: %s\n", msg)
+	if errors.Is(err, context.Canceled) && kind == errkind.Unknown {
+		fmt.Fprintln(w, "hint: interrupted; nothing further was done")
+		return exitInterrupted
+	}
+	fmt.Fprintf(w, "hint: %s\n", advice(kind))
+	return kind.ExitCode()
+}
+
+// isCobraUsageError recognises cobra's own argument and command errors,
+// which are plain errors.
+func isCobraUsageError(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "required flag(s)", "if any flags in the group", "none of the others can be"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// advice is the one-line hint printed under an error of each kind.
+func advice(k errkind.Kind) string {
+	switch k {
+	case errkind.Usage:
+		return "fix the flag, variable or file named above; `patrol <command> --help` lists the options (exit 2)"
+	case errkind.Auth:
+		return "sign-in failed or the token was refused: check AZURE_TENANT_ID, AZURE_CLIENT_ID, the credentials and --auth; rerun with --log-level debug for details (exit 3)"
+	case errkind.Permission:
+		return "signed in, but the identity lacks a permission: ask an Azure DevOps administrator to grant it (exit 4)"
+	case errkind.Policy:
+		return "an Azure DevOps or Entra policy refused the operation: the message names the policy; change the request or ask an administrator for an exemption (exit 4)"
+	case errkind.NotFound:
+		return "the thing named does not exist (or is in another organisation): check the id, e.g. with `patrol pat list --filter all` (exit 5)"
+	case errkind.Transient:
+		return "the service is throttling or unavailable; patrol already retried within its limits, so try again later (exit 6)"
+	case errkind.Conflict:
+		return "someone else changed the resource or holds the lock; run again (exit 7)"
+	case errkind.Partial:
+		return "some items failed and the others succeeded; the report above says which (exit 8)"
+	}
+	return "unexpected failure; rerun with --log-level debug and report a bug if it persists (exit 1)"
+}
+
+// usageErrorf returns an errkind.Usage error.
+func usageErrorf(format string, args ...any) error {
+	return errkind.New(errkind.Usage, fmt.Errorf(format, args...))
+}
+
+// noArgs rejects positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q (see `%s --help`)", cmd.CommandPath(), args, cmd.CommandPath())
+	}
+	return nil
+}
+
+// exactArgs requires n positional arguments, described by what.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s needs %s (got %d arguments; see `%s --help`)", cmd.CommandPath(), what, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// connection returns the effective connection settings (file < env < flags),
+// validated for format. It is computed once.
+func (a *app) connection() (config.Connection, error) {
+	a.connOnce.Do(func() {
+		a.conn, a.connErr = config.LoadConnection(config.LoadOptions{File: a.configFile, Env: a.env, Flags: a.flags})
+	})
+	return a.conn, a.connErr
+}
+
+// logger returns the process logger (stderr). If the configuration cannot be
+// loaded it still returns a logger built from the flags alone.
+func (a *app) logger() *slog.Logger {
+	a.logOnce.Do(func() {
+		format, level := a.flags.LogFormat, a.flags.LogLevel
+		if c, err := a.connection(); err == nil {
+			format, level = c.Log.Format, c.Log.Level
+		}
+		l, err := output.NewLogger(a.stderr, format, level, a.defaultLogLevel)
+		if err != nil {
+			l, _ = output.NewLogger(a.stderr, "text", "", a.defaultLogLevel)
+		}
+		a.log = l
+	})
+	return a.log
+}
+
+// printer returns the printer for -o (auto: table on a terminal, json otherwise).
+func (a *app) printer() output.Printer {
+	f, err := output.ParseFormat(a.outputFormat)
+	if err != nil {
+		f = output.Auto // PersistentPreRunE already rejected bad values
+	}
+	return output.NewPrinter(f, a.stdout)
+}
+
+// printerFor is printer with a different default than auto, for commands
+// whose human form is the only sensible default (version, demo).
+func (a *app) printerFor(def output.Format) (output.Printer, error) {
+	f, err := output.ParseFormat(a.outputFormat)
+	if err != nil {
+		return output.Printer{}, err
+	}
+	if f == output.Auto {
+		f = def
+	}
+	return output.NewPrinter(f, a.stdout), nil
+}
+
+// httpClient returns the shared HTTP client.
+func (a *app) httpClient() (*http.Client, error) {
+	a.hcOnce.Do(func() {
+		c, err := a.connection()
+		if err != nil {
+			a.hcErr = err
+			return
+		}
+		a.hc, a.hcErr = httpx.New(httpx.Options{
+			CABundle:  c.Endpoints.CABundle,
+			Timeout:   a.timeout,
+			UserAgent: httpx.UserAgent(versionInfo().Version),
+		})
+	})
+	return a.hc, a.hcErr
+}
+
+// entraOptions maps the connection settings to entra.Options.
+func (a *app) entraOptions() (entra.Options, error) {
+	c, err := a.connection()
+	if err != nil {
+		return entra.Options{}, err
+	}
+	hc, err := a.httpClient()
+	if err != nil {
+		return entra.Options{}, err
+	}
+	m, err := entra.ParseMethod(c.Auth.Method)
+	if err != nil {
+		return entra.Options{}, err
+	}
+	return entra.Options{
+		Method:                   m,
+		AuthorityHost:            c.Endpoints.AuthorityHost,
+		TenantID:                 c.Auth.TenantID,
+		ClientID:                 c.Auth.ClientID,
+		ClientSecret:             c.Auth.ClientSecret,
+		Username:                 c.Auth.Username,
+		Password:                 c.Auth.Password,
+		CertificatePath:          c.Auth.CertificatePath,
+		CertificatePassword:      c.Auth.CertificatePassword,
+		SendCertificateChain:     c.Auth.SendCertificateChain,
+		FederatedTokenFile:       c.Auth.FederatedTokenFile,
+		ManagedIdentityClientID:  c.Auth.ManagedIdentityClientID,
+		CachePath:                c.Auth.TokenCache,
+		DisableInstanceDiscovery: c.Endpoints.DisableInstanceDiscovery,
+		HTTPClient:               hc,
+		Logger:                   a.logger(),
+		Now:                      a.now,
+		LookupEnv:                a.env,
+	}, nil
+}
+
+// tokenSource returns the process's Entra token source (built once; tokens
+// cached and refreshed ≥5 minutes before expiry).
+func (a *app) tokenSource(_ context.Context) (entra.TokenSource, error) {
+	a.tsMu.Lock()
+	defer a.tsMu.Unlock()
+	if a.ts != nil {
+		return a.ts, nil
+	}
+	opts, err := a.entraOptions()
+	if err != nil {
+		return nil, err
+	}
+	ts, err := entra.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	a.ts = ts
+	return ts, nil
+}
+
+// userToken signs in and checks that the token belongs to a user, the only
+// identity the PAT API accepts (fail fast for service principals and
+// managed identities, with the reason).
+func (a *app) userToken(ctx context.Context) (entra.Token, error) {
+	ts, err := a.tokenSource(ctx)
+	if err != nil {
+		return entra.Token{}, err
+	}
+	tok, err := ts.Token(ctx)
+	if err != nil {
+		return entra.Token{}, err
+	}
+	if err := entra.RequireUser(tok); err != nil {
+		return entra.Token{}, err
+	}
+	return tok, nil
+}
+
+// devops returns the Azure DevOps client for the configured organisation.
+func (a *app) devops(ctx context.Context) (*devops.Client, error) {
+	a.dcMu.Lock()
+	defer a.dcMu.Unlock()
+	if a.dc != nil {
+		return a.dc, nil
+	}
+	c, err := a.connection()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.RequireOrganization(); err != nil {
+		return nil, err
+	}
+	hc, err := a.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	ts, err := a.tokenSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := devops.New(devops.Options{
+		Organization: c.Organization,
+		VSSPSURL:     c.Endpoints.VSSPS,
+		DevOpsURL:    c.Endpoints.DevOps,
+		APIVersion:   c.Endpoints.APIVersion,
+		Token:        ts,
+		HTTPClient:   hc,
+		Logger:       a.logger(),
+		UserAgent:    httpx.UserAgent(versionInfo().Version),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.dc = dc
+	return dc, nil
+}
+
+// marshalJSON is json.Marshal without HTML escaping.
+func marshalJSON(v any) ([]byte, error) {
+	var b strings.Builder
+	if err := output.WriteJSON(&b, v); err != nil {
+		return nil, err
+	}
+	return []byte(strings.TrimRight(b.String(), "\n")), nil
+}
