@@ -134,17 +134,17 @@ func formatNumber(v any, spec string) (string, bool) {
 		if prec < 0 {
 			prec = 2
 		}
-		return strconv.FormatFloat(f, 'f', prec, 64), true
+		return strconv.FormatFloat(roundAway(f, prec), 'f', prec, 64), true
 	case 'N', 'n':
 		if prec < 0 {
 			prec = 2
 		}
-		return groupThousands(strconv.FormatFloat(f, 'f', prec, 64)), true
+		return groupThousands(strconv.FormatFloat(roundAway(f, prec), 'f', prec, 64)), true
 	case 'P', 'p':
 		if prec < 0 {
 			prec = 2
 		}
-		return groupThousands(strconv.FormatFloat(f*100, 'f', prec, 64)) + " %", true
+		return groupThousands(strconv.FormatFloat(roundAway(f*100, prec), 'f', prec, 64)) + " %", true
 	case 'E', 'e':
 		if prec < 0 {
 			prec = 6
@@ -244,14 +244,8 @@ func parseDate(v any, now func() time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q is not a date: use ISO 8601 like 2024-05-01T13:45:00Z", truncateShort(s))
-}
-
-func truncateShort(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
+	// the value is not echoed: it may be a secret
+	return time.Time{}, fmt.Errorf("the value (%d characters) is not a date: use ISO 8601 like 2024-05-01T13:45:00Z", len(s))
 }
 
 var standardDateFormats = map[string]string{
@@ -409,4 +403,17 @@ func writeNum(b *strings.Builder, v, n int) {
 		return
 	}
 	fmt.Fprintf(b, "%02d", v)
+}
+
+// roundAway rounds half away from zero at prec decimals, as .NET does.
+func roundAway(f float64, prec int) float64 {
+	if prec > 15 {
+		return f
+	}
+	p := math.Pow(10, float64(prec))
+	r := math.Round(f*p) / p
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		return f
+	}
+	return r
 }
