@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# test.sh — patrol's whole test suite, as the README's quick start runs it:
+#   1. gofmt check       2. go vet ./...
+#   3. go test -race ./...   (unit, emulator-backed integration and e2e tests)
+#   4. Kubernetes integration tests (scripts/test-kube.sh, when present: it
+#      builds/caches kube-apiserver + etcd and runs the kube-tagged packages)
+#
+# Output of go test goes to stdout unchanged (CI reads its summary lines).
+# Environment:
+#   PATROL_TEST_FLAGS  extra flags for go test (e.g. "-run TestPAT -v")
+#   PATROL_SKIP_KUBE=1 skip step 4
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+fail=0
+
+step "gofmt"
+mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
+unformatted=""
+if [ "${#files[@]}" -gt 0 ]; then
+  unformatted="$(gofmt -l "${files[@]}" 2>&1 || true)"
+fi
+if [ -n "$unformatted" ]; then
+  echo "these files need gofmt -w:"
+  echo "$unformatted"
+  fail=1
+else
+  echo "ok"
+fi
+
+step "go vet ./..."
+if ! go vet ./...; then fail=1; fi
+
+step "go test -race ./..."
+# shellcheck disable=SC2086
+if ! go test -race -count=1 ${PATROL_TEST_FLAGS:-} ./...; then fail=1; fi
+
+if [ "${PATROL_SKIP_KUBE:-}" != "1" ]; then
+  if [ -x scripts/test-kube.sh ]; then
+    step "Kubernetes integration tests (scripts/test-kube.sh)"
+    if ! scripts/test-kube.sh; then fail=1; fi
+  elif [ -f scripts/test-kube.sh ]; then
+    step "Kubernetes integration tests (bash scripts/test-kube.sh)"
+    if ! bash scripts/test-kube.sh; then fail=1; fi
+  else
+    step "Kubernetes integration tests: scripts/test-kube.sh not present, skipped"
+  fi
+fi
+
+if [ "$fail" -ne 0 ]; then
+  step "FAILED"
+  exit 1
+fi
+step "all tests passed"
