@@ -210,6 +210,9 @@ func BenchmarkReuseTokenSourceFake(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
+	if _, err := src.Token(ctx); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := src.Token(ctx); err != nil {
