@@ -413,7 +413,7 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request, p params)
 		e.grantClientCredentials(w, r, tenant)
 	case grantRefresh:
 		e.grantRefreshToken(w, r, tenant)
-	case grantDeviceCode:
+	case grantDeviceCode, "device_code": // MSAL sends the short form
 		e.grantDeviceCode(w, r, tenant)
 	case "":
 		e.writeAADError(w, &aadErr{400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.", ""})
@@ -482,6 +482,11 @@ func (e *Emulator) issueUserTokens(w http.ResponseWriter, r *http.Request, u *Us
 		return
 	}
 	granted := resource + "/" + scp
+	for _, s := range strings.Fields(scope) {
+		if strings.HasSuffix(s, "/.default") {
+			granted = s // echo what was asked, as MSAL checks for declined scopes
+		}
+	}
 	resp := map[string]any{"token_type": "Bearer", "access_token": at,
 		"expires_in": int(lt / time.Second), "ext_expires_in": int(lt / time.Second)}
 	if openid {
@@ -609,7 +614,7 @@ func (e *Emulator) RevokeRefreshTokens(upn string) int {
 	}
 	n := 0
 	for _, rec := range e.st.Refresh {
-		if strings.EqualFold(rec.SubjectOID, u.ObjectID) && !rec.Revoked {
+		if strings.EqualFold(rec.SubjectOID, u.ObjectID) && !rec.Revoked && !rec.Rotated {
 			rec.Revoked = true
 			n++
 		}
