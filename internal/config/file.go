@@ -1,0 +1,421 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/sink"
+)
+
+// File is patrol.yaml: how to connect (the embedded Connection), how runs
+// behave (Rotation) and what to rotate (Credentials).
+//
+// Every field is decoded strictly: unknown fields, wrong types, bad
+// durations, duplicate names, unknown sink types and unknown scopes are
+// errors naming the field path, its line and the fix (see *FileError).
+type File struct {
+	Connection
+	// Rotation settings shared by all credentials.
+	Rotation Rotation `json:"rotation,omitempty"`
+	// Credentials patrol manages.
+	Credentials []Credential `json:"credentials,omitempty"`
+
+	// Path the file was loaded from ("" when parsed from bytes).
+	Path string `json:"-"`
+}
+
+// Rotation configures a rotation run.
+type Rotation struct {
+	// Concurrency is how many credentials are rotated at once (default 4, max 64).
+	Concurrency int `json:"concurrency,omitempty"`
+	// Lock keeps two runs from overlapping.
+	Lock Lock `json:"lock,omitempty"`
+	// Metrics export.
+	Metrics Metrics `json:"metrics,omitempty"`
+	// OrphanAge is how old a managed PAT that no sink holds must be before it
+	// is revoked as an orphan (default 1h). It protects a run on another
+	// machine that has created a PAT but not yet delivered it.
+	OrphanAge Duration `json:"orphanAge,omitempty"`
+}
+
+// Lock types.
+const (
+	LockFile  = "file"
+	LockLease = "lease"
+	LockNone  = "none"
+)
+
+// Lock selects the run lock.
+type Lock struct {
+	// Type: file (default; flock on Path) | lease (Kubernetes coordination/v1
+	// Lease) | none.
+	Type string `json:"type,omitempty"`
+	// Path of the lock file (type file). Default: $XDG_RUNTIME_DIR/patrol/rotate.lock,
+	// else <os.TempDir()>/patrol-rotate-<uid>.lock.
+	Path string `json:"path,omitempty"`
+	// LeaseName (type lease), default "patrol-rotate".
+	LeaseName string `json:"leaseName,omitempty"`
+	// LeaseNamespace (type lease), default the pod's namespace (POD_NAMESPACE
+	// or the service account namespace file).
+	LeaseNamespace string `json:"leaseNamespace,omitempty"`
+	// LeaseDuration (type lease): how long a lease held by a crashed run blocks
+	// others (default 15m).
+	LeaseDuration Duration `json:"leaseDuration,omitempty"`
+	// Identity written into the lease/lock file (default hostname/pid).
+	Identity string `json:"identity,omitempty"`
+	// Wait is how long to wait for a held lock before failing (default 0: fail at once).
+	Wait Duration `json:"wait,omitempty"`
+}
+
+// Metrics configures metric export after a run.
+type Metrics struct {
+	// Textfile: write Prometheus text format here (atomically), e.g. for the
+	// node-exporter textfile collector.
+	Textfile string `json:"textfile,omitempty"`
+	// Pushgateway URL to push to.
+	Pushgateway string `json:"pushgateway,omitempty"`
+	// Job label for the Pushgateway (default "patrol").
+	Job string `json:"job,omitempty"`
+}
+
+// Credential kinds.
+const (
+	KindPAT        = "pat"
+	KindEntraToken = "entra-token"
+)
+
+// Credential is one managed credential.
+type Credential struct {
+	// Name identifies the credential; it is part of the PAT display name
+	// "patrol:<name>:<yyyymmddThhmmssZ>" and must not contain ':'.
+	Name string `json:"name"`
+	// Kind: pat (default) | entra-token.
+	Kind string `json:"kind,omitempty"`
+	// Scopes of the PAT (kind pat), e.g. [vso.code, vso.packaging]. app_token = full access.
+	Scopes []string `json:"scopes,omitempty"`
+	// Lifetime of each new PAT (default 30d; at most 1 year).
+	Lifetime Duration `json:"lifetime,omitempty"`
+	// RenewBefore: duration before expiry or percentage of the lifetime
+	// (default 33.3%: one third of the lifetime).
+	RenewBefore RenewBefore `json:"renewBefore,omitzero"`
+	// AllOrgs creates global PATs (default false; global PATs stop working on 2026-12-01).
+	AllOrgs bool `json:"allOrgs,omitempty"`
+	// GracePeriod keeps the replaced PAT alive this long after a rotation
+	// (default 0: revoke it in the same run once the new one is delivered and verified).
+	GracePeriod Duration `json:"gracePeriod,omitempty"`
+	// Sinks receive the credential.
+	Sinks []SinkSpec `json:"sinks"`
+
+	// Line of the entry in the file (0 when unknown).
+	Line int `json:"-"`
+}
+
+// SinkSpec is one sink entry: its type and all its parameters. Sinks decode
+// their parameters themselves (sink.Register).
+type SinkSpec struct {
+	Type   string          `json:"-"`
+	Params json.RawMessage `json:"-"`
+	Line   int             `json:"-"`
+	Where  string          `json:"-"`
+}
+
+// MarshalJSON writes the params (which include type).
+func (s SinkSpec) MarshalJSON() ([]byte, error) {
+	if len(s.Params) == 0 {
+		return []byte("{}"), nil
+	}
+	return s.Params, nil
+}
+
+// Spec converts s for sink.Build / sink.Validate.
+func (s SinkSpec) Spec() sink.Spec {
+	return sink.Spec{Type: s.Type, Params: s.Params, Where: s.Where}
+}
+
+// Defaults.
+const (
+	DefaultConcurrency = 4
+	MaxConcurrency     = 64
+	DefaultLifetime    = Duration(30 * 24 * time.Hour)
+	MaxLifetime        = Duration(365 * 24 * time.Hour)
+	MinLifetime        = Duration(time.Hour)
+	DefaultOrphanAge   = Duration(time.Hour)
+	DefaultLeaseName   = "patrol-rotate"
+	DefaultLeaseTTL    = Duration(15 * time.Minute)
+	DefaultMetricsJob  = "patrol"
+)
+
+// Problem is one thing wrong with patrol.yaml.
+type Problem struct {
+	// Path of the field, e.g. "credentials[1].lifetime".
+	Path string
+	// Line in the file (1-based; 0 when unknown).
+	Line int
+	// Msg says what is wrong and how to fix it.
+	Msg string
+}
+
+func (p Problem) String() string {
+	if p.Line > 0 && p.Path != "" {
+		return fmt.Sprintf("line %d: %s: %s", p.Line, p.Path, p.Msg)
+	}
+	if p.Line > 0 {
+		return fmt.Sprintf("line %d: %s", p.Line, p.Msg)
+	}
+	if p.Path == "" {
+		return p.Msg
+	}
+	return p.Path + ": " + p.Msg
+}
+
+// FileError lists every problem found in patrol.yaml. Kind is Usage.
+type FileError struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *FileError) Error() string {
+	name := e.File
+	if name == "" {
+		name = "patrol.yaml"
+	}
+	var b strings.Builder
+	if len(e.Problems) == 1 {
+		fmt.Fprintf(&b, "%s: %s", name, e.Problems[0])
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s: %d problems:", name, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Kind is errkind.Usage: fix the file.
+func (e *FileError) Kind() errkind.Kind { return errkind.Usage }
+
+// ValidateOptions are the checks that need other packages.
+type ValidateOptions struct {
+	// Scope checks one scope string (devops.ParseScopes); nil skips scope checks.
+	Scope func(scope string) error
+	// SkipSinks skips sink.Validate (tests of the file format only).
+	SkipSinks bool
+}
+
+// LoadFile reads and validates patrol.yaml.
+func LoadFile(path string, opts ValidateOptions) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errkind.New(errkind.Usage, fmt.Errorf("config file %s does not exist; pass --config PATH or create it (see deploy/patrol.example.yaml)", path))
+		}
+		return nil, errkind.New(errkind.Usage, fmt.Errorf("read config file %s: %w", path, err))
+	}
+	f, err := ParseFile(b, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// ParseFile decodes and validates patrol.yaml content. name is used in errors.
+// Defaults are filled in (see the Default* constants).
+func ParseFile(data []byte, name string, opts ValidateOptions) (*File, error) {
+	f := &File{Path: name}
+	d := &decoder{}
+	d.decodeDocument(data, f)
+	if len(d.problems) == 0 {
+		f.applyDefaults()
+		d.problems = append(d.problems, f.validate(opts, d)...)
+	}
+	if len(d.problems) > 0 {
+		sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
+		return nil, &FileError{File: name, Problems: d.problems}
+	}
+	return f, nil
+}
+
+func (f *File) applyDefaults() {
+	r := &f.Rotation
+	if r.Concurrency == 0 {
+		r.Concurrency = DefaultConcurrency
+	}
+	if r.OrphanAge == 0 {
+		r.OrphanAge = DefaultOrphanAge
+	}
+	if r.Lock.Type == "" {
+		r.Lock.Type = LockFile
+	}
+	if r.Lock.Type == LockLease {
+		if r.Lock.LeaseName == "" {
+			r.Lock.LeaseName = DefaultLeaseName
+		}
+		if r.Lock.LeaseDuration == 0 {
+			r.Lock.LeaseDuration = DefaultLeaseTTL
+		}
+	}
+	if r.Metrics.Job == "" {
+		r.Metrics.Job = DefaultMetricsJob
+	}
+	for i := range f.Credentials {
+		c := &f.Credentials[i]
+		if c.Kind == "" {
+			c.Kind = KindPAT
+		}
+		if c.Kind == KindPAT && c.Lifetime == 0 {
+			c.Lifetime = DefaultLifetime
+		}
+	}
+}
+
+// DefaultLockPath is the file lock used when rotation.lock.path is empty.
+func DefaultLockPath() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return d + "/patrol/rotate.lock"
+	}
+	return fmt.Sprintf("%s/patrol-rotate-%d.lock", strings.TrimRight(os.TempDir(), "/"), os.Getuid())
+}
+
+// nameRE: lowercase letters, digits, '-', '_', '.'; starts and ends alphanumeric.
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,62}[a-zA-Z0-9])?$`)
+
+func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
+	var ps []Problem
+	add := func(path, msg string) { ps = append(ps, Problem{Path: path, Line: d.line(path), Msg: msg}) }
+
+	r := f.Rotation
+	if r.Concurrency < 1 || r.Concurrency > MaxConcurrency {
+		add("rotation.concurrency", fmt.Sprintf("%d is out of range; use 1..%d (default %d)", r.Concurrency, MaxConcurrency, DefaultConcurrency))
+	}
+	switch r.Lock.Type {
+	case LockFile:
+		if r.Lock.LeaseName != "" || r.Lock.LeaseNamespace != "" || r.Lock.LeaseDuration != 0 {
+			add("rotation.lock", "leaseName/leaseNamespace/leaseDuration apply to type lease only; set type: lease or remove them")
+		}
+	case LockLease:
+		if r.Lock.Path != "" {
+			add("rotation.lock.path", "path applies to type file only; remove it or set type: file")
+		}
+		if r.Lock.LeaseDuration.D() < time.Minute {
+			add("rotation.lock.leaseDuration", fmt.Sprintf("%s is too short; use at least 1m (default %s)", r.Lock.LeaseDuration, DefaultLeaseTTL))
+		}
+	case LockNone:
+	default:
+		add("rotation.lock.type", fmt.Sprintf("unknown lock type %q; use file, lease or none", r.Lock.Type))
+	}
+	if u := r.Metrics.Pushgateway; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			add("rotation.metrics.pushgateway", fmt.Sprintf("%q is not an absolute http(s) URL; write e.g. https://pushgateway.monitoring:9091", u))
+		}
+	}
+
+	seen := map[string]int{}
+	for i := range f.Credentials {
+		c := &f.Credentials[i]
+		p := fmt.Sprintf("credentials[%d]", i)
+		c.Line = d.line(p)
+		switch {
+		case c.Name == "":
+			add(p+".name", "missing; give every credential a unique name (letters, digits, '-', '_', '.')")
+		case !nameRE.MatchString(c.Name):
+			add(p+".name", fmt.Sprintf("%q is not a valid name; use 1-64 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes part of the PAT display name patrol:<name>:<time>)", c.Name))
+		default:
+			key := strings.ToLower(c.Name)
+			if j, dup := seen[key]; dup {
+				add(p+".name", fmt.Sprintf("%q is also the name of credentials[%d] (line %d); names must be unique (case-insensitive)", c.Name, j, d.line(fmt.Sprintf("credentials[%d]", j))))
+			} else {
+				seen[key] = i
+			}
+		}
+		switch c.Kind {
+		case KindPAT:
+			if len(c.Scopes) == 0 {
+				add(p+".scopes", "missing; list the PAT scopes, e.g. [vso.code, vso.packaging] (app_token = full access)")
+			}
+			sc := map[string]bool{}
+			for k, s := range c.Scopes {
+				sp := fmt.Sprintf("%s.scopes[%d]", p, k)
+				if strings.ContainsAny(s, " \t") {
+					add(sp, fmt.Sprintf("%q contains spaces; write one scope per list item", s))
+					continue
+				}
+				if sc[s] {
+					add(sp, fmt.Sprintf("scope %q is listed twice; remove the duplicate", s))
+				}
+				sc[s] = true
+				if opts.Scope != nil {
+					if err := opts.Scope(s); err != nil {
+						add(sp, err.Error())
+					}
+				}
+			}
+			if c.Lifetime < MinLifetime || c.Lifetime > MaxLifetime {
+				add(p+".lifetime", fmt.Sprintf("%s is out of range; use %s..%s (default %s)", c.Lifetime, MinLifetime, MaxLifetime, DefaultLifetime))
+			} else if rb := c.RenewBefore; rb.Duration > 0 && rb.Duration >= c.Lifetime.D() {
+				add(p+".renewBefore", fmt.Sprintf("%s is not shorter than the lifetime %s, so every run would rotate; use a smaller value or a percentage such as \"33%%\"", Duration(rb.Duration), c.Lifetime))
+			} else if c.GracePeriod.D() >= c.RenewBefore.For(c.Lifetime.D()) {
+				add(p+".gracePeriod", fmt.Sprintf("%s is not shorter than renewBefore (%s): the replaced PAT expires before the grace period ends; shorten gracePeriod", c.GracePeriod, Duration(c.RenewBefore.For(c.Lifetime.D()))))
+			}
+		case KindEntraToken:
+			if len(c.Scopes) > 0 {
+				add(p+".scopes", "not used by kind entra-token (the token is always for Azure DevOps); remove it")
+			}
+			if c.Lifetime != 0 {
+				add(p+".lifetime", "not used by kind entra-token (Entra decides the token lifetime); remove it")
+			}
+			if c.AllOrgs {
+				add(p+".allOrgs", "not used by kind entra-token; remove it")
+			}
+			if c.GracePeriod != 0 {
+				add(p+".gracePeriod", "not used by kind entra-token (access tokens cannot be revoked); remove it")
+			}
+		default:
+			add(p+".kind", fmt.Sprintf("unknown kind %q; use pat (default) or entra-token", c.Kind))
+		}
+		if len(c.Sinks) == 0 {
+			add(p+".sinks", "missing; list at least one sink, e.g. - {type: file, path: /var/run/patrol/pat}")
+		}
+		for k := range c.Sinks {
+			s := &c.Sinks[k]
+			sp := fmt.Sprintf("%s.sinks[%d]", p, k)
+			s.Line = d.line(sp)
+			s.Where = sp
+			if s.Line > 0 {
+				s.Where = fmt.Sprintf("%s (line %d)", sp, s.Line)
+			}
+			if s.Type == "" {
+				add(sp+".type", fmt.Sprintf("missing; use one of: %s", strings.Join(sink.Types(), ", ")))
+				continue
+			}
+			if opts.SkipSinks {
+				continue
+			}
+			if err := sink.Validate(s.Spec()); err != nil {
+				msg := strings.TrimPrefix(err.Error(), s.Where+": ")
+				msg = strings.TrimPrefix(msg, s.Where+" ")
+				ps = append(ps, Problem{Path: sp, Line: s.Line, Msg: msg})
+			}
+		}
+	}
+	return ps
+}
+
+// Credential returns the credential named name (case-insensitive).
+func (f *File) Credential(name string) (*Credential, bool) {
+	for i := range f.Credentials {
+		if strings.EqualFold(f.Credentials[i].Name, name) {
+			return &f.Credentials[i], true
+		}
+	}
+	return nil, false
+}

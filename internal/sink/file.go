@@ -1,0 +1,300 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/errkind"
+)
+
+// The file sink writes the credential to a local file, atomically (temp file
+// in the same directory, fsync, rename, fsync of the directory), mode 0600 by
+// default, and its metadata to <path>.meta.json (also atomic, same mode),
+// always AFTER the secret: a crash between the two leaves a new secret with
+// old metadata, which the next run sees as drift and repairs by rotating.
+//
+// Formats:
+//
+//	raw             the secret, no trailing newline
+//	env             NAME=secret\n (name: envName, default AZURE_DEVOPS_EXT_PAT)
+//	json            {"token":…,"authorizationId":…,"validTo":…}
+//	netrc           machine <host> login <username> password <secret>
+//	git-credential  protocol=https / host=<host> / username=<username> / password=<secret>
+//
+// Read returns only the metadata; it never reads the secret back except to
+// check that the secret file exists.
+
+// FileParams are the parameters of `type: file`.
+type FileParams struct {
+	Type     string `json:"type"`
+	Path     string `json:"path"`
+	Format   string `json:"format,omitempty"`
+	EnvName  string `json:"envName,omitempty"`
+	Username string `json:"username,omitempty"`
+	Host     string `json:"host,omitempty"`
+	// Mode is the octal file mode, default "0600"; group/other write and any
+	// "other" access are refused.
+	Mode string `json:"mode,omitempty"`
+}
+
+// File formats.
+const (
+	FormatRaw           = "raw"
+	FormatEnv           = "env"
+	FormatJSON          = "json"
+	FormatNetrc         = "netrc"
+	FormatGitCredential = "git-credential"
+)
+
+var (
+	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	shellSafeRE = regexp.MustCompile(`^[A-Za-z0-9_./:+=@%-]*$`)
+)
+
+func init() {
+	Register(Type{
+		Name:     "file",
+		Validate: func(p json.RawMessage) error { _, err := decodeFileParams(p); return err },
+		New: func(p json.RawMessage, deps Deps) (Sink, error) {
+			fp, err := decodeFileParams(p)
+			if err != nil {
+				return nil, err
+			}
+			return NewFile(fp, deps.Now)
+		},
+	})
+}
+
+// DecodeStrict decodes params into v, refusing unknown fields; used by every sink.
+func DecodeStrict(params json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		return errkind.New(errkind.Usage, fmt.Errorf("invalid parameters: %s; check the field names and types in docs/rotation.md", msg))
+	}
+	return nil
+}
+
+func decodeFileParams(p json.RawMessage) (FileParams, error) {
+	var fp FileParams
+	if err := DecodeStrict(p, &fp); err != nil {
+		return fp, err
+	}
+	usage := func(format string, a ...any) error { return errkind.New(errkind.Usage, fmt.Errorf(format, a...)) }
+	if fp.Path == "" {
+		return fp, usage("path is missing; set the file to write, e.g. path: /var/run/patrol/pat")
+	}
+	if strings.HasSuffix(fp.Path, string(os.PathSeparator)) {
+		return fp, usage("path %q names a directory; give a file name", fp.Path)
+	}
+	if fp.Format == "" {
+		fp.Format = FormatRaw
+	}
+	switch fp.Format {
+	case FormatRaw, FormatJSON:
+	case FormatEnv:
+		if fp.EnvName == "" {
+			fp.EnvName = "AZURE_DEVOPS_EXT_PAT"
+		}
+		if !envNameRE.MatchString(fp.EnvName) {
+			return fp, usage("envName %q is not a valid variable name; use letters, digits and '_'", fp.EnvName)
+		}
+	case FormatNetrc, FormatGitCredential:
+		if fp.Username == "" {
+			fp.Username = "patrol"
+		}
+		if fp.Host == "" {
+			fp.Host = "dev.azure.com"
+		}
+		if strings.ContainsAny(fp.Username+fp.Host, " \t\r\n") {
+			return fp, usage("username and host must not contain whitespace")
+		}
+	default:
+		return fp, usage("format %q is unknown; use raw, env, json, netrc or git-credential", fp.Format)
+	}
+	if fp.Format != FormatEnv && fp.EnvName != "" {
+		return fp, usage("envName applies to format env only; remove it or set format: env")
+	}
+	if fp.Format != FormatNetrc && fp.Format != FormatGitCredential && (fp.Username != "" || fp.Host != "") {
+		return fp, usage("username/host apply to formats netrc and git-credential only; remove them")
+	}
+	if fp.Mode == "" {
+		fp.Mode = "0600"
+	}
+	m, err := strconv.ParseUint(fp.Mode, 8, 32)
+	if err != nil || m > 0o777 {
+		return fp, usage("mode %q is not an octal file mode; write e.g. \"0600\"", fp.Mode)
+	}
+	if m&0o027 != 0 || m&0o600 != 0o600 {
+		return fp, usage("mode %s would let others read or write the secret (or the owner not); use 0600 or 0640 (owner read/write, no 'other' access)", fp.Mode)
+	}
+	return fp, nil
+}
+
+// FileSink writes to a local file. Build it with NewFile or sink.Build.
+type FileSink struct {
+	p    FileParams
+	mode os.FileMode
+	now  func() time.Time
+}
+
+// NewFile builds a file sink from decoded params.
+func NewFile(p FileParams, now func() time.Time) (*FileSink, error) {
+	m, _ := strconv.ParseUint(p.Mode, 8, 32)
+	if now == nil {
+		now = time.Now
+	}
+	return &FileSink{p: p, mode: os.FileMode(m), now: now}, nil
+}
+
+// Name is "file:<path>".
+func (s *FileSink) Name() string { return "file:" + s.p.Path }
+
+// MetaPath is where the metadata lives.
+func (s *FileSink) MetaPath() string { return s.p.Path + ".meta.json" }
+
+// fileMeta is <path>.meta.json.
+type fileMeta struct {
+	Credential      string    `json:"credential"`
+	Kind            string    `json:"kind,omitempty"`
+	AuthorizationID string    `json:"authorizationId,omitempty"`
+	DisplayName     string    `json:"displayName,omitempty"`
+	ValidTo         time.Time `json:"validTo"`
+	RotatedAt       time.Time `json:"rotatedAt"`
+}
+
+// Read reports the metadata of what the file holds. A secret file without
+// metadata is Present with an empty AuthorizationID (patrol does not know
+// what it is and will replace it).
+func (s *FileSink) Read(ctx context.Context) (Held, error) {
+	if _, err := os.Stat(s.p.Path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Held{}, nil
+		}
+		return Held{}, fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	b, err := os.ReadFile(s.MetaPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return Held{Present: true}, nil
+	}
+	if err != nil {
+		return Held{}, fmt.Errorf("%s: read metadata: %w", s.Name(), err)
+	}
+	var m fileMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		// Corrupt metadata: treat as unknown content; the next rotation rewrites it.
+		return Held{Present: true}, nil
+	}
+	return Held{Present: true, AuthorizationID: m.AuthorizationID, ValidTo: m.ValidTo, RotatedAt: m.RotatedAt}, nil
+}
+
+// Render returns the file content for secret in the configured format.
+func (s *FileSink) Render(secret string, meta Meta) ([]byte, error) {
+	if strings.ContainsAny(secret, "\r\n") {
+		return nil, errors.New("refusing a secret containing a line break")
+	}
+	switch s.p.Format {
+	case FormatEnv:
+		return []byte(s.p.EnvName + "=" + shellQuote(secret) + "\n"), nil
+	case FormatJSON:
+		v := struct {
+			Token           string    `json:"token"`
+			AuthorizationID string    `json:"authorizationId,omitempty"`
+			ValidTo         time.Time `json:"validTo"`
+		}{secret, meta.AuthorizationID, meta.ValidTo.UTC()}
+		b, err := json.MarshalIndent(v, "", "  ")
+		return append(b, '\n'), err
+	case FormatNetrc:
+		return []byte(fmt.Sprintf("machine %s login %s password %s\n", s.p.Host, s.p.Username, secret)), nil
+	case FormatGitCredential:
+		return []byte(fmt.Sprintf("protocol=https\nhost=%s\nusername=%s\npassword=%s\n", s.p.Host, s.p.Username, secret)), nil
+	}
+	return []byte(secret), nil
+}
+
+func shellQuote(s string) string {
+	if shellSafeRE.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Write stores the secret, then the metadata.
+func (s *FileSink) Write(ctx context.Context, secret string, meta Meta) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	content, err := s.Render(secret, meta)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	if err := WriteFileAtomic(s.p.Path, content, s.mode); err != nil {
+		return fmt.Errorf("%s: write secret: %w", s.Name(), err)
+	}
+	rotated := meta.RotatedAt
+	if rotated.IsZero() {
+		rotated = s.now()
+	}
+	m := fileMeta{Credential: meta.Credential, Kind: meta.Kind, AuthorizationID: meta.AuthorizationID,
+		DisplayName: meta.DisplayName, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotated.UTC()}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := WriteFileAtomic(s.MetaPath(), append(b, '\n'), s.mode); err != nil {
+		return fmt.Errorf("%s: write metadata %s: %w", s.Name(), s.MetaPath(), err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path via a temp file in the same directory:
+// create (mode), write, fsync, chmod, rename over path, fsync the directory.
+// A failure leaves the previous file untouched. The directory is created
+// (0700) when missing.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
