@@ -466,6 +466,10 @@ func (c *Client) noteRetryAfter(resp *http.Response) {
 	c.gate.hold(c.now().Add(d))
 }
 
+// maxRetryAfter caps absurd Retry-After values (they then exceed every
+// retry budget and fail fast).
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads delay-seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
@@ -473,8 +477,11 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f <= 0 {
+		if !(f > 0) { // also rejects NaN
 			return 0, false
+		}
+		if f > maxRetryAfter.Seconds() {
+			return maxRetryAfter, true
 		}
 		return time.Duration(f * float64(time.Second)), true
 	}
@@ -483,7 +490,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		if d <= 0 {
 			return 0, false
 		}
-		return d, true
+		return min(d, maxRetryAfter), true
 	}
 	return 0, false
 }
