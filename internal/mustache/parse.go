@@ -258,6 +258,9 @@ func (p *parser) dispatch(content string, raw bool, off int) error {
 		content = content[1:]
 	}
 	t := strings.TrimSpace(content)
+	if t == "" {
+		return errAt(src, off, "empty tag: write a path after {{&")
+	}
 	if t == "else" {
 		return p.elseTag(off, "")
 	}
@@ -269,7 +272,7 @@ func (p *parser) dispatch(content string, raw bool, off int) error {
 		// {{ #name args }}: inline call of the helper registered as "#name".
 		h, ok := p.lookupHelper(name)
 		if !ok {
-			return errAt(src, off, "missing helper %q: no inline helper of that name (a '#' opens a block only as the first character after {{; did you mean {{%s …}}?)", name, name)
+			return errAt(src, off, "missing helper %q: no helper is registered under that name for the inline {{ %s … }} form (a '#' right after {{ would open a block instead)", name, name)
 		}
 		p.add(node{kind: nVar, off: off, raw: true, expr: p.call(h, name, args, off)})
 		return nil
