@@ -29,9 +29,12 @@ type node struct {
 
 // expr is a helper call or a path reference.
 type expr struct {
-	name    string     // helper name or path text as written
-	helper  HelperFunc // nil for a path
-	path    *path      // nil for a helper
+	name   string     // helper name or path text as written
+	helper HelperFunc // nil for a path
+	path   *path      // nil for a helper
+	// shadow is set for a helper named without arguments ({{date}}): when the
+	// context has a value under that name, the value wins over the helper.
+	shadow  *path
 	rawArgs string
 	toks    []argTok
 	off     int
@@ -330,7 +333,13 @@ func (p *parser) blockExpr(name, args string, off int) (*expr, error) {
 }
 
 func (p *parser) call(h helperEntry, name, args string, off int) *expr {
-	return &expr{name: name, helper: h.fn, rawArgs: args, toks: tokenize(args), off: off}
+	e := &expr{name: name, helper: h.fn, rawArgs: args, toks: tokenize(args), off: off}
+	if args == "" && name[0] != '#' {
+		if pp, err := parsePath(name); err == nil && len(pp.segs) == 1 {
+			e.shadow = pp
+		}
+	}
+	return e
 }
 
 func (p *parser) open(b *openBlock) error {

@@ -189,12 +189,7 @@ func child(v any, s seg) (any, bool) {
 		if x, ok := m[s.key]; ok {
 			return x, true
 		}
-		for k, x := range m {
-			if strings.EqualFold(k, s.key) {
-				return x, true
-			}
-		}
-		return nil, false
+		return foldLookup(m, s.key)
 	case map[string]string:
 		key := s.key
 		if s.isIdx {
@@ -203,12 +198,7 @@ func child(v any, s seg) (any, bool) {
 		if x, ok := m[key]; ok {
 			return x, true
 		}
-		for k, x := range m {
-			if strings.EqualFold(k, key) {
-				return x, true
-			}
-		}
-		return nil, false
+		return foldLookup(m, key)
 	case []any:
 		if s.isIdx {
 			if s.idx < len(m) {
@@ -235,6 +225,21 @@ func child(v any, s seg) (any, bool) {
 		return nil, false
 	}
 	return reflectChild(v, s)
+}
+
+// foldLookup finds key case-insensitively; when several keys match, the
+// smallest (byte order) wins so the result is deterministic.
+func foldLookup[V any](m map[string]V, key string) (any, bool) {
+	best, found := "", false
+	for k := range m {
+		if strings.EqualFold(k, key) && (!found || k < best) {
+			best, found = k, true
+		}
+	}
+	if !found {
+		return nil, false
+	}
+	return m[best], true
 }
 
 func reflectChild(v any, s seg) (any, bool) {

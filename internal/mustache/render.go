@@ -67,8 +67,19 @@ func (r *renderer) nodes(w *strings.Builder, ns []node, fr *frame, depth int) er
 	return nil
 }
 
+// unshadow returns a path expression when a bare helper name ({{date}}) is
+// also a key of the current context.
+func (r *renderer) unshadow(e *expr, fr *frame) *expr {
+	if e.shadow != nil {
+		if _, ok := e.shadow.resolve(fr, r.root); ok {
+			return &expr{name: e.name, path: e.shadow, off: e.off}
+		}
+	}
+	return e
+}
+
 func (r *renderer) variable(w *strings.Builder, n *node, fr *frame, depth int) error {
-	e := n.expr
+	e := r.unshadow(n.expr, fr)
 	if e.helper != nil {
 		v, err := r.callHelper(e, n, fr, depth, false)
 		if err != nil {
@@ -106,7 +117,7 @@ func push(fr *frame, v any, d *dataVars) *frame {
 }
 
 func (r *renderer) block(w *strings.Builder, n *node, fr *frame, depth int) error {
-	e := n.expr
+	e := r.unshadow(n.expr, fr)
 	if e.helper != nil {
 		v, err := r.callHelper(e, n, fr, depth, true)
 		if err != nil {
