@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/patrol-dev/patrol/internal/errkind"
 )
 
@@ -144,11 +146,15 @@ func TestCertificateFileErrors(t *testing.T) {
 }
 
 func TestManagedIdentityAppService(t *testing.T) {
-	var gotHeader, gotResource string
+	// MSAL keeps a process-wide managed-identity token cache keyed by identity:
+	// use a user-assigned id here so the emulator test gets its own entry.
+	miClientID := uuid.NewString() // fresh per run (-count=N)
+	var gotHeader, gotResource, gotClientID string
 	exp := time.Now().Add(6 * time.Hour).Unix()
 	f := newFake(t, func(n int, r *http.Request, form url.Values) (int, any) {
 		gotHeader = r.Header.Get("X-IDENTITY-HEADER")
 		gotResource = r.URL.Query().Get("resource")
+		gotClientID = r.URL.Query().Get("client_id")
 		return 200, map[string]any{"access_token": "mi-token", "expires_on": fmt.Sprint(exp), "resource": gotResource, "token_type": "Bearer"}
 	})
 	t.Setenv("IDENTITY_ENDPOINT", f.srv.URL+"/msi/token")
@@ -157,6 +163,7 @@ func TestManagedIdentityAppService(t *testing.T) {
 	o.TenantID, o.ClientID = "", ""
 	o.LookupEnv = nil // real environment
 	o.CachePath = filepath.Join(t.TempDir(), "none")
+	o.ManagedIdentityClientID = miClientID
 	if m, err := Resolve(o); err != nil || m != MethodManagedIdentity {
 		t.Fatalf("Resolve = %q %v", m, err)
 	}
@@ -167,6 +174,9 @@ func TestManagedIdentityAppService(t *testing.T) {
 	tok, err := src.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if gotClientID != miClientID {
+		t.Fatalf("client_id = %q", gotClientID)
 	}
 	if tok.AccessToken != "mi-token" || tok.Kind != IdentityManagedIdentity || tok.ExpiresOn.Unix() != exp {
 		t.Fatalf("token %v", tok)

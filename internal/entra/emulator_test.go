@@ -49,7 +49,7 @@ func TestEmulatorROPC(t *testing.T) {
 	e := startEmulator(t, nil)
 	cases := []struct {
 		name, client, secret, user string
-		wantAADSTS               int
+		wantAADSTS                 int
 	}{
 		{"confidential", emulator.DefaultClientID, emulator.DefaultClientSecret, emulator.DefaultUser, 0},
 		{"public", emulator.DefaultClientID, "", emulator.DefaultUser, 0},
