@@ -266,4 +266,3 @@ func BenchmarkListPATs10k(b *testing.B) {
 	b.ReportMetric(float64(signIns), "sign-ins")
 	b.ReportMetric(float64(c.Stats().Requests)/float64(b.N), "requests/op")
 }
-

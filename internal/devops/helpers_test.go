@@ -74,7 +74,7 @@ func withAttempts(n int) envOpt { return func(o *Options) { o.MaxAttempts = n } 
 
 // newEnv starts a TLS server with h and a Client pointing at it. Backoff is
 // shortened so retry tests stay fast.
-func newEnv(t *testing.T, h http.Handler, opts ...envOpt) *testEnv {
+func newEnv(t testing.TB, h http.Handler, opts ...envOpt) *testEnv {
 	t.Helper()
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -177,7 +179,7 @@ func TestServiceEndpointUpdateAndWait(t *testing.T) {
 			}
 			writeJSON(w, 200, map[string]any{"id": id, "name": "sonar", "type": "sonarqube", "url": "https://sonar.example",
 				"authorization": map[string]any{"scheme": "UsernamePassword", "parameters": map[string]any{"username": nil}},
-				"isReady": false, "operationStatus": map[string]any{"state": state, "statusMessage": "spn creation failed"}})
+				"isReady":       false, "operationStatus": map[string]any{"state": state, "statusMessage": "spn creation failed"}})
 		case r.Method == http.MethodPut && r.URL.Path == "/devops/contoso/_apis/serviceendpoint/endpoints/"+id:
 			putQuery = r.URL.RawQuery
 			_ = json.NewDecoder(r.Body).Decode(&putBody)
@@ -318,4 +320,40 @@ func TestVariableGroupUpdate(t *testing.T) {
 	if _, err := env.c.GetVariableGroup(ctx, "Platform", 0); errkind.Of(err) != errkind.Usage {
 		t.Errorf("id 0: %v", err)
 	}
+}
+
+// BenchmarkListPATsClientOnly10k measures the client's own cost of listing
+// 10,000 PATs: the fake server writes pre-encoded pages, so allocations are
+// (almost) all the client's.
+func BenchmarkListPATsClientOnly10k(b *testing.B) {
+	pats := seedPATs(10000, "bulk-")
+	pages := make([][]byte, 100)
+	for i := range pages {
+		pg := api.PagedPatTokens{PatTokens: pats[i*100 : (i+1)*100]}
+		if i < 99 {
+			pg.ContinuationToken = strconv.Itoa(i + 1)
+		}
+		pages[i], _ = json.Marshal(pg)
+	}
+	env := newEnv(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("continuationToken"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(pages[i])
+	}))
+	env.c.log = slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		for _, err := range env.c.ListPATs(ctx, ListOptions{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 10000 {
+			b.Fatalf("listed %d", n)
+		}
+	}
+	b.ReportMetric(float64(env.c.Stats().Requests)/float64(b.N), "requests/op")
 }
