@@ -1,0 +1,558 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/devops"
+	"github.com/patrol-dev/patrol/internal/devops/api"
+	"github.com/patrol-dev/patrol/internal/entra"
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/sink"
+)
+
+// PATClient is what the engine needs from *devops.Client (which satisfies it).
+type PATClient interface {
+	ListPATs(ctx context.Context, opts devops.ListOptions) iter.Seq2[api.PatToken, error]
+	CreatePAT(ctx context.Context, req api.PatTokenCreateRequest) (api.PatToken, error)
+	RevokePAT(ctx context.Context, authorizationID string) error
+	VerifyPAT(ctx context.Context, secret string) (api.ConnectionData, error)
+}
+
+// Target is a credential and its built sinks.
+type Target struct {
+	Credential config.Credential
+	Sinks      []sink.Sink
+}
+
+// Step names a point in Apply where a test hook runs.
+type Step string
+
+// Steps, in order.
+const (
+	StepCreated     Step = "created"      // after the new PAT exists
+	StepVerified    Step = "verified"     // after the new PAT authenticated
+	StepSinkWritten Step = "sink-written" // after each sink write (Index = sink)
+	StepDelivered   Step = "delivered"    // after every sink write and sink verification
+	StepRevoked     Step = "revoked"      // after each revocation
+)
+
+// HookEvent is passed to Hooks.
+type HookEvent struct {
+	Credential string
+	Step       Step
+	Index      int    // sink index for StepSinkWritten
+	ID         string // authorizationId concerned
+}
+
+// ErrCrash returned by a hook stops Apply for that credential at once,
+// without compensating actions, like a killed process (tests).
+var ErrCrash = errors.New("simulated crash")
+
+// Engine plans and applies rotations.
+type Engine struct {
+	// PATs is the Azure DevOps client (share one: it holds the 429 gate).
+	PATs PATClient
+	// Tokens supplies access tokens for entra-token credentials.
+	Tokens entra.TokenSource
+	// Targets in config order.
+	Targets []Target
+	// Now is the clock (nil = time.Now).
+	Now func() time.Time
+	// Logger gets one summary line per credential (nil = discard).
+	Logger *slog.Logger
+	// Concurrency bounds credentials processed at once (default 4).
+	Concurrency int
+	// OrphanAge (default config.DefaultOrphanAge).
+	OrphanAge time.Duration
+	// Hook, when set, runs after each step; returning ErrCrash (or any error)
+	// aborts that credential there with no clean-up.
+	Hook func(HookEvent) error
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (e *Engine) conc() int {
+	if e.Concurrency > 0 {
+		return e.Concurrency
+	}
+	return config.DefaultConcurrency
+}
+
+// each runs f for i in [0,n) with at most conc at once.
+func each(ctx context.Context, n, conc int, f func(i int)) {
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			// Still run f so it records the cancellation.
+			sem <- struct{}{}
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// ListError is a failure to list the user's PATs; nothing can be planned.
+type ListError struct{ Err error }
+
+func (e *ListError) Error() string {
+	return fmt.Sprintf("list PATs: %v; nothing was rotated (patrol needs the listing to find managed PATs)", e.Err)
+}
+func (e *ListError) Unwrap() error { return e.Err }
+
+// Kind is the underlying kind (Transient when unknown).
+func (e *ListError) Kind() errkind.Kind {
+	if k := errkind.Of(e.Err); k != errkind.Unknown {
+		return k
+	}
+	return errkind.Transient
+}
+
+// Observe reads every sink and lists the active PATs (one paged listing).
+func (e *Engine) Observe(ctx context.Context) (Input, error) {
+	in := Input{Now: e.now(), Sinks: map[string][]SinkState{}, OrphanAge: e.OrphanAge}
+	if in.OrphanAge == 0 {
+		in.OrphanAge = config.DefaultOrphanAge.D()
+	}
+	needPATs := false
+	for _, t := range e.Targets {
+		in.Credentials = append(in.Credentials, t.Credential)
+		in.Sinks[t.Credential.Name] = make([]SinkState, len(t.Sinks))
+		if t.Credential.Kind != config.KindEntraToken {
+			needPATs = true
+		}
+	}
+	type job struct{ t, s int }
+	var jobs []job
+	for ti, t := range e.Targets {
+		for si := range t.Sinks {
+			jobs = append(jobs, job{ti, si})
+		}
+	}
+	var mu sync.Mutex
+	each(ctx, len(jobs), e.conc(), func(i int) {
+		j := jobs[i]
+		t := e.Targets[j.t]
+		s := t.Sinks[j.s]
+		h, err := s.Read(ctx)
+		mu.Lock()
+		in.Sinks[t.Credential.Name][j.s] = SinkState{Name: s.Name(), Held: h, Err: err}
+		mu.Unlock()
+	})
+	if needPATs {
+		for p, err := range e.PATs.ListPATs(ctx, devops.ListOptions{Filter: api.FilterActive, PageSize: api.MaxPageSize}) {
+			if err != nil {
+				return in, &ListError{Err: err}
+			}
+			in.PATs = append(in.PATs, p)
+		}
+	}
+	return in, nil
+}
+
+// Plan observes and plans.
+func (e *Engine) Plan(ctx context.Context, force bool) (Plan, error) {
+	in, err := e.Observe(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	in.Force = force
+	return MakePlan(in), nil
+}
+
+// SinkResult is what happened to one sink.
+type SinkResult struct {
+	Name    string `json:"name"`
+	Written bool   `json:"written"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Result is what happened to one credential.
+type Result struct {
+	Credential      string        `json:"credential"`
+	Kind            string        `json:"kind"`
+	Action          Action        `json:"action"`
+	AuthorizationID string        `json:"authorizationId,omitempty"`
+	DisplayName     string        `json:"displayName,omitempty"`
+	ValidTo         time.Time     `json:"validTo,omitzero"`
+	Clamped         bool          `json:"clamped,omitempty"`
+	Sinks           []SinkResult  `json:"sinks,omitempty"`
+	Revoked         []string      `json:"revoked,omitempty"`
+	Kept            []string      `json:"kept,omitempty"` // replaced PATs left for a later run
+	Duration        time.Duration `json:"durationNs"`
+	Err             error         `json:"-"`
+	Error           string        `json:"error,omitempty"`
+	// Reason is the failure class for metrics (create, policy, verify, sink, revoke, list, read, token).
+	Reason string `json:"reason,omitempty"`
+}
+
+// OK reports success.
+func (r Result) OK() bool { return r.Err == nil }
+
+// Report is the outcome of Apply.
+type Report struct {
+	Plan    Plan     `json:"plan"`
+	Results []Result `json:"results"`
+}
+
+// RunError summarises failed credentials.
+type RunError struct {
+	Failed, Total int
+	First         error
+	kind          errkind.Kind
+}
+
+func (e *RunError) Error() string {
+	if e.Failed == e.Total {
+		return fmt.Sprintf("rotation failed for all %d credential(s); first error: %v", e.Total, e.First)
+	}
+	return fmt.Sprintf("rotation failed for %d of %d credential(s); first error: %v; the others succeeded", e.Failed, e.Total, e.First)
+}
+func (e *RunError) Unwrap() error { return e.First }
+
+// Kind is Partial when some succeeded, else the first failure's kind.
+func (e *RunError) Kind() errkind.Kind { return e.kind }
+
+// Err is nil when every credential succeeded, a *RunError otherwise: kind
+// Partial if some succeeded, else the kind of the first failure.
+func (r Report) Err() error {
+	var first error
+	failed := 0
+	for _, res := range r.Results {
+		if res.Err != nil {
+			failed++
+			if first == nil {
+				first = fmt.Errorf("%s: %w", res.Credential, res.Err)
+			}
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	k := errkind.Partial
+	if failed == len(r.Results) {
+		k = errkind.Of(first)
+		if k == errkind.Unknown {
+			k = errkind.Transient
+		}
+	}
+	return &RunError{Failed: failed, Total: len(r.Results), First: first, kind: k}
+}
+
+// Apply executes plan. Credentials run concurrently (Concurrency); each
+// follows create → verify PAT → write sinks → verify sinks → revoke.
+func (e *Engine) Apply(ctx context.Context, plan Plan) Report {
+	rep := Report{Plan: plan, Results: make([]Result, len(plan.Items))}
+	targets := map[string]Target{}
+	for _, t := range e.Targets {
+		targets[t.Credential.Name] = t
+	}
+	each(ctx, len(plan.Items), e.conc(), func(i int) {
+		it := plan.Items[i]
+		start := time.Now()
+		res := e.applyItem(ctx, it, targets[it.Credential])
+		res.Duration = time.Since(start)
+		if res.Err != nil {
+			res.Error = res.Err.Error()
+		}
+		rep.Results[i] = res
+		e.logResult(ctx, res)
+	})
+	return rep
+}
+
+func (e *Engine) logResult(ctx context.Context, r Result) {
+	attrs := []slog.Attr{
+		slog.String("credential", r.Credential), slog.String("action", string(r.Action)),
+		slog.String("authorizationId", r.AuthorizationID), slog.Int("sinks", len(r.Sinks)),
+		slog.Duration("duration", r.Duration),
+	}
+	if !r.ValidTo.IsZero() {
+		attrs = append(attrs, slog.Time("validTo", r.ValidTo))
+	}
+	if len(r.Revoked) > 0 {
+		attrs = append(attrs, slog.Any("revoked", r.Revoked))
+	}
+	if r.Clamped {
+		attrs = append(attrs, slog.Bool("clamped", true))
+	}
+	level := slog.LevelInfo
+	if r.Err != nil {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String("error", r.Err.Error()), slog.String("reason", r.Reason))
+	}
+	e.log().LogAttrs(ctx, level, "credential "+r.Credential, attrs...)
+}
+
+func (e *Engine) hook(ev HookEvent) error {
+	if e.Hook == nil {
+		return nil
+	}
+	return e.Hook(ev)
+}
+
+func (e *Engine) applyItem(ctx context.Context, it Item, t Target) Result {
+	res := Result{Credential: it.Credential, Kind: it.Kind, Action: it.Action}
+	if it.Current != nil {
+		res.AuthorizationID, res.DisplayName, res.ValidTo = it.Current.AuthorizationID, it.Current.DisplayName, it.Current.ValidTo
+	}
+	res.Clamped = it.Clamped
+	if err := ctx.Err(); err != nil {
+		res.Err, res.Reason = errkind.New(errkind.Transient, fmt.Errorf("not started: %w", err)), "canceled"
+		return res
+	}
+	switch it.Action {
+	case ActionFail:
+		res.Err, res.Reason = errkind.New(errkind.Transient, errors.New(it.Error)), "read"
+		return res
+	case ActionRefresh:
+		e.refreshToken(ctx, it, t, &res)
+		return res
+	case ActionCreate, ActionRenew:
+		if !e.rotate(ctx, it, t, &res) {
+			return res
+		}
+	}
+	// Clean-up revocations (re-checked against what sinks hold after this run).
+	for _, r := range it.Revoke {
+		if err := e.revoke(ctx, it.Credential, r.AuthorizationID); err != nil {
+			if errors.Is(err, ErrCrash) {
+				res.Err, res.Reason = err, "crash"
+				return res
+			}
+			res.Err, res.Reason = err, "revoke"
+			continue
+		}
+		res.Revoked = append(res.Revoked, r.AuthorizationID)
+	}
+	return res
+}
+
+func (e *Engine) revoke(ctx context.Context, cred, id string) error {
+	if err := e.PATs.RevokePAT(ctx, id); err != nil {
+		var pe *devops.PATError
+		if errors.As(err, &pe) && (pe.Code == api.ErrAuthorizationNotFound || pe.Code == api.ErrHostAuthorizationNotFound) {
+			// Already gone: the goal is reached.
+		} else if errkind.Of(err) == errkind.NotFound {
+		} else {
+			return fmt.Errorf("revoke PAT %s: %w (it stays valid until it expires; the next run retries)", id, err)
+		}
+	}
+	return e.hook(HookEvent{Credential: cred, Step: StepRevoked, ID: id})
+}
+
+// rotate creates, verifies, delivers and revokes. It returns true when the
+// clean-up revocations may run.
+func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) bool {
+	c := t.Credential
+	now := e.now()
+	scope, err := devops.ParseScopes(c.Scopes, scopeOpts(c)...)
+	if err != nil {
+		res.Err, res.Reason = err, "config"
+		return false
+	}
+	req := api.PatTokenCreateRequest{DisplayName: DisplayName(c.Name, now), Scope: scope, ValidTo: now.Add(c.Lifetime.D()), AllOrgs: c.AllOrgs}
+	pat, err := e.PATs.CreatePAT(ctx, req)
+	if err != nil {
+		var cu *devops.CreateUnknownError
+		if errors.As(err, &cu) && cu.AuthorizationID != "" {
+			// Created but the secret was lost: revoke it now (else clean-up does).
+			_ = e.PATs.RevokePAT(ctx, cu.AuthorizationID)
+		}
+		res.Err = fmt.Errorf("create PAT %s: %w", req.DisplayName, err)
+		res.Reason = "create"
+		if k := errkind.Of(err); k == errkind.Policy || k == errkind.Permission {
+			res.Reason = "policy"
+		}
+		return false
+	}
+	secret := ""
+	if pat.Token != nil {
+		secret = *pat.Token
+	}
+	res.AuthorizationID, res.DisplayName, res.ValidTo = pat.AuthorizationID, pat.DisplayName, pat.ValidTo
+	res.Clamped = devops.Clamped(req.ValidTo, pat.ValidTo)
+	if err := e.hook(HookEvent{Credential: c.Name, Step: StepCreated, ID: pat.AuthorizationID}); err != nil {
+		res.Err, res.Reason = err, "crash"
+		return false
+	}
+	if secret == "" {
+		_ = e.PATs.RevokePAT(ctx, pat.AuthorizationID)
+		res.Err, res.Reason = errkind.New(errkind.Transient, fmt.Errorf("create PAT %s: the response carried no secret; the PAT was revoked; the next run retries", req.DisplayName)), "create"
+		return false
+	}
+	// A PAT that does not authenticate is never delivered.
+	if _, err := e.PATs.VerifyPAT(ctx, secret); err != nil {
+		rerr := e.PATs.RevokePAT(ctx, pat.AuthorizationID)
+		res.Err = fmt.Errorf("new PAT %s does not authenticate (%w); it was not delivered%s; the sinks keep their current credential", pat.AuthorizationID, err, revokedNote(rerr))
+		res.Reason = "verify"
+		return false
+	}
+	if err := e.hook(HookEvent{Credential: c.Name, Step: StepVerified, ID: pat.AuthorizationID}); err != nil {
+		res.Err, res.Reason = err, "crash"
+		return false
+	}
+	meta := sink.Meta{Credential: c.Name, AuthorizationID: pat.AuthorizationID, DisplayName: pat.DisplayName, ValidTo: pat.ValidTo, RotatedAt: now, Kind: config.KindPAT}
+	holdsNew := make([]bool, len(t.Sinks))
+	var failures []string
+	var failErr error
+	for i, s := range t.Sinks {
+		sr := SinkResult{Name: s.Name()}
+		if err := s.Write(ctx, secret, meta); err != nil {
+			sr.Error = err.Error()
+			failures = append(failures, s.Name())
+			if failErr == nil {
+				failErr = err
+			}
+		} else {
+			sr.Written = true
+			holdsNew[i] = true
+		}
+		res.Sinks = append(res.Sinks, sr)
+		if err := e.hook(HookEvent{Credential: c.Name, Step: StepSinkWritten, Index: i, ID: pat.AuthorizationID}); err != nil {
+			res.Err, res.Reason = err, "crash"
+			return false
+		}
+	}
+	written := len(t.Sinks) - len(failures)
+	if written == 0 {
+		rerr := e.PATs.RevokePAT(ctx, pat.AuthorizationID)
+		res.Err = fmt.Errorf("no sink accepted the new PAT (first error: %w)%s; every sink keeps its current credential", failErr, revokedNote(rerr))
+		res.Reason = "sink"
+		return false
+	}
+	// Consumer-side checks.
+	var verifyErr error
+	for i, s := range t.Sinks {
+		v, ok := s.(sink.Verifier)
+		if !ok || !holdsNew[i] {
+			continue
+		}
+		if err := v.Verify(ctx, meta); err != nil {
+			res.Sinks[i].Error = "verify: " + err.Error()
+			if verifyErr == nil {
+				verifyErr = fmt.Errorf("sink %s does not work with the new PAT: %w", s.Name(), err)
+			}
+		}
+	}
+	if err := e.hook(HookEvent{Credential: c.Name, Step: StepDelivered, ID: pat.AuthorizationID}); err != nil {
+		res.Err, res.Reason = err, "crash"
+		return false
+	}
+	// Which replaced PATs does a sink still hold? Failed sinks keep theirs.
+	stillHeld := map[string]bool{}
+	for i := range t.Sinks {
+		if !holdsNew[i] && i < len(it.Sinks) && it.Sinks[i].Holds != "" {
+			stillHeld[strings.ToLower(it.Sinks[i].Holds)] = true
+		}
+	}
+	if len(failures) > 0 {
+		res.Err = errkind.New(errkind.Partial, fmt.Errorf("new PAT %s delivered to %d of %d sinks; %s failed (%w); the new PAT is kept because a sink holds it, the failed sinks keep their previous credential, and the next run rotates again to bring every sink in line",
+			pat.AuthorizationID, written, len(t.Sinks), strings.Join(failures, ", "), failErr))
+		res.Reason = "sink"
+	}
+	if verifyErr != nil && res.Err == nil {
+		res.Err, res.Reason = verifyErr, "verify"
+	}
+	for _, old := range it.Replace {
+		id := old.AuthorizationID
+		switch {
+		case stillHeld[strings.ToLower(id)]:
+			res.Kept = append(res.Kept, id)
+		case verifyErr != nil:
+			res.Kept = append(res.Kept, id) // the consumer may still rely on it
+		case c.GracePeriod > 0:
+			res.Kept = append(res.Kept, id) // revoked by a later run after gracePeriod
+		default:
+			if err := e.revoke(ctx, c.Name, id); err != nil {
+				if errors.Is(err, ErrCrash) {
+					res.Err, res.Reason = err, "crash"
+					return false
+				}
+				if res.Err == nil {
+					res.Err, res.Reason = err, "revoke"
+				}
+				continue
+			}
+			res.Revoked = append(res.Revoked, id)
+		}
+	}
+	return true
+}
+
+func revokedNote(err error) string {
+	if err != nil {
+		return fmt.Sprintf(" and revoking it failed (%v; the next run revokes it as an orphan)", err)
+	}
+	return " and was revoked"
+}
+
+func scopeOpts(c config.Credential) []devops.ScopeOption {
+	opts := []devops.ScopeOption{devops.AllowUnknownScopes()}
+	if c.AllowFullAccess {
+		opts = append(opts, devops.AllowFullAccess())
+	}
+	return opts
+}
+
+func (e *Engine) refreshToken(ctx context.Context, it Item, t Target, res *Result) {
+	if e.Tokens == nil {
+		res.Err, res.Reason = errkind.New(errkind.Usage, errors.New("kind entra-token needs a sign-in; configure auth")), "token"
+		return
+	}
+	tok, err := e.Tokens.Token(ctx)
+	if err != nil {
+		res.Err, res.Reason = fmt.Errorf("get access token: %w", err), "token"
+		return
+	}
+	res.ValidTo = tok.ExpiresOn
+	meta := sink.Meta{Credential: t.Credential.Name, ValidTo: tok.ExpiresOn, RotatedAt: e.now(), Kind: config.KindEntraToken}
+	var failed []string
+	var first error
+	for i, s := range t.Sinks {
+		sr := SinkResult{Name: s.Name()}
+		if err := s.Write(ctx, tok.AccessToken, meta); err != nil {
+			sr.Error = err.Error()
+			failed = append(failed, s.Name())
+			if first == nil {
+				first = err
+			}
+		} else {
+			sr.Written = true
+		}
+		res.Sinks = append(res.Sinks, sr)
+		if err := e.hook(HookEvent{Credential: t.Credential.Name, Step: StepSinkWritten, Index: i}); err != nil {
+			res.Err, res.Reason = err, "crash"
+			return
+		}
+	}
+	if len(failed) > 0 {
+		res.Err, res.Reason = fmt.Errorf("token not written to %s: %w; the next run retries", strings.Join(failed, ", "), first), "sink"
+	}
+}
