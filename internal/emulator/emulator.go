@@ -102,14 +102,15 @@ type Emulator struct {
 	client *http.Client
 	routes []*route
 
-	mu      sync.Mutex // guards everything below
-	seed    Seed
-	idx     index
-	st      *state
-	faults  Faults
-	rng     *rand.Rand
-	devices map[string]*deviceCode // by device_code hash
-	byUser  map[string]string      // user_code -> device_code hash
+	mu         sync.Mutex // guards everything below
+	seed       Seed
+	idx        index
+	st         *state
+	faults     Faults
+	rng        *rand.Rand
+	devices    map[string]*deviceCode // by device_code hash
+	byUser     map[string]string      // user_code -> device_code hash
+	epBehavior EndpointBehavior
 
 	cmu      sync.Mutex
 	counters map[string]int64

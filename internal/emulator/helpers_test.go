@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,3 +119,7 @@ func createPAT(t testing.TB, e *Emulator, auth, org string, req api.PatTokenCrea
 }
 
 var future = time.Now().Add(30 * 24 * time.Hour).UTC()
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -100,6 +100,8 @@ type Seed struct {
 	ServiceEndpoints []SeedEndpoint      `json:"serviceEndpoints,omitempty"`
 	VariableGroups   []SeedVariableGroup `json:"variableGroups,omitempty"`
 	Vaults           []SeedVault         `json:"vaults,omitempty"`
+	// EndpointTypes extend BuiltinEndpointTypes.
+	EndpointTypes []EndpointType `json:"endpointTypes,omitempty"`
 }
 
 // Tenant is an Entra tenant. Domains are accepted in place of the id in
