@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -151,7 +152,13 @@ func jsonEscape(s string) string {
 	return string(b[1 : len(b)-1])
 }
 
-var regexCache sync.Map // pattern -> *regexp.Regexp (patterns come from templates only)
+var regexCache sync.Map // pattern -> *regexp.Regexp
+
+// maxCached bounds the regex and JSONPath caches (patterns usually come from
+// templates, but rendered JSONPath selectors can vary per value).
+const maxCached = 2048
+
+var cacheSlots atomic.Int64
 
 func compileRegex(p string) (*regexp.Regexp, error) {
 	if re, ok := regexCache.Load(p); ok {
@@ -161,7 +168,9 @@ func compileRegex(p string) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	regexCache.Store(p, re)
+	if cacheSlots.Add(1) <= maxCached {
+		regexCache.Store(p, re)
+	}
 	return re, nil
 }
 

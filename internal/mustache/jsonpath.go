@@ -47,7 +47,9 @@ func SelectTokens(data any, expr string) ([]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("JSONPath %q: %v", expr, err)
 		}
-		jpCache.Store(n, x)
+		if cacheSlots.Add(1) <= maxCached {
+			jpCache.Store(n, x)
+		}
 	}
 	return x.Get(normalizeData(data)), nil
 }

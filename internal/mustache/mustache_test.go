@@ -55,6 +55,7 @@ func fixture() map[string]any {
 		"defaultResultKey": "/subscriptions/s1/resourceGroups/rg-two/providers/x",
 		"extra":            map[string]any{"k2": "v\"2", "k1": "v1"},
 		"versions":         "v10, v2 and 7",
+		"ml":               "a\n\t\"b\"\\",
 	}
 }
 
@@ -181,8 +182,11 @@ func TestHelpers(t *testing.T) {
 		{"regex group 1", `{{{ #regex /?(.*$) uri}}}`, "subscriptions/s1/resourceGroups/rg-one/providers/Microsoft.Web/sites/web1", ""},
 		{"regex group", `{{ #regex resourceGroups/([^/]+) uri }}`, "rg-one", ""},
 		{"regex no group", `{{ #regex s[0-9] uri }}`, "s1", ""},
+		{"regex starting with a class", `{{ #regex [a-z]+/([a-z0-9]+) uri }}`, "s1", ""},
+		{"regex quoted pattern with space", `{{ #regex 'West (E.*)' location }}`, "Europe", ""},
 		{"regex no match", `[{{ #regex zzz(q) uri }}]`, "[]", ""},
 		{"regex invalid", `{{ #regex a( uri }}`, "", "not a valid RE2"},
+		{"jsonEscape control characters", `{{ #jsonEscape ml }}`, `a\n\t\"b\"\\`, ""},
 		{"#stringReplace quoted space", `{{{ #stringReplace ' ' '' location}}}`, "WestEurope", ""},
 		{"#stringReplace kind", `{{{ #stringReplace 'linux' ',linux' table}}}`, "change_request", ""},
 		{"#stringReplace arrays", `{{ #stringReplace ["West","Europe"] ["Ost","Asien"] location }}`, "Ost Asien", ""},
@@ -565,4 +569,41 @@ func TestConcurrentRenders(t *testing.T) {
 			})
 		}
 	})
+}
+
+func TestRegexInputLimit(t *testing.T) {
+	tpl, err := Parse("{{ #regex (a) big }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tpl.Render(map[string]any{"big": strings.Repeat("a", MaxRegexInput+1)})
+	if err == nil || !strings.Contains(err.Error(), "regex limit") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSelectTokensNewtonsoftQuirks(t *testing.T) {
+	data := map[string]any{"value": []any{
+		map[string]any{"properties": map[string]any{"loginServer": "a.azurecr.io"}, "n": json.Number("1")},
+		map[string]any{"properties": map[string]any{"loginServer": "b.azurecr.io"}, "n": json.Number("2")},
+	}}
+	for expr, want := range map[string]string{
+		"jsonpath:$.value[?(@properties.loginServer=='b.azurecr.io')].n": "[2]",
+		"$.value.[0].n":  "[1]",
+		"$.value[1:].n":  "[2]",
+		"value[*].n":     "[1,2]",
+		"$..loginServer": `["a.azurecr.io","b.azurecr.io"]`,
+		"$.value[?(@.n == 2)].properties.loginServer": `["b.azurecr.io"]`,
+	} {
+		got, err := SelectTokens(data, expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if s := stringify(got); s != want {
+			t.Errorf("%s = %s, want %s", expr, s, want)
+		}
+	}
+	if _, err := SelectTokens(data, "$.value[?(@.n =="); err == nil {
+		t.Error("invalid JSONPath accepted")
+	}
 }

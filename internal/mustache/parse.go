@@ -423,6 +423,9 @@ func tokenize(s string) []argTok {
 			continue
 		case '{', '[':
 			i = matchGroup(s, i)
+			for i < len(s) && !isSpace(s[i]) { // e.g. the regex [a-z]+
+				i++
+			}
 			out = append(out, argTok{kind: argString, text: s[start:i], str: s[start:i]})
 			continue
 		}
