@@ -3,9 +3,11 @@ package entra
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,4 +225,46 @@ func BenchmarkReuseTokenSourceFake(b *testing.B) {
 	if f.count() != 1 {
 		b.Fatalf("sign-ins = %d, want 1", f.count())
 	}
+}
+
+func TestLogsNeverContainSecrets(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	f := newFake(t, func(n int, r *http.Request, form url.Values) (int, any) {
+		if n == 0 {
+			return 503, "busy"
+		}
+		return 200, tokenBody("access-token-value", "refresh-token-value", 3599)
+	})
+	o := ropcOpts(f)
+	o.ClientSecret = "client-secret-value"
+	o.Logger = slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src, _ := New(o)
+	if _, err := src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, bad := range []string{"hunter2-password", "client-secret-value", "access-token-value", "refresh-token-value"} {
+		if strings.Contains(out, bad) {
+			t.Fatalf("log contains %q:\n%s", bad, out)
+		}
+	}
+	for _, want := range []string{"retrying", "signed in", "method=ropc", "tenant=tenant-1", "client=client-1", "kind=user", "expires="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -5,6 +5,27 @@
 // bootstrap whose refresh-token cache keeps later runs unattended.
 //
 // Every flow is a TokenSource; ReuseTokenSource adds caching and early refresh.
+//
+// Entry points: ParseMethod and Resolve (what --auth auto picks), New (a
+// cached TokenSource for Options), DeviceCodeLogin (the one-time `patrol
+// login` bootstrap that stores a refresh token in a RefreshTokenStore such as
+// FileTokenCache), RequireUser (the PAT API accepts user tokens only).
+//
+// Choices where Entra and the brief are silent (see docs/entra.md):
+//   - auto never picks azure-cli (a cron job must not depend on a developer's
+//     `az login`); it checks ROPC, client secret, certificate, workload
+//     identity, the device-code cache, then managed-identity env vars.
+//   - Sign-in POSTs are retried 4 times at most (≤1 min, honouring
+//     Retry-After) on 5xx/429/network errors only, never on 4xx.
+//   - Errors are *SignInError (Kind Auth, or Transient when Retryable),
+//     *ConfigError and *NotUserError (Kind Usage: fix the settings), and
+//     *CacheError. Descriptions are reduced to one line, stripped of control
+//     characters, JWT-like strings and every known secret.
+//   - A rotated refresh token that cannot be saved is an error: the emulator
+//     (and Entra, sometimes) invalidate the old one, so silently continuing
+//     would break the next run.
+//   - RequireUser lets tokens of unknown kind pass (azure-cli tokens whose
+//     claims say nothing): the PAT API then answers for itself.
 package entra
 
 import (
