@@ -266,3 +266,55 @@ func BenchmarkListPATs10k(b *testing.B) {
 	b.ReportMetric(float64(signIns), "sign-ins")
 	b.ReportMetric(float64(c.Stats().Requests)/float64(b.N), "requests/op")
 }
+
+// TestEmulatorFaultsRetried lists and creates through 503s and 429s.
+func TestEmulatorFaultsRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real backoff and Retry-After waits (~20 s)")
+	}
+	seed := seedWithPATs(300)
+	e := startEmulator(t, &seed)
+	c := userClient(t, e, emulator.DefaultUser)
+	ctx := context.Background()
+	e.SetFaults(emulator.Faults{ServerErrorRate: 0.3, ThrottleRate: 0.1, Routes: []string{"tokens/pats"}, Seed: 7})
+	n := 0
+	for _, err := range c.ListPATs(ctx, devops.ListOptions{PageSize: 20}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n < 300 {
+		t.Fatalf("listed %d", n)
+	}
+	// Creates: a 503 from the fault injector does not commit, so each create
+	// must end with exactly one PAT of its name and a secret.
+	for i := range 5 {
+		name := fmt.Sprintf("patrol:faulty-%d", i)
+		p, err := c.CreatePAT(ctx, api.PatTokenCreateRequest{DisplayName: name, Scope: "vso.code", ValidTo: time.Now().Add(48 * time.Hour)})
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		if p.Token == nil {
+			t.Fatal("no secret")
+		}
+	}
+	e.SetFaults(emulator.Faults{})
+	counts := map[string]int{}
+	for p, err := range c.ListPATs(ctx, devops.ListOptions{NamePrefix: "patrol:faulty-"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[p.DisplayName]++
+	}
+	for i := range 5 {
+		if got := counts[fmt.Sprintf("patrol:faulty-%d", i)]; got != 1 {
+			t.Errorf("patrol:faulty-%d exists %d times", i, got)
+		}
+	}
+	st := c.Stats()
+	t.Logf("stats under faults: %+v", st)
+	if st.Retries == 0 {
+		t.Error("no retries under a 30% error rate")
+	}
+}
