@@ -367,12 +367,9 @@ func helperRecursiveSelect(c *Call) (any, error) {
 		if depth > 1000 {
 			return fmt.Errorf("tree deeper than 1000 levels")
 		}
-		var kids any
-		switch m := v.(type) {
-		case map[string]any:
+		kids := v
+		if m, ok := v.(map[string]any); ok {
 			kids, _ = getKey(m, prop)
-		case []any:
-			kids = m
 		}
 		items, _ := list(kids)
 		for _, it := range items {

@@ -607,3 +607,69 @@ func TestSelectTokensNewtonsoftQuirks(t *testing.T) {
 		t.Error("invalid JSONPath accepted")
 	}
 }
+
+func TestGoTypedData(t *testing.T) {
+	type named map[string]int
+	data := map[string]any{
+		"ints":   []int{3, 0, 5},
+		"counts": named{"b": 2, "a": 1},
+		"rows":   []map[string]any{{"n": "x"}, {"n": "y"}},
+		"strs":   []string{"p", "q"},
+		"i64":    int64(-7),
+		"u":      uint8(9),
+		"f32":    float32(1.5),
+		"kv":     map[string]string{"K": "v"},
+		"ptr":    &[]int{1},
+		"json":   `{"z":"1","y":"2"}`,
+		"n":      1234567.891,
+		"unix":   1700000000.0,
+		"unixms": 1700000000123.0,
+	}
+	runGolden(t, []golden{
+		{"int slice", "{{#ints}}{{.}},{{/ints}}{{ints.[2]}}{{ints.length}}", "3,0,5,53", ""},
+		{"typed map", "{{counts.a}}{{counts.B}}{{#each counts}}{{@key}}{{this}}{{/each}}", "12a1b2", ""},
+		{"slice of maps", "{{#rows}}{{n}}{{/rows}}{{rows.[1].n}}", "xyy", ""},
+		{"string slice", "{{#each strs}}{{@index}}{{this}}{{/each}}{{strs.[1]}}", "0p1qq", ""},
+		{"ints", "{{i64}} {{u}} {{f32}} {{add i64 u}}", "-7 9 1.5 2", ""},
+		{"truthy typed", "{{#if i64}}a{{/if}}{{#if u}}b{{/if}}{{#if ints}}c{{/if}}{{#if ptr}}d{{/if}}", "abcd", ""},
+		{"map string string each", "{{#each kv}}{{@key}}={{this}}{{/each}}", "K=v", ""},
+		{"kv json", "{{{kv}}}", `{"K":"v"}`, ""},
+		{"toCommaSeparatedKeyValueList from JSON text", "{{toCommaSeparatedKeyValueList json}}", `"y":"2","z":"1"`, ""},
+		{"stringFormat more", "{{stringFormat '{0:N0}|{0:E2}|{1:P1}|{2:x4}|{0}' n 0.125 255}}", "1,234,568|1.23E+006|12.5 %|00ff|1234567.891", ""},
+		{"unix seconds", "{{toDateTimeFormat unix 'u'}}", "2023-11-14 22:13:20Z", ""},
+		{"unix millis", "{{toDateTimeFormat unixms 'HH:mm:ss.fff'}}", "22:13:20.123", ""},
+		{"rfc1123 std", "{{toDateTimeFormat '2024-03-05' 'R'}}", "Tue, 05 Mar 2024 00:00:00 GMT", ""},
+		{"if inline ternary", "{{if n 'big' 'small'}}|{{if zero 'a' 'b'}}", "big|b", ""},
+		{"lookup block", "{{#lookup kv 'K'}}{{this}}{{/lookup}}", "v", ""},
+		{"extractUrlQueryParamKeyValue", "{{extractUrlQueryParamKeyValue 'https://h/p?a=1&b=2' 'b'}}", "b=2", ""},
+		{"sortBy strings", "{{#sortBy strs '.' 'desc'}}{{this}}{{/sortBy}}", "qp", ""},
+		{"selectMaxOfLong none", "[{{selectMaxOfLong strs 'id'}}]{{#selectMaxOfLong strs 'id'}}x{{else}}none{{/selectMaxOfLong}}", "[]none", ""},
+		{"splitAndIterate empty", "{{#splitAndIterate ',' nope}}x{{else}}empty{{/splitAndIterate}}", "empty", ""},
+		{"recursiveSelect over array", "{{#with rows}}{{#recursiveSelect 'kids'}}{{n}}{{/recursiveSelect}}{{/with}}", "xy", ""},
+	}, data)
+}
+
+func TestCallWords(t *testing.T) {
+	hs := DefaultHelpers()
+	var words []string
+	var quoted []bool
+	hs.Register("w", func(c *Call) (any, error) {
+		words, quoted = c.Words()
+		return c.ArgString(0) + "|" + c.ArgString(5), nil
+	})
+	tpl, err := ParseWith(`{{w 'a b' "c\"d" 3 x.y {k: 'v w'} ['e', 'f']}}`, Options{Helpers: hs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tpl.Render(map[string]any{"x": map[string]any{"y": "Y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a b", `c"d`, "3", "x.y", "{k: 'v w'}", "['e', 'f']"}
+	if strings.Join(words, "¦") != strings.Join(want, "¦") || !quoted[0] || !quoted[1] || quoted[2] {
+		t.Fatalf("words = %q quoted = %v", words, quoted)
+	}
+	if out != "a b|['e', 'f']" {
+		t.Fatalf("out = %q", out)
+	}
+}
