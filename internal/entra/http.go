@@ -108,6 +108,9 @@ func (o Options) post(ctx context.Context, m Method, endpoint string, form url.V
 		backoff.WithMaxTries(maxTries),
 		backoff.WithMaxElapsedTime(maxRetryElapse),
 		backoff.WithNotify(func(err error, d time.Duration) {
+			if o.waitHook != nil {
+				o.waitHook(d)
+			}
 			o.Logger.DebugContext(ctx, "entra: sign-in request failed, retrying", "method", string(m), "error", describeRetry(err), "in", d)
 		}))
 	if err == nil {

@@ -268,3 +268,30 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+func TestROPCHonoursRetryAfter(t *testing.T) {
+	f := newFake(t, nil)
+	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		n := len(f.forms)
+		f.forms = append(f.forms, nil)
+		f.mu.Unlock()
+		if n == 0 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		writeJSON(w, 200, tokenBody("ok", "", 3599))
+	})
+	o := ropcOpts(f)
+	o.retryBase = time.Second // the exponential delay would be ≥ 0.5s; Retry-After says 0
+	var waits []time.Duration
+	o.waitHook = func(d time.Duration) { waits = append(waits, d) }
+	src, _ := New(o)
+	if _, err := src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 1 || waits[0] != 0 {
+		t.Fatalf("waits %v, want [0s] from Retry-After", waits)
+	}
+}
