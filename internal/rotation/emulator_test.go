@@ -1,0 +1,485 @@
+package rotation_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/devops"
+	"github.com/patrol-dev/patrol/internal/devops/api"
+	"github.com/patrol-dev/patrol/internal/emulator"
+	"github.com/patrol-dev/patrol/internal/entra"
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/rotation"
+	"github.com/patrol-dev/patrol/internal/sink"
+)
+
+// clock is a settable fake clock shared by the emulator and the engine.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock { c := &clock{}; c.ns.Store(t.UnixNano()); return c }
+func (c *clock) Now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) {
+	c.ns.Add(int64(d))
+}
+
+// flaky is a test sink: a raw file sink whose Write can be made to fail.
+type flaky struct {
+	*sink.FileSink
+	path string
+	fail func() bool
+}
+
+func (f *flaky) Write(ctx context.Context, secret string, meta sink.Meta) error {
+	if f.fail != nil && f.fail() {
+		return errors.New("injected sink failure")
+	}
+	return f.FileSink.Write(ctx, secret, meta)
+}
+
+// harness is one emulator, a fake clock and a config; run() is one CronJob run.
+type harness struct {
+	t     testing.TB
+	emu   *emulator.Emulator
+	clk   *clock
+	dir   string
+	creds []config.Credential
+	// failSink decides per (credential, sink index) whether a write fails.
+	failSink func(cred string, i int) bool
+	conc     int
+	orphan   time.Duration
+}
+
+func newHarness(t testing.TB, seed *emulator.Seed, creds ...config.Credential) *harness {
+	t.Helper()
+	clk := newClock(time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC))
+	e, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Seed: seed, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	h := &harness{t: t, emu: e, clk: clk, dir: t.TempDir(), creds: creds, conc: 4, orphan: time.Hour}
+	return h
+}
+
+// fileCred is a PAT credential with n raw file sinks.
+func fileCred(name string, n int, mut ...func(*config.Credential)) config.Credential {
+	c := config.Credential{Name: name, Kind: config.KindPAT, Scopes: []string{"vso.code"}, Lifetime: config.Duration(30 * 24 * time.Hour)}
+	for i := 0; i < n; i++ {
+		c.Sinks = append(c.Sinks, config.SinkSpec{Type: "file"})
+	}
+	for _, m := range mut {
+		m(&c)
+	}
+	return c
+}
+
+func (h *harness) sinkPath(cred string, i int) string {
+	return filepath.Join(h.dir, fmt.Sprintf("%s-%d.pat", cred, i))
+}
+
+func (h *harness) client() *devops.Client {
+	src, err := entra.New(entra.Options{
+		Method: entra.MethodROPC, AuthorityHost: h.emu.AuthorityHost(), TenantID: emulator.DefaultTenantID,
+		ClientID: emulator.DefaultClientID, Username: emulator.DefaultUser, Password: emulator.DefaultPassword,
+		DisableInstanceDiscovery: true, HTTPClient: h.emu.HTTPClient(),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c, err := devops.New(devops.Options{
+		Organization: emulator.DefaultOrg, VSSPSURL: h.emu.VSSPSURL(), DevOpsURL: h.emu.DevOpsURL(),
+		Token: entra.ReuseTokenSource(src, 0), HTTPClient: h.emu.HTTPClient(), Logger: slog.New(slog.DiscardHandler),
+		MaxElapsed: 30 * time.Second,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
+	cl := h.client()
+	e := &rotation.Engine{PATs: cl, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook}
+	for _, c := range h.creds {
+		tg := rotation.Target{Credential: c}
+		for i := range c.Sinks {
+			fs, err := sink.NewFile(sink.FileParams{Type: "file", Path: h.sinkPath(c.Name, i), Format: sink.FormatRaw, Mode: "0600"}, h.clk.Now)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			name, idx := c.Name, i
+			tg.Sinks = append(tg.Sinks, &flaky{FileSink: fs, path: h.sinkPath(c.Name, i), fail: func() bool {
+				return h.failSink != nil && h.failSink(name, idx)
+			}})
+		}
+		e.Targets = append(e.Targets, tg)
+	}
+	return e
+}
+
+// run is one rotation run (plan + apply).
+func (h *harness) run(force bool, hook func(rotation.HookEvent) error) rotation.Report {
+	h.t.Helper()
+	e := h.engine(hook)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := e.Plan(ctx, force)
+	if err != nil {
+		h.t.Fatalf("plan: %v", err)
+	}
+	return e.Apply(ctx, p)
+}
+
+// activeManaged lists the active managed PATs per credential.
+func (h *harness) activeManaged() map[string][]api.PatToken {
+	out := map[string][]api.PatToken{}
+	for p, err := range h.client().ListPATs(context.Background(), devops.ListOptions{Filter: api.FilterActive}) {
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if c, _, ok := rotation.ParseDisplayName(p.DisplayName); ok {
+			out[c] = append(out[c], p)
+		}
+	}
+	return out
+}
+
+// heldIDs returns the authorizationIds the sinks of cred hold (from metadata).
+func (h *harness) heldIDs(cred string, n int) []string {
+	var ids []string
+	for i := 0; i < n; i++ {
+		b, err := os.ReadFile(h.sinkPath(cred, i) + ".meta.json")
+		if err != nil {
+			ids = append(ids, "")
+			continue
+		}
+		var m struct{ AuthorizationID string }
+		_ = json.Unmarshal(b, &m)
+		ids = append(ids, m.AuthorizationID)
+	}
+	return ids
+}
+
+// checkSinksWork asserts every sink that holds a secret holds one that authenticates.
+func (h *harness) checkSinksWork() {
+	h.t.Helper()
+	cl := h.client()
+	for _, c := range h.creds {
+		for i := range c.Sinks {
+			b, err := os.ReadFile(h.sinkPath(c.Name, i))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			if _, err := cl.VerifyPAT(context.Background(), string(b)); err != nil {
+				h.t.Fatalf("invariant broken: %s sink %d holds a PAT that does not authenticate: %v", c.Name, i, err)
+			}
+		}
+	}
+}
+
+// checkNoUnheld asserts no active managed PAT exists that no sink holds.
+func (h *harness) checkNoUnheld() {
+	h.t.Helper()
+	act := h.activeManaged()
+	for _, c := range h.creds {
+		held := map[string]bool{}
+		for _, id := range h.heldIDs(c.Name, len(c.Sinks)) {
+			held[id] = true
+		}
+		for _, p := range act[c.Name] {
+			if !held[p.AuthorizationID] {
+				h.t.Fatalf("invariant broken: managed PAT %s (%s) of %s is active but no sink holds it (held %v)", p.AuthorizationID, p.DisplayName, c.Name, h.heldIDs(c.Name, len(c.Sinks)))
+			}
+		}
+	}
+}
+
+func mustOK(t testing.TB, rep rotation.Report) {
+	t.Helper()
+	if err := rep.Err(); err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+}
+
+func actions(rep rotation.Report) string {
+	var s []string
+	for _, r := range rep.Results {
+		s = append(s, r.Credential+"="+string(r.Action))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestEmulatorLifecycle(t *testing.T) {
+	h := newHarness(t, nil, fileCred("agents", 2), fileCred("feed", 1, func(c *config.Credential) { c.RenewBefore = config.RenewBefore{Duration: 5 * 24 * time.Hour} }))
+
+	// First run: create.
+	rep := h.run(false, nil)
+	mustOK(t, rep)
+	if got := actions(rep); got != "agents=create feed=create" {
+		t.Fatalf("first run: %s", got)
+	}
+	h.checkSinksWork()
+	h.checkNoUnheld()
+	first := h.heldIDs("agents", 2)
+	if first[0] == "" || first[0] != first[1] {
+		t.Fatalf("both sinks should hold the same new PAT: %v", first)
+	}
+	st, err := os.Stat(h.sinkPath("agents", 0))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("sink file mode: %v %v", st.Mode(), err)
+	}
+
+	// Idempotent: no second rotation in the same window.
+	h.clk.Advance(time.Hour)
+	rep = h.run(false, nil)
+	mustOK(t, rep)
+	if got := actions(rep); got != "agents=none feed=none" {
+		t.Fatalf("second run: %s", got)
+	}
+	if ids := h.heldIDs("agents", 2); ids[0] != first[0] {
+		t.Fatal("rotated twice in one window")
+	}
+
+	// 21 days later agents (1/3 of 30d = 10d) is due, feed (5d) is not.
+	h.clk.Advance(21 * 24 * time.Hour)
+	rep = h.run(false, nil)
+	mustOK(t, rep)
+	if got := actions(rep); got != "agents=renew feed=none" {
+		t.Fatalf("third run: %s", got)
+	}
+	if len(rep.Results[0].Revoked) != 1 || rep.Results[0].Revoked[0] != first[0] {
+		t.Fatalf("old PAT not revoked: %+v", rep.Results[0])
+	}
+	h.checkSinksWork()
+	h.checkNoUnheld()
+	if _, err := h.client().VerifyPAT(context.Background(), mustRead(t, h.sinkPath("agents", 0))); err != nil {
+		t.Fatal(err)
+	}
+
+	// --force renews everything.
+	rep = h.run(true, nil)
+	mustOK(t, rep)
+	if got := actions(rep); got != "agents=renew feed=renew" {
+		t.Fatalf("forced run: %s", got)
+	}
+	h.checkSinksWork()
+	h.checkNoUnheld()
+}
+
+func mustRead(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestEmulatorCrashPoints kills the run after every step of a renewal, runs
+// again (after the orphan window), and checks the invariants.
+func TestEmulatorCrashPoints(t *testing.T) {
+	type point struct {
+		step  rotation.Step
+		index int
+	}
+	points := []point{{rotation.StepCreated, 0}, {rotation.StepVerified, 0}, {rotation.StepSinkWritten, 0}, {rotation.StepSinkWritten, 1}, {rotation.StepDelivered, 0}, {rotation.StepRevoked, 0}}
+	for _, pt := range points {
+		t.Run(fmt.Sprintf("%s-%d", pt.step, pt.index), func(t *testing.T) {
+			h := newHarness(t, nil, fileCred("c", 2))
+			mustOK(t, h.run(false, nil))
+			old := h.heldIDs("c", 2)[0]
+			h.clk.Advance(25 * 24 * time.Hour)
+			crashed := false
+			rep := h.run(false, func(ev rotation.HookEvent) error {
+				if !crashed && ev.Step == pt.step && ev.Index == pt.index {
+					crashed = true
+					return rotation.ErrCrash
+				}
+				return nil
+			})
+			if !crashed || rep.Err() == nil {
+				t.Fatalf("crash not injected (crashed=%v err=%v)", crashed, rep.Err())
+			}
+			// Right after the crash every sink still holds a working PAT.
+			h.checkSinksWork()
+			// The follow-up run (after the orphan window) repairs everything.
+			h.clk.Advance(2 * time.Hour)
+			rep = h.run(false, nil)
+			mustOK(t, rep)
+			h.checkSinksWork()
+			h.checkNoUnheld()
+			ids := h.heldIDs("c", 2)
+			if ids[0] != ids[1] || ids[0] == old {
+				t.Fatalf("after repair sinks hold %v (old %s)", ids, old)
+			}
+			// And a third run changes nothing.
+			rep = h.run(false, nil)
+			mustOK(t, rep)
+			if rep.Results[0].Action != rotation.ActionNone || len(rep.Results[0].Revoked) != 0 {
+				t.Fatalf("third run not idle: %+v", rep.Results[0])
+			}
+		})
+	}
+}
+
+func TestEmulatorSinkFailures(t *testing.T) {
+	t.Run("all sinks fail: new PAT revoked, old kept", func(t *testing.T) {
+		h := newHarness(t, nil, fileCred("c", 2))
+		mustOK(t, h.run(false, nil))
+		old := h.heldIDs("c", 2)
+		h.clk.Advance(25 * 24 * time.Hour)
+		h.failSink = func(string, int) bool { return true }
+		rep := h.run(false, nil)
+		if rep.Err() == nil || rep.Results[0].Reason != "sink" {
+			t.Fatalf("want sink failure, got %+v", rep.Results[0])
+		}
+		h.checkSinksWork()
+		h.checkNoUnheld() // the new PAT was revoked at once
+		if got := h.heldIDs("c", 2); got[0] != old[0] || got[1] != old[1] {
+			t.Fatalf("sinks changed: %v -> %v", old, got)
+		}
+	})
+	t.Run("one sink fails: new kept, old kept, next run converges", func(t *testing.T) {
+		h := newHarness(t, nil, fileCred("c", 2))
+		mustOK(t, h.run(false, nil))
+		old := h.heldIDs("c", 2)[0]
+		h.clk.Advance(25 * 24 * time.Hour)
+		h.failSink = func(_ string, i int) bool { return i == 1 }
+		rep := h.run(false, nil)
+		if rep.Err() == nil || errkind.Of(rep.Err()) != errkind.Partial {
+			t.Fatalf("want partial failure: %v", rep.Err())
+		}
+		ids := h.heldIDs("c", 2)
+		if ids[0] == old || ids[1] != old {
+			t.Fatalf("want sink0 new, sink1 old; got %v (old %s)", ids, old)
+		}
+		h.checkSinksWork()
+		h.checkNoUnheld() // both PATs are held by some sink
+		h.failSink = nil
+		h.clk.Advance(time.Hour)
+		rep = h.run(false, nil)
+		mustOK(t, rep)
+		if rep.Results[0].Action != rotation.ActionRenew {
+			t.Fatalf("drift not repaired: %+v", rep.Results[0])
+		}
+		if len(rep.Results[0].Revoked) != 2 {
+			t.Fatalf("want both previous PATs revoked: %+v", rep.Results[0])
+		}
+		h.checkSinksWork()
+		h.checkNoUnheld()
+	})
+}
+
+func TestEmulatorGracePeriod(t *testing.T) {
+	h := newHarness(t, nil, fileCred("c", 1, func(c *config.Credential) { c.GracePeriod = config.Duration(6 * time.Hour) }))
+	mustOK(t, h.run(false, nil))
+	old := h.heldIDs("c", 1)[0]
+	h.clk.Advance(25 * 24 * time.Hour)
+	rep := h.run(false, nil)
+	mustOK(t, rep)
+	if len(rep.Results[0].Kept) != 1 || rep.Results[0].Kept[0] != old || len(rep.Results[0].Revoked) != 0 {
+		t.Fatalf("grace: %+v", rep.Results[0])
+	}
+	if _, err := h.client().GetPAT(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(5 * time.Hour)
+	rep = h.run(false, nil)
+	mustOK(t, rep)
+	if len(rep.Results[0].Revoked) != 0 {
+		t.Fatalf("revoked before grace ended: %+v", rep.Results[0])
+	}
+	h.clk.Advance(2 * time.Hour)
+	rep = h.run(false, nil)
+	mustOK(t, rep)
+	if len(rep.Results[0].Revoked) != 1 || rep.Results[0].Revoked[0] != old || rep.Results[0].Action != rotation.ActionNone {
+		t.Fatalf("grace over: %+v", rep.Results[0])
+	}
+	h.checkNoUnheld()
+}
+
+func TestEmulatorPolicies(t *testing.T) {
+	seed := emulator.DefaultSeed()
+	for i := range seed.Orgs {
+		if seed.Orgs[i].Name == emulator.DefaultOrg {
+			seed.Orgs[i].Policy.MaxLifespanDays = 7
+			seed.Orgs[i].Policy.BlockFullScope = true
+		}
+	}
+	h := newHarness(t, &seed,
+		fileCred("clamped", 1),
+		fileCred("full", 1, func(c *config.Credential) { c.Scopes = []string{"app_token"}; c.AllowFullAccess = true }),
+	)
+	rep := h.run(false, nil)
+	err := rep.Err()
+	if errkind.Of(err) != errkind.Partial {
+		t.Fatalf("want partial (one policy failure), got %v", err)
+	}
+	cl, full := rep.Results[0], rep.Results[1]
+	if cl.Err != nil || !cl.Clamped {
+		t.Fatalf("clamped credential: %+v", cl)
+	}
+	if full.Err == nil || full.Reason != "policy" || !strings.Contains(full.Error, "fullScopePatPolicyViolation") && !strings.Contains(strings.ToLower(full.Error), "full") {
+		t.Fatalf("full-scope credential: %+v", full)
+	}
+	if errkind.Of(full.Err) != errkind.Policy {
+		t.Fatalf("kind %v", errkind.Of(full.Err))
+	}
+	// The clamped 7d PAT is due after 7 - 7/3 days, not on every run.
+	h.clk.Advance(2 * 24 * time.Hour)
+	rep = h.run(false, nil)
+	if rep.Results[0].Action != rotation.ActionNone {
+		t.Fatalf("clamped PAT renewed too early: %+v", rep.Results[0])
+	}
+	h.clk.Advance(3 * 24 * time.Hour)
+	rep = h.run(false, nil)
+	if rep.Results[0].Action != rotation.ActionRenew || rep.Results[0].Err != nil {
+		t.Fatalf("clamped PAT not renewed on its shortened schedule: %+v", rep.Results[0])
+	}
+	h.creds = h.creds[:1]
+	h.checkSinksWork()
+	h.checkNoUnheld()
+}
+
+func TestEmulatorAllFailKind(t *testing.T) {
+	seed := emulator.DefaultSeed()
+	for i := range seed.Orgs {
+		if seed.Orgs[i].Name == emulator.DefaultOrg {
+			seed.Orgs[i].Policy.RestrictCreation = true
+		}
+	}
+	h := newHarness(t, &seed, fileCred("a", 1), fileCred("b", 1))
+	rep := h.run(false, nil)
+	if k := errkind.Of(rep.Err()); k != errkind.Policy {
+		t.Fatalf("all failed with policy: want Policy kind, got %v (%v)", k, rep.Err())
+	}
+	if errkind.Of(rep.Err()).ExitCode() != 4 {
+		t.Fatal("exit code")
+	}
+}
+
+// TestEmulatorConcurrent runs many credentials concurrently under -race.
+func TestEmulatorConcurrent(t *testing.T) {
+	var creds []config.Credential
+	for i := 0; i < 12; i++ {
+		creds = append(creds, fileCred(fmt.Sprintf("c%02d", i), 2))
+	}
+	h := newHarness(t, nil, creds...)
+	h.conc = 6
+	mustOK(t, h.run(false, nil))
+	h.checkSinksWork()
+	h.checkNoUnheld()
+}
