@@ -242,7 +242,15 @@ func newPATListCmd(a *app) *cobra.Command {
 				}
 			}
 			warnGlobal(a, list.Items)
-			return a.printer().Print(list)
+			pr := a.printer()
+			if len(list.Items) == 0 && !pr.Machine() {
+				fmt.Fprintf(a.stderr, "no %s PATs", filter)
+				if prefix != "" {
+					fmt.Fprintf(a.stderr, " named %s…", prefix)
+				}
+				fmt.Fprintln(a.stderr)
+			}
+			return pr.Print(list)
 		},
 	}
 	f := cmd.Flags()

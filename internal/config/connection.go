@@ -4,6 +4,9 @@
 // precedence: the YAML file, environment variables, command-line flags.
 // Secrets are accepted only from the environment or from files, never from
 // flags.
+//
+// LoadConnection (connection_load.go) implements the precedence for the
+// Connection part; the environment variable names are the Env* constants.
 package config
 
 // Connection says where Azure DevOps and Entra ID are and how to sign in.
@@ -29,13 +32,15 @@ type Auth struct {
 	ClientID string `json:"clientId,omitempty"`
 	// ClientSecret (AZURE_CLIENT_SECRET); not settable in YAML.
 	ClientSecret string `json:"-"`
-	// ClientSecretFile names a file whose content is the client secret.
+	// ClientSecretFile names a file whose content is the client secret
+	// (PATROL_CLIENT_SECRET_FILE, flag --client-secret-file).
 	ClientSecretFile string `json:"clientSecretFile,omitempty"`
 	// Username (AZURE_USERNAME), the technical user's UPN.
 	Username string `json:"username,omitempty"`
 	// Password (AZURE_PASSWORD); not settable in YAML.
 	Password string `json:"-"`
-	// PasswordFile names a file whose content is the password.
+	// PasswordFile names a file whose content is the password
+	// (PATROL_PASSWORD_FILE, flag --password-file).
 	PasswordFile string `json:"passwordFile,omitempty"`
 	// CertificatePath (AZURE_CLIENT_CERTIFICATE_PATH): PEM or PKCS#12.
 	CertificatePath string `json:"certificatePath,omitempty"`
@@ -45,7 +50,8 @@ type Auth struct {
 	SendCertificateChain bool `json:"sendCertificateChain,omitempty"`
 	// FederatedTokenFile (AZURE_FEDERATED_TOKEN_FILE) for workload identity.
 	FederatedTokenFile string `json:"federatedTokenFile,omitempty"`
-	// ManagedIdentityClientID selects a user-assigned managed identity.
+	// ManagedIdentityClientID selects a user-assigned managed identity
+	// (PATROL_MANAGED_IDENTITY_CLIENT_ID).
 	ManagedIdentityClientID string `json:"managedIdentityClientId,omitempty"`
 	// TokenCache is the device-code refresh-token cache file
 	// (PATROL_TOKEN_CACHE; default $XDG_CONFIG_HOME/patrol/token-cache.json).
@@ -74,6 +80,7 @@ type Endpoints struct {
 type Log struct {
 	// Format: text|json (PATROL_LOG_FORMAT); default text on a TTY, json otherwise.
 	Format string `json:"format,omitempty"`
-	// Level: debug|info|warn|error (PATROL_LOG_LEVEL), default info.
+	// Level: debug|info|warn|error (PATROL_LOG_LEVEL); default warn for CLI
+	// commands (a command running unattended may default to info).
 	Level string `json:"level,omitempty"`
 }
