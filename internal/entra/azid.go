@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -68,12 +69,7 @@ func (o Options) wrapAzError(ctx context.Context, m Method, err error) error {
 			}
 			return e
 		}
-		e := &SignInError{Method: m, Description: sanitize(err.Error(), o.secrets()...)}
-		e.fillAADSTS(err.Error())
-		if e.Hint == "" {
-			e.Hint = methodHint(m)
-		}
-		return e
+		return o.libraryError(m, "", err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
@@ -87,8 +83,29 @@ func (o Options) wrapAzError(ctx context.Context, m Method, err error) error {
 		return newSignInError(m, respErr.StatusCode, body, o.secrets()...)
 	}
 	// credential unavailable (no az, no MI endpoint, bad file …)
-	e := &SignInError{Method: m, Code: "credential_unavailable", Description: sanitize(err.Error(), o.secrets()...)}
-	e.fillAADSTS(err.Error())
+	return o.libraryError(m, "credential_unavailable", err)
+}
+
+// networkRE recognises transport failures inside library error text
+// (azidentity does not let them be unwrapped).
+var networkRE = regexp.MustCompile(`(?i)dial tcp|connection refused|no such host|i/o timeout|connection reset|TLS handshake timeout|unexpected EOF|network is unreachable|server misbehaving`)
+
+// libraryError builds a SignInError from an azidentity error without an
+// HTTP response: multi-line text is flattened, network failures are marked
+// retryable.
+func (o Options) libraryError(m Method, code string, err error) *SignInError {
+	text := strings.Join(strings.Fields(err.Error()), " ")
+	e := &SignInError{Method: m, Code: code, Description: sanitize(text, o.secrets()...)}
+	if networkRE.MatchString(text) {
+		e.Code = ""
+		e.cause = errors.New(e.Description)
+		e.Hint = "Entra could not be reached (network, proxy or DNS): check connectivity to the authority host; retrying later may succeed"
+		if h := methodHint(m); h != "" && m == MethodManagedIdentity {
+			e.Hint += "; " + h
+		}
+		return e
+	}
+	e.fillAADSTS(text)
 	if e.Hint == "" {
 		e.Hint = methodHint(m)
 	}

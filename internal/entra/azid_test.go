@@ -268,3 +268,26 @@ func TestRequireUser(t *testing.T) {
 		}
 	}
 }
+
+func TestAzidentityNetworkErrorIsTransient(t *testing.T) {
+	f := newFake(t, nil)
+	o := f.opts()
+	o.Method = MethodClientSecret
+	o.ClientSecret = "cs-net-secret"
+	f.srv.Close()
+	src, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Token(context.Background())
+	var se *SignInError
+	if !errors.As(err, &se) || !se.Retryable() || errkind.Of(err) != errkind.Transient {
+		t.Fatalf("err %T %v", err, err)
+	}
+	if !strings.Contains(se.Description, "connection refused") || !strings.Contains(se.Hint, "could not be reached") {
+		t.Fatalf("description %q hint %q", se.Description, se.Hint)
+	}
+	if strings.Contains(err.Error(), "cs-net-secret") {
+		t.Fatal("secret leaked")
+	}
+}

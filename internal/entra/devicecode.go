@@ -62,7 +62,12 @@ func DeviceCodeLogin(ctx context.Context, opts Options, prompt func(message stri
 func DeviceCodeFlow(ctx context.Context, opts Options, prompt func(DeviceCode)) (Token, error) {
 	o := opts.withDefaults()
 	o.Method = MethodDeviceCode
-	if err := missing(MethodDeviceCode, requiredIDs(o)...); err != nil {
+	reqs := requiredIDs(o)
+	if o.Cache == nil && o.CachePath == "" {
+		// fail before the user signs in, not after
+		reqs = append(reqs, requirement{"PATROL_TOKEN_CACHE", "--token-cache", "where the refresh token will be kept"})
+	}
+	if err := missing(MethodDeviceCode, reqs...); err != nil {
 		return Token{}, err
 	}
 	scope := offlineScope(o.Scope)

@@ -335,3 +335,16 @@ func TestRefreshCustomStore(t *testing.T) {
 		t.Fatalf("save failure not reported: %v", err)
 	}
 }
+
+func TestDeviceCodeLoginChecksSettingsFirst(t *testing.T) {
+	f := deviceFake(t, nil)
+	o := f.opts()
+	o.ClientID = ""
+	_, err := DeviceCodeLogin(context.Background(), o, func(string) { t.Fatal("prompted despite bad settings") })
+	if err == nil || !strings.Contains(err.Error(), "AZURE_CLIENT_ID (flag --client-id) is required for --auth device-code") || errkind.Of(err) != errkind.Usage {
+		t.Fatalf("err %v", err)
+	}
+	if f.count() != 0 {
+		t.Fatalf("requests sent: %d", f.count())
+	}
+}
