@@ -68,7 +68,7 @@ type CAError struct {
 func (e *CAError) Error() string {
 	return fmt.Sprintf("CA bundle %q (endpoints.caBundle / PATROL_CA_BUNDLE / --ca-bundle): %v; point it at a readable PEM file of CA certificates", e.Path, e.Err)
 }
-func (e *CAError) Unwrap() error       { return e.Err }
+func (e *CAError) Unwrap() error      { return e.Err }
 func (e *CAError) Kind() errkind.Kind { return errkind.Usage }
 
 // New returns a client configured as the package doc describes.

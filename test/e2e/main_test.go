@@ -31,7 +31,7 @@ var (
 	binary string
 
 	collectMu sync.Mutex
-	collected bytes.Buffer        // every stderr and non-secret stdout
+	collected bytes.Buffer          // every stderr and non-secret stdout
 	secrets   = map[string]string{} // value -> what it is
 )
 
