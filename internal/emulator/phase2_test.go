@@ -26,7 +26,7 @@ func TestServiceEndpoints(t *testing.T) {
 	e := start(t, Options{})
 	auth := userToken(t, e, DefaultUser)
 	create := api.ServiceEndpoint{Name: "sonar", Type: "sonarqube", URL: "https://sonar.example",
-		Authorization: &api.EndpointAuthorization{Scheme: "UsernamePassword", Parameters: map[string]*string{"username": to.Ptr("tok-1")}},
+		Authorization:                    &api.EndpointAuthorization{Scheme: "UsernamePassword", Parameters: map[string]*string{"username": to.Ptr("tok-1")}},
 		ServiceEndpointProjectReferences: []api.ServiceEndpointProjectReference{{ProjectReference: api.ProjectReference{ID: DefaultProjectID}}}}
 	r := do(t, e, "POST", epURL(e, "/_apis/serviceendpoint/endpoints"), auth, create)
 	if r.Status != 200 {
