@@ -165,7 +165,7 @@ func TestServiceEndpointUpdateAndWait(t *testing.T) {
 	var gets atomic.Int32
 	var putBody map[string]any
 	var putQuery string
-	failed := false
+	var failed atomic.Bool
 	env := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/devops/contoso/Platform/_apis/serviceendpoint/endpoints/"+id:
@@ -173,7 +173,7 @@ func TestServiceEndpointUpdateAndWait(t *testing.T) {
 			state := "InProgress"
 			if n >= 3 {
 				state = "ready"
-				if failed {
+				if failed.Load() {
 					state = "FAILED"
 				}
 			}
@@ -223,14 +223,14 @@ func TestServiceEndpointUpdateAndWait(t *testing.T) {
 	if err != nil || gets.Load() != 3 || EndpointStatus(ready).State != "ready" {
 		t.Fatalf("wait: %v after %d polls", err, gets.Load())
 	}
-	failed = true
+	failed.Store(true)
 	gets.Store(0)
 	_, err = env.c.WaitEndpointReady(ctx, "Platform", id, time.Millisecond)
 	var fe *EndpointFailedError
 	if !errors.As(err, &fe) || fe.StatusMessage != "spn creation failed" || fe.Kind() != errkind.Conflict {
 		t.Fatalf("failed state: %v", err)
 	}
-	failed = false
+	failed.Store(false)
 	gets.Store(-1000)
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
