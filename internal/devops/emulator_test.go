@@ -318,3 +318,68 @@ func TestEmulatorFaultsRetried(t *testing.T) {
 		t.Error("no retries under a 30% error rate")
 	}
 }
+
+func TestEmulatorServiceEndpointAndVariableGroup(t *testing.T) {
+	seed := emulator.DefaultSeed()
+	seed.ServiceEndpoints = append(seed.ServiceEndpoints, emulator.SeedEndpoint{Org: emulator.DefaultOrg, Project: emulator.DefaultProject,
+		Name: "generic-it", Type: "Generic", URL: "https://service.example", Scheme: "UsernamePassword",
+		Parameters: map[string]string{"username": "bot", "password": "old-secret"}})
+	seed.VariableGroups = append(seed.VariableGroups, emulator.SeedVariableGroup{Org: emulator.DefaultOrg, Project: emulator.DefaultProject,
+		Name: "patrol-it", Variables: map[string]emulator.SeedVar{"PAT": {Value: "old", IsSecret: true}, "USER": {Value: "bot"}}})
+	e := startEmulator(t, &seed)
+	c := userClient(t, e, emulator.DefaultUser)
+	ctx := context.Background()
+
+	eps, err := c.ListServiceEndpoints(ctx, emulator.DefaultProject, devops.EndpointFilter{Names: []string{"generic-it"}})
+	if err != nil || len(eps) != 1 {
+		t.Fatalf("list: %d %v", len(eps), err)
+	}
+	ep, err := c.GetServiceEndpoint(ctx, emulator.DefaultProject, eps[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Authorization == nil || ep.Authorization.Parameters["password"] != nil {
+		t.Fatalf("confidential password not null on GET: %+v", ep.Authorization)
+	}
+	// Change the username only; the nil password keeps the stored value.
+	user := "bot2"
+	ep.Authorization.Parameters["username"] = &user
+	up, err := c.UpdateServiceEndpoint(ctx, ep, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Authorization == nil || up.Authorization.Parameters["password"] != nil {
+		t.Errorf("update response leaks the confidential value: %+v", up.Authorization)
+	}
+	ready, err := c.WaitEndpointReady(ctx, emulator.DefaultProject, ep.ID, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := ready.Authorization.Parameters["username"]; u == nil || *u != "bot2" {
+		t.Errorf("username after update: %v", u)
+	}
+
+	groups, err := c.ListVariableGroups(ctx, emulator.DefaultProject, "patrol-it")
+	if err != nil || len(groups) != 1 {
+		t.Fatalf("variable groups: %d %v", len(groups), err)
+	}
+	g, err := c.GetVariableGroup(ctx, emulator.DefaultProject, groups[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Variables["PAT"].Value != nil {
+		t.Error("secret variable value returned")
+	}
+	v := "new-secret-value"
+	g.Variables["PAT"] = api.VariableValue{Value: &v, IsSecret: true}
+	ug, err := c.UpdateVariableGroup(ctx, g.ID, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ug.Variables["PAT"].Value != nil || ug.Variables["USER"].Value == nil || *ug.Variables["USER"].Value != "bot" {
+		t.Errorf("update response: %+v", ug.Variables)
+	}
+	if _, err := c.GetVariableGroup(ctx, emulator.DefaultProject, 987654); errkind.Of(err) != errkind.NotFound {
+		t.Errorf("unknown group: %v", err)
+	}
+}
