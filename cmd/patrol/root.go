@@ -171,6 +171,12 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdin io.Read
 	if err == nil {
 		return 0
 	}
+	if ctx.Err() != nil {
+		// Interrupted (SIGINT/SIGTERM): whatever the error says, the cause
+		// is the signal.
+		fmt.Fprintf(stderr, "patrol: interrupted: %v\nhint: stopped by a signal; rerun the command (exit %d)\n", err, exitInterrupted)
+		return exitInterrupted
+	}
 	return reportError(stderr, err)
 }
 

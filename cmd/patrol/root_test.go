@@ -213,3 +213,16 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// A cancelled context (SIGINT/SIGTERM) exits 130 whatever the error's kind.
+func TestInterruptedExit130(t *testing.T) {
+	e, env := emuEnv(t)
+	_ = e
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"pat", "list"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, strings.NewReader(""), &out, &errb)
+	if code != 130 || !strings.Contains(errb.String(), "interrupted") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
