@@ -340,3 +340,37 @@ func seedPAT(i int) emulator.SeedPAT {
 		ValidTo:     time.Now().Add(24 * time.Hour).UTC(),
 	}
 }
+
+// The maximum-lifespan policy clamps create and update; patrol reports it.
+func TestLifespanClampReported(t *testing.T) {
+	seed := emulator.DefaultSeed()
+	for i := range seed.Orgs {
+		if seed.Orgs[i].Name == emulator.DefaultOrg {
+			seed.Orgs[i].Policy.MaxLifespanDays = 10
+		}
+	}
+	w := start(t, &seed)
+	r := w.patrolOpts(runOpts{secretStdout: true}, w.env, "pat", "create", "--name", "long", "--scope", "vso.code", "--expires-in", "30d", "-o", "json").must(t, "create 30d")
+	p := decode[patJSON](t, r.stdout)
+	addSecret(*p.Token, "clamped PAT secret")
+	if !p.Clamped || !strings.Contains(r.stderr, "clamped") {
+		t.Fatalf("create: clamped=%v stderr %q", p.Clamped, r.stderr)
+	}
+	if d := time.Until(p.ValidTo); d > 10*24*time.Hour+time.Minute || d < 9*24*time.Hour {
+		t.Fatalf("validTo %v not clamped to ~10 days", p.ValidTo)
+	}
+	r = w.patrol(w.env, "pat", "update", p.AuthorizationID, "--extend-by", "5d", "-o", "json").must(t, "update --extend-by")
+	u := decode[patJSON](t, r.stdout)
+	if !u.Clamped || !strings.Contains(r.stderr, "creation date + maximum lifespan") {
+		t.Fatalf("update: clamped=%v stderr %q", u.Clamped, r.stderr)
+	}
+	r = w.patrol(w.env, "pat", "update", p.AuthorizationID, "--extend-by", "5d", "-o", "table").must(t, "update table")
+	if !strings.Contains(r.stdout, "Clamped:") {
+		t.Fatalf("table update must show the clamp:\n%s", r.stdout)
+	}
+	// Shortening is not clamping.
+	r = w.patrol(w.env, "pat", "update", p.AuthorizationID, "--valid-to", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339), "-o", "json").must(t, "update shorter")
+	if decode[patJSON](t, r.stdout).Clamped {
+		t.Fatal("a shorter validTo is not clamped")
+	}
+}
