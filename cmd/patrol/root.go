@@ -41,6 +41,8 @@ type app struct {
 	env    config.LookupEnv
 	now    func() time.Time
 
+	root *cobra.Command
+
 	// global flags
 	configFile   string
 	flags        config.ConnectionFlags
@@ -127,11 +129,10 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	pf.StringVar(&a.flags.LogLevel, "log-level", "", "log level: debug|info|warn|error (env PATROL_LOG_LEVEL; default warn)")
 	pf.DurationVar(&a.timeout, "timeout", httpx.DefaultTimeout, "timeout of one HTTP request")
 
+	a.root = root
+	// Subcommands may define their own PersistentPreRunE; run the root's too.
+	cobra.EnableTraverseRunHooks = true
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if f := cmd.Flags().Lookup("disable-instance-discovery"); f != nil && f.Changed {
-			v := f.Value.String() == "true"
-			a.flags.DisableInstanceDiscovery = &v
-		}
 		if _, err := output.ParseFormat(a.outputFormat); err != nil {
 			return err
 		}
@@ -261,6 +262,12 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 // validated for format. It is computed once.
 func (a *app) connection() (config.Connection, error) {
 	a.connOnce.Do(func() {
+		if a.root != nil {
+			if f := a.root.PersistentFlags().Lookup("disable-instance-discovery"); f != nil && f.Changed {
+				v := f.Value.String() == "true"
+				a.flags.DisableInstanceDiscovery = &v
+			}
+		}
 		a.conn, a.connErr = config.LoadConnection(config.LoadOptions{File: a.configFile, Env: a.env, Flags: a.flags})
 	})
 	return a.conn, a.connErr

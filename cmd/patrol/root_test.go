@@ -226,3 +226,20 @@ func TestInterruptedExit130(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
+
+func TestGlobalFlagsReachConnection(t *testing.T) {
+	a := newApp(func(string) (string, bool) { return "", false }, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	root := newRootCmd(a)
+	root.SetArgs([]string{"--disable-instance-discovery", "--org", "fabrikam", "--vssps-url", "https://vssps.example", "--api-version", "7.2-preview.1", "version"})
+	root.SetOut(&bytes.Buffer{})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.connection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Endpoints.DisableInstanceDiscovery || c.Organization != "fabrikam" || c.Endpoints.VSSPS != "https://vssps.example" || c.Endpoints.APIVersion != "7.2-preview.1" {
+		t.Fatalf("flags lost: %+v", c.Redacted())
+	}
+}
