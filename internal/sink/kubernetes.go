@@ -332,6 +332,13 @@ func (k *KubernetesSecret) Write(ctx context.Context, secret string, meta Meta) 
 	if secret == "" {
 		return kubeUsageErr("%s: refusing to write an empty credential (the Secret keeps its current value)", k.Name())
 	}
+	return k.update(ctx, func(s *corev1.Secret) { k.apply(s, secret, meta) })
+}
+
+// update is the read-modify-write loop shared by Write and the token store:
+// Get, mutate, Update with the resourceVersion read; Create when missing and
+// allowed; retried on 409 Conflict.
+func (k *KubernetesSecret) update(ctx context.Context, mutate func(*corev1.Secret)) error {
 	secrets := k.o.Client.CoreV1().Secrets(k.o.Namespace)
 	var verb string
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -343,7 +350,7 @@ func (k *KubernetesSecret) Write(ctx context.Context, secret string, meta Meta) 
 					Hint: "create the Secret first, or set create: true on the sink"}
 			}
 			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: k.o.Name, Namespace: k.o.Namespace}, Type: k.o.SecretType}
-			k.apply(s, secret, meta)
+			mutate(s)
 			verb = "create"
 			_, err = secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: "patrol"})
 			if apierrors.IsAlreadyExists(err) {
@@ -362,7 +369,7 @@ func (k *KubernetesSecret) Write(ctx context.Context, secret string, meta Meta) 
 				Err:  errors.New("the Secret is immutable"),
 				Hint: "delete it (patrol recreates it) or recreate it without immutable: true"}
 		}
-		k.apply(cur, secret, meta)
+		mutate(cur)
 		verb = "update"
 		_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{FieldManager: "patrol"})
 		return err
