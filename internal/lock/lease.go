@@ -57,15 +57,20 @@ type LeaseOptions struct {
 
 // LeaseHeldError says who holds the Lease. It wraps ErrHeld.
 type LeaseHeldError struct {
-	Lease     string // namespace/name
-	Holder    string
-	RenewedAt time.Time
-	ExpiresAt time.Time
+	Lease      string // namespace/name
+	Holder     string
+	AcquiredAt time.Time // zero when the Lease does not say
+	RenewedAt  time.Time
+	ExpiresAt  time.Time
 }
 
 func (e *LeaseHeldError) Error() string {
-	return fmt.Sprintf("lock Lease %s is held by %q (renewed %s, expires %s); another patrol run is in progress — wait for it, or if that run died, wait until the lease expires",
-		e.Lease, e.Holder, e.RenewedAt.UTC().Format(time.RFC3339), e.ExpiresAt.UTC().Format(time.RFC3339))
+	since := ""
+	if !e.AcquiredAt.IsZero() {
+		since = " since " + e.AcquiredAt.UTC().Format(time.RFC3339) + ","
+	}
+	return fmt.Sprintf("lock Lease %s is held by %q%s renewed %s, expires %s; another patrol run is in progress — wait for it, or if that run died, wait until the lease expires",
+		e.Lease, e.Holder, since, e.RenewedAt.UTC().Format(time.RFC3339), e.ExpiresAt.UTC().Format(time.RFC3339))
 }
 func (e *LeaseHeldError) Unwrap() error      { return ErrHeld }
 func (e *LeaseHeldError) Kind() errkind.Kind { return errkind.Conflict }
@@ -182,7 +187,11 @@ func (l *lease) Acquire(ctx context.Context) (func(context.Context) error, error
 		if holder != "" && holder != l.o.Identity {
 			renewed, expires := l.expiry(cur)
 			if now.Before(expires) {
-				return nil, &LeaseHeldError{Lease: l.id(), Holder: holder, RenewedAt: renewed, ExpiresAt: expires}
+				he := &LeaseHeldError{Lease: l.id(), Holder: holder, RenewedAt: renewed, ExpiresAt: expires}
+				if cur.Spec.AcquireTime != nil {
+					he.AcquiredAt = cur.Spec.AcquireTime.Time
+				}
+				return nil, he
 			}
 			l.o.Logger.Warn("taking over expired lock lease", "lease", l.id(), "previous_holder", holder, "expired", expires)
 		}

@@ -33,7 +33,7 @@ func TestLeaseOneWinsThenRelease(t *testing.T) {
 		t.Fatalf("a: %v", err)
 	}
 	_, err = b.Acquire(ctx)
-	if !errors.Is(err, ErrHeld) || errkind.Of(err) != errkind.Conflict || !strings.Contains(err.Error(), `"run-a"`) {
+	if !errors.Is(err, ErrHeld) || errkind.Of(err) != errkind.Conflict || !strings.Contains(err.Error(), `"run-a" since `) {
 		t.Fatalf("b while a holds: want ErrHeld naming run-a, got %v", err)
 	}
 	if err := relA(ctx); err != nil {
