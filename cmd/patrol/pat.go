@@ -259,6 +259,8 @@ func newPATListCmd(a *app) *cobra.Command {
 	f.BoolVar(&ascending, "ascending", false, "sort ascending (default descending, as the API)")
 	f.StringVar(&prefix, "name-prefix", "", "only PATs whose display name starts with this")
 	f.IntVar(&top, "top", 0, "show at most N PATs (0 = all; paging stops early)")
+	_ = cmd.RegisterFlagCompletionFunc("filter", fixedCompletion(api.FilterActive, api.FilterRevoked, api.FilterExpired, api.FilterAll))
+	_ = cmd.RegisterFlagCompletionFunc("sort", fixedCompletion(api.SortDisplayName, api.SortDisplayDate, api.SortStatus))
 	return cmd
 }
 
@@ -375,9 +377,10 @@ with -o json it is the "token" field. Scopes are vso.* strings or friendly names
 
 func newPATGetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get AUTHORIZATION_ID",
-		Short: "Show one PAT (never its secret)",
-		Args:  authorizationIDArg,
+		Use:               "get AUTHORIZATION_ID",
+		Short:             "Show one PAT (never its secret)",
+		Args:              authorizationIDArg,
+		ValidArgsFunction: completePATIDs(a),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			dc, err := a.patClient(ctx)
@@ -408,7 +411,8 @@ func newPATUpdateCmd(a *app) *cobra.Command {
 		Long: `Update a PAT in place (same authorization ID, same secret). The maximum-lifespan
 policy limits validTo to creation date + maximum lifespan; when the service
 clamps the date, patrol says so (and -o json carries "clamped": true).`,
-		Args: authorizationIDArg,
+		Args:              authorizationIDArg,
+		ValidArgsFunction: completePATIDs(a),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
 			if !fl.Changed("name") && !fl.Changed("scope") && !fl.Changed("valid-to") && !fl.Changed("extend-by") && !fullAccess {
@@ -498,9 +502,10 @@ func (r RevokeResult) Table() output.TableData {
 
 func newPATRevokeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke AUTHORIZATION_ID",
-		Short: "Revoke a PAT immediately (no confirmation prompt)",
-		Args:  authorizationIDArg,
+		Use:               "revoke AUTHORIZATION_ID",
+		Short:             "Revoke a PAT immediately (no confirmation prompt)",
+		Args:              authorizationIDArg,
+		ValidArgsFunction: completePATIDs(a),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			dc, err := a.patClient(ctx)

@@ -141,3 +141,24 @@ func TestPATCommandsInProcess(t *testing.T) {
 func devopsListAll() devops.ListOptions {
 	return devops.ListOptions{Filter: api.FilterAll, Sort: api.SortDisplayName, PageSize: api.MaxPageSize}
 }
+
+// Shell completion offers the authorization IDs of active PATs.
+func TestCompletePATIDs(t *testing.T) {
+	_, env := emuEnv(t)
+	code, stdout, stderr := runCLI(t, env, "pat", "create", "--name", "completable", "--scope", "vso.code", "-o", "json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var v PATView
+	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCLI(t, env, "__complete", "pat", "revoke", "")
+	if code != 0 || !strings.Contains(stdout, v.AuthorizationID+"\tcompletable") {
+		t.Fatalf("completion: %d %q", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, env, "__complete", "pat", "list", "--filter", "")
+	if code != 0 || !strings.Contains(stdout, "revoked") {
+		t.Fatalf("flag completion: %d %q", code, stdout)
+	}
+}

@@ -139,6 +139,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 		return nil
 	}
 
+	registerGlobalCompletions(root)
 	root.AddCommand(
 		newVersionCmd(a),
 		newCompletionCmd(a),
@@ -150,9 +151,9 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	)
 
 	// --- commands of other engineers: one AddCommand line each ---
-	// root.AddCommand(newRotateCmd(a))
-	// root.AddCommand(newStatusCmd(a))
-	// root.AddCommand(newConfigCmd(a))
+	root.AddCommand(newRotateCmd(a))
+	root.AddCommand(newStatusCmd(a))
+	root.AddCommand(newConfigCmd(a))
 	// root.AddCommand(newEndpointCmd(a))
 	// --- end ---
 
