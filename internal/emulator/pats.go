@@ -403,9 +403,18 @@ func (e *Emulator) handlePatsList(w http.ResponseWriter, r *http.Request, p para
 		after = &tok.K
 	}
 	now := e.now()
+	ordered := func(a, b sortKey) bool {
+		if opt.Asc {
+			return less(opt.Sort, a, b)
+		}
+		return less(opt.Sort, b, a)
+	}
+	// Keep only what lies after the cursor, sort that, and build wire objects
+	// for the one page returned: a page costs O(n) filtering plus the sort of
+	// the remainder, not n wire objects.
 	type item struct {
-		k sortKey
-		t api.PatToken
+		k   sortKey
+		rec *patRecord
 	}
 	e.mu.Lock()
 	items := make([]item, 0, 64)
@@ -417,29 +426,23 @@ func (e *Emulator) handlePatsList(w http.ResponseWriter, r *http.Request, p para
 		if (opt.Filter == "active" && st != 0) || (opt.Filter == "expired" && st != 1) || (opt.Filter == "revoked" && st != 2) {
 			continue
 		}
-		items = append(items, item{keyOf(rec, now), rec.wire()})
-	}
-	e.mu.Unlock()
-	ordered := func(a, b sortKey) bool {
-		if opt.Asc {
-			return less(opt.Sort, a, b)
+		k := keyOf(rec, now)
+		if after != nil && !ordered(*after, k) {
+			continue
 		}
-		return less(opt.Sort, b, a)
+		items = append(items, item{k, rec})
 	}
 	sort.Slice(items, func(i, j int) bool { return ordered(items[i].k, items[j].k) })
-	start := 0
-	if after != nil {
-		start = sort.Search(len(items), func(i int) bool { return ordered(*after, items[i].k) })
-	}
-	end := min(start+opt.Top, len(items))
-	page := api.PagedPatTokens{PatTokens: make([]api.PatToken, 0, end-start)}
-	for _, it := range items[start:end] {
-		page.PatTokens = append(page.PatTokens, it.t)
+	end := min(opt.Top, len(items))
+	page := api.PagedPatTokens{PatTokens: make([]api.PatToken, 0, end)}
+	for _, it := range items[:end] {
+		page.PatTokens = append(page.PatTokens, it.rec.wire())
 	}
 	if end < len(items) {
 		b, _ := json.Marshal(contToken{O: opt, K: items[end-1].k})
 		page.ContinuationToken = base64.RawURLEncoding.EncodeToString(b)
 	}
+	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, page)
 }
 
