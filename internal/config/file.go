@@ -106,6 +106,8 @@ type Credential struct {
 	// RenewBefore: duration before expiry or percentage of the lifetime
 	// (default 33.3%: one third of the lifetime).
 	RenewBefore RenewBefore `json:"renewBefore,omitzero"`
+	// AllowFullAccess permits the app_token (full access) scope.
+	AllowFullAccess bool `json:"allowFullAccess,omitempty"`
 	// AllOrgs creates global PATs (default false; global PATs stop working on 2026-12-01).
 	AllOrgs bool `json:"allOrgs,omitempty"`
 	// GracePeriod keeps the replaced PAT alive this long after a rotation
@@ -205,8 +207,9 @@ func (e *FileError) Kind() errkind.Kind { return errkind.Usage }
 
 // ValidateOptions are the checks that need other packages.
 type ValidateOptions struct {
-	// Scope checks one scope string (devops.ParseScopes); nil skips scope checks.
-	Scope func(scope string) error
+	// Scopes checks a credential's scope list (devops.ParseScopes, with
+	// AllowFullAccess when allowFullAccess); nil skips scope checks.
+	Scopes func(scopes []string, allowFullAccess bool) error
 	// SkipSinks skips sink.Validate (tests of the file format only).
 	SkipSinks bool
 }
@@ -232,10 +235,22 @@ func LoadFile(path string, opts ValidateOptions) (*File, error) {
 func ParseFile(data []byte, name string, opts ValidateOptions) (*File, error) {
 	f := &File{Path: name}
 	d := &decoder{}
-	d.decodeDocument(data, f)
-	if len(d.problems) == 0 {
+	if d.decodeDocument(data, f) {
+		// Validate what decoded, skipping fields that already have a problem.
 		f.applyDefaults()
-		d.problems = append(d.problems, f.validate(opts, d)...)
+		bad := append([]Problem(nil), d.problems...)
+		for _, p := range f.validate(opts, d) {
+			dup := false
+			for _, b := range bad {
+				if b.Path != "" && (p.Path == b.Path || strings.HasPrefix(p.Path, b.Path+".") || strings.HasPrefix(p.Path, b.Path+"[") || strings.HasPrefix(b.Path, p.Path+".")) {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				d.problems = append(d.problems, p)
+			}
+		}
 	}
 	if len(d.problems) > 0 {
 		sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
@@ -345,16 +360,12 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 			sc := map[string]bool{}
 			for k, s := range c.Scopes {
 				sp := fmt.Sprintf("%s.scopes[%d]", p, k)
-				if strings.ContainsAny(s, " \t") {
-					add(sp, fmt.Sprintf("%q contains spaces; write one scope per list item", s))
-					continue
-				}
-				if sc[s] {
+				if sc[strings.ToLower(s)] {
 					add(sp, fmt.Sprintf("scope %q is listed twice; remove the duplicate", s))
 				}
-				sc[s] = true
-				if opts.Scope != nil {
-					if err := opts.Scope(s); err != nil {
+				sc[strings.ToLower(s)] = true
+				if opts.Scopes != nil {
+					if err := opts.Scopes([]string{s}, c.AllowFullAccess); err != nil {
 						add(sp, err.Error())
 					}
 				}

@@ -43,7 +43,9 @@ func (d *decoder) line(path string) int {
 	return 0
 }
 
-func (d *decoder) decodeDocument(data []byte, out *File) {
+// decodeDocument decodes data into out; it returns false when the document
+// could not be parsed at all (nothing to validate).
+func (d *decoder) decodeDocument(data []byte, out *File) bool {
 	d.lines = map[string]int{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -55,14 +57,19 @@ func (d *decoder) decodeDocument(data []byte, out *File) {
 			}
 		}
 		d.problems = append(d.problems, Problem{Line: line, Msg: "not valid YAML: " + msg + "; fix the syntax (indentation, quotes, duplicate keys)"})
-		return
+		return false
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		d.problems = append(d.problems, Problem{Msg: "the file is empty; start from deploy/patrol.example.yaml"})
-		return
+		return false
 	}
 	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		d.addf("", root, "the top level must be a mapping (organization:, rotation:, credentials:), got %s", kindName(root))
+		return false
+	}
 	d.decode(root, reflect.ValueOf(out).Elem(), "")
+	return true
 }
 
 // secretFields are Connection fields that exist but must not be set in YAML.

@@ -88,11 +88,13 @@ func TestParseFileDefaults(t *testing.T) {
 }
 
 func TestParseFileErrors(t *testing.T) {
-	scope := func(s string) error {
-		if strings.HasPrefix(s, "vso.") || s == "app_token" {
-			return nil
+	scope := func(ss []string, full bool) error {
+		for _, s := range ss {
+			if !strings.HasPrefix(s, "vso.") && !(full && s == "app_token") {
+				return fmt.Errorf("unknown scope %q; see patrol pat scopes", s)
+			}
 		}
-		return fmt.Errorf("unknown scope %q; see patrol pat scopes", s)
+		return nil
 	}
 	cases := []struct {
 		name, yaml string
@@ -123,7 +125,7 @@ func TestParseFileErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseFile([]byte(tc.yaml), "patrol.yaml", ValidateOptions{Scope: scope})
+			_, err := ParseFile([]byte(tc.yaml), "patrol.yaml", ValidateOptions{Scopes: scope})
 			if err == nil {
 				t.Fatal("no error")
 			}
