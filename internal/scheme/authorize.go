@@ -211,7 +211,7 @@ func (a *EndpointAuthorizer) Scheme() *Scheme { return a.scheme }
 func (a *EndpointAuthorizer) compile(hs []Header) error {
 	for _, h := range hs {
 		src := strings.TrimSpace(h.Value)
-		tpl, err := mustache.ParseWith(src, mustache.Options{Helpers: Helpers(), Now: a.opts.Now})
+		tpl, err := mustache.ParseWith(src, mustache.Options{Helpers: Helpers(), Now: a.opts.Now, Strict: true})
 		if err != nil {
 			return &ManifestError{Source: a.typ.Source, Where: fmt.Sprintf("type %s scheme %s header %s", a.typ.Name, a.scheme.Name, h.Name),
 				Err: fmt.Errorf("%w (patrol implements #getTokenUsingBasicAuth but not the AWS SigV4 helpers)", err)}

@@ -427,7 +427,7 @@ func TestDockerRegistryTwoHop(t *testing.T) {
 func TestRequestContextInHeaders(t *testing.T) {
 	basic, _ := Lookup("basic")
 	s := MergeScheme(basic, Scheme{Headers: []Header{
-		{Name: "X-Req", Value: "  {{request.Method}} {{request.Host}} {{{request.AbsolutePath}}}{{{request.Query}}} [{{endpoint.url}}]  "},
+		{Name: "X-Req", Value: "  {{request.Method}} {{request.Host}} {{{request.AbsolutePath}}}{{{request.Query}}}  "},
 		{Name: "Accept", Value: "application/xml"}}})
 	et := &EndpointType{Name: "t", AuthenticationSchemes: []Scheme{s}}
 	ep := endpoint("t", "https://svc.example/", "UsernamePassword", map[string]string{"username": "u"}, nil)
@@ -437,11 +437,17 @@ func TestRequestContextInHeaders(t *testing.T) {
 	if err := a.Authorize(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	if got := req.Header.Get("X-Req"); got != "POST svc.example /a%20b/c?x=1&y=2 []" {
+	if got := req.Header.Get("X-Req"); got != "POST svc.example /a%20b/c?x=1&y=2" {
 		t.Errorf("X-Req = %q", got)
 	}
 	if req.Header.Get("Accept") != "application/xml" || len(req.Header.Values("Accept")) != 1 {
 		t.Errorf("Accept = %v", req.Header.Values("Accept"))
+	}
+	// endpoint.url is not part of the header context (Azure DevOps): strict error.
+	s2 := MergeScheme(basic, Scheme{Headers: []Header{{Name: "X-Url", Value: "{{endpoint.url}}"}}})
+	a2, _ := New(ep, &EndpointType{Name: "t", AuthenticationSchemes: []Scheme{s2}}, Options{})
+	if _, err := a2.Headers(context.Background(), "GET", "https://svc.example/"); err == nil || !strings.Contains(err.Error(), "endpoint.url") {
+		t.Errorf("endpoint.url in header context: %v", err)
 	}
 }
 
