@@ -40,7 +40,7 @@ ETCD="$(find_etcd || true)"
 if [ -z "$ETCD" ]; then
   log "etcd not found; installing Debian package etcd-server"
   SUDO=""
-  if [ "$(id -u)" != 0 ]; then command -v sudo >/dev/null && SUDO="sudo" || die "etcd missing and not root (no sudo): run 'apt-get install -y etcd-server' as root"; fi
+  if [ "$(id -u)" != 0 ]; then command -v sudo >/dev/null && SUDO="sudo -n" || die "etcd missing and not root (no sudo): run 'apt-get install -y etcd-server' as root"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq >&2
   $SUDO apt-get install -y -qq etcd-server >&2
@@ -49,8 +49,16 @@ fi
 
 # --- kube-apiserver ---------------------------------------------------------
 want="v${V}"
+# The stamp records what the binary was built from (k8s version, Go version,
+# platform, hash of tools/kube/go.sum); a different go.sum forces a rebuild.
+stamp() {
+  local sum="none"
+  [ -f "$TOOLS/go.sum" ] && sum="$(sha256sum "$TOOLS/go.sum" | cut -c1-16)"
+  printf 'v%s %s %s/%s gosum:%s\n' "$V" "$GOV" "$GOOS" "$GOARCH" "$sum"
+}
 have_ok() {
   [ -x "$DIR/kube-apiserver" ] || return 1
+  [ "$(cat "$DIR/.stamp" 2>/dev/null)" = "$(stamp)" ] || return 1
   "$DIR/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes ${want}"
 }
 
@@ -90,6 +98,7 @@ else
   "$tmp/kube-apiserver" --version | grep -qx "Kubernetes ${want}" \
     || die "built kube-apiserver reports '$("$tmp/kube-apiserver" --version)', want 'Kubernetes ${want}'"
   for b in "$tmp"/*; do mv -f "$b" "$DIR/$(basename "$b")"; done
+  stamp > "$DIR/.stamp.new" && mv -f "$DIR/.stamp.new" "$DIR/.stamp"
   log "built in $(( $(date +%s) - start )) s"
 fi
 
