@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,14 +15,12 @@ import (
 	"github.com/patrol-dev/patrol/internal/emulator"
 )
 
-// `patrol emulator` runs in the foreground, prints export lines that work
-// as printed, and stops cleanly on SIGINT.
-func TestEmulatorCommand(t *testing.T) {
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
+// emulatorCmd runs `patrol emulator` with args, parses its export lines
+// and returns the environment plus a stop function (SIGINT, clean exit).
+func emulatorCmd(t *testing.T, dir string, args ...string) (env, func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "emulator", "--addr", "127.0.0.1:0", "--ca-file", ca, "--print-credentials")
+	cmd := exec.CommandContext(ctx, binary, append([]string{"emulator"}, args...)...)
 	cmd.Env = []string{"HOME=" + dir}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -32,7 +31,6 @@ func TestEmulatorCommand(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
 	e := env{"HOME": dir, "PATROL_LOG_LEVEL": "debug"}
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -45,6 +43,43 @@ func TestEmulatorCommand(t *testing.T) {
 			break
 		}
 	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		defer cancel()
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("emulator did not stop cleanly on SIGINT: %v\n%s", err, stderr.String())
+		}
+		collectMu.Lock()
+		collected.WriteString("\n--- patrol emulator (stderr)\n" + stderr.String())
+		collectMu.Unlock()
+	}
+	t.Cleanup(func() {
+		if !stopped {
+			cmd.Process.Kill()
+			cmd.Wait()
+			cancel()
+		}
+	})
+	return e, stop
+}
+
+// `patrol emulator` runs in the foreground, prints export lines that work
+// as printed, and stops cleanly on SIGINT.
+func TestEmulatorCommand(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	e, stop := emulatorCmd(t, dir, "--addr", "127.0.0.1:0", "--ca-file", ca, "--print-credentials")
 	for _, k := range []string{"AZURE_AUTHORITY_HOST", "SSL_CERT_FILE", "PATROL_VSSPS_URL", "AZURE_DEVOPS_ORG", "AZURE_PASSWORD"} {
 		if e[k] == "" {
 			t.Fatalf("export lines lack %s: %v", k, e)
@@ -61,19 +96,42 @@ func TestEmulatorCommand(t *testing.T) {
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
 		t.Fatalf("pat list against `patrol emulator`: exit %d %q %s", r.code, r.stdout, r.stderr)
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	stop()
+}
+
+// --state keeps PATs (and the CA) across restarts; --seed loads a world.
+func TestEmulatorStateAndSeed(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	ca := filepath.Join(dir, "ca.pem")
+	seed := emulator.DefaultSeed()
+	seed.PATs = append(seed.PATs, seedPAT(1))
+	seedFile := filepath.Join(dir, "seed.json")
+	b, err := json.Marshal(seed)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("emulator did not stop cleanly on SIGINT: %v\n%s", err, stderr.String())
+	if err := os.WriteFile(seedFile, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	collectMu.Lock()
-	collected.WriteString("\n--- patrol emulator (stderr)\n" + stderr.String())
-	collectMu.Unlock()
+	args := []string{"--addr", "127.0.0.1:0", "--ca-file", ca, "--state", state, "--seed", seedFile, "--print-credentials"}
+	e, stop := emulatorCmd(t, dir, args...)
+	w := &world{t: t, dir: dir}
+	r := w.patrolOpts(runOpts{secretStdout: true}, e, "pat", "create", "--name", "survives", "--scope", "vso.code", "-o", "json").must(t, "create")
+	p := decode[patJSON](t, r.stdout)
+	addSecret(*p.Token, "state PAT secret")
+	stop()
+
+	e2, stop2 := emulatorCmd(t, dir, args...)
+	defer stop2()
+	r = w.patrol(e2, "pat", "list", "-o", "json").must(t, "list after restart")
+	names := map[string]bool{}
+	for _, x := range decode[[]patJSON](t, r.stdout) {
+		names[x.DisplayName] = true
+	}
+	if !names["survives"] || !names[seedPAT(1).DisplayName] {
+		t.Fatalf("after restart with --state: %v", names)
+	}
 }
 
 func TestEmulatorRefusesNonLoopback(t *testing.T) {
