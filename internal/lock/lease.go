@@ -16,6 +16,9 @@ package lock
 //     release function reports the loss.
 //   - release stops renewal and clears holderIdentity (keeping the object, its
 //     leaseTransitions count and history), so the next run acquires at once.
+//     If the Lease was taken over meanwhile, release leaves the new holder
+//     alone and returns an error wrapping ErrHeld: the run may have
+//     overlapped with another.
 //
 // Clock skew: expiry compares the holder's renewTime with the local clock;
 // keep Duration well above the expected skew (default 10 minutes, far above a
@@ -337,8 +340,13 @@ func (h *heldLease) release(ctx context.Context) error {
 		if err != nil {
 			return h.l.fail("get", err)
 		}
-		if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != h.l.o.Identity {
-			return nil // no longer ours; nothing to release
+		if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity == "" {
+			return nil // already free
+		}
+		if holder := *cur.Spec.HolderIdentity; holder != h.l.o.Identity {
+			// Taken over (our lease expired before we finished): this run
+			// may have overlapped with another. Leave the new holder alone.
+			return fmt.Errorf("lock Lease %s was taken over by %q before this run released it (the run outlived leaseDuration); results may overlap with that run: %w", h.l.id(), holder, ErrHeld)
 		}
 		cur.Spec.HolderIdentity = nil
 		cur.Spec.RenewTime = microNow(h.l.o.Now())

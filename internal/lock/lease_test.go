@@ -92,8 +92,8 @@ func TestLeaseConcurrentAcquireExactlyOne(t *testing.T) {
 }
 
 // A holder that died (no renewal) loses the Lease after Duration; the
-// takeover counts a transition, and the dead holder's release reports nothing
-// to release.
+// takeover counts a transition, and the dead holder's release reports the
+// takeover without touching the new holder.
 func TestLeaseExpiryTakeover(t *testing.T) {
 	c := kubetest.Start(t)
 	ctx := leaseCtx(t)
@@ -123,8 +123,8 @@ func TestLeaseExpiryTakeover(t *testing.T) {
 	if *l.Spec.HolderIdentity != "next" || l.Spec.LeaseTransitions == nil || *l.Spec.LeaseTransitions != 1 {
 		t.Fatalf("after takeover: holder %v transitions %v", *l.Spec.HolderIdentity, l.Spec.LeaseTransitions)
 	}
-	if err := relDead(ctx); err != nil {
-		t.Fatalf("dead holder's release: %v", err)
+	if err := relDead(ctx); !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), `"next"`) {
+		t.Fatalf("the expired holder's release must report the takeover, got %v", err)
 	}
 	l, _ = cs.CoordinationV1().Leases(ns).Get(ctx, "exp", metav1.GetOptions{})
 	if *l.Spec.HolderIdentity != "next" {
@@ -201,5 +201,51 @@ func TestLeaseOptionsRequired(t *testing.T) {
 	_, err := NewLease(LeaseOptions{}).Acquire(context.Background())
 	if errkind.Of(err) != errkind.Usage {
 		t.Fatalf("empty options: %v", err)
+	}
+}
+
+// If someone takes the Lease over while we hold it (our renewal was too
+// late), the renewal notices and release reports the loss (wrapping ErrHeld)
+// without clearing the new holder.
+func TestLeaseLossReportedOnRelease(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx := leaseCtx(t)
+	ns := c.Namespace(t)
+	cs := c.AdminClient(t)
+	l := NewLease(LeaseOptions{Client: cs, Namespace: ns, Name: "lost", Identity: "victim", Duration: time.Minute, RenewEvery: 50 * time.Millisecond})
+	rel, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := cs.CoordinationV1().Leases(ns).Get(ctx, "lost", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief := "thief"
+	cur.Spec.HolderIdentity = &thief
+	if _, err := cs.CoordinationV1().Leases(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		// A renewal raced us; take it again from the fresh copy.
+		cur, _ = cs.CoordinationV1().Leases(ns).Get(ctx, "lost", metav1.GetOptions{})
+		cur.Spec.HolderIdentity = &thief
+		if _, err := cs.CoordinationV1().Leases(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until the renewal loop has seen the takeover (it stops renewing).
+	// Renewals after the takeover (however many happen) must not overwrite the thief.
+	for range 5 {
+		time.Sleep(60 * time.Millisecond)
+		cur, _ = cs.CoordinationV1().Leases(ns).Get(ctx, "lost", metav1.GetOptions{})
+		if *cur.Spec.HolderIdentity != thief {
+			t.Fatalf("renewal overwrote the new holder: %q", *cur.Spec.HolderIdentity)
+		}
+	}
+	relErr := rel(ctx)
+	if !errors.Is(relErr, ErrHeld) || !strings.Contains(relErr.Error(), `"thief"`) {
+		t.Fatalf("release after takeover: %v", relErr)
+	}
+	cur, _ = cs.CoordinationV1().Leases(ns).Get(ctx, "lost", metav1.GetOptions{})
+	if *cur.Spec.HolderIdentity != thief {
+		t.Fatal("release cleared the new holder")
 	}
 }
