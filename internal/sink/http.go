@@ -1,0 +1,314 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/mustache"
+)
+
+// The http sink delivers the credential with one HTTP request, e.g.
+// SonarQube's `POST /api/alm_settings/update_azure` with
+// `key=…&personalAccessToken={{token}}`. The URL, header values and body are
+// Azure DevOps-dialect Mustache templates (internal/mustache) rendered with
+// {token, authorizationId, validTo, credential, displayName}; values are
+// inserted as is (PATs and Entra tokens need no URL or JSON escaping).
+//
+// The request authenticates with auth.type basic (username +
+// passwordEnv/passwordFile) or bearer (tokenEnv/tokenFile), or none. Secrets
+// come only from the environment or files. A response whose status is not in
+// expectStatus (default: any 2xx) fails the write; its body is quoted with
+// the secret redacted.
+//
+// An HTTP API cannot be asked what it holds, so the sink records what it
+// delivered in stateFile (JSON, 0600, atomic), written after a successful
+// request; Read reports that file.
+
+// HTTPAuth configures the request's own authentication.
+type HTTPAuth struct {
+	Type         string `json:"type"` // none | basic | bearer
+	Username     string `json:"username,omitempty"`
+	PasswordEnv  string `json:"passwordEnv,omitempty"`
+	PasswordFile string `json:"passwordFile,omitempty"`
+	TokenEnv     string `json:"tokenEnv,omitempty"`
+	TokenFile    string `json:"tokenFile,omitempty"`
+}
+
+// HTTPParams are the parameters of `type: http`.
+type HTTPParams struct {
+	Type         string            `json:"type"`
+	URL          string            `json:"url"`
+	Method       string            `json:"method,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Body         string            `json:"body,omitempty"`
+	ContentType  string            `json:"contentType,omitempty"`
+	Auth         *HTTPAuth         `json:"auth,omitempty"`
+	ExpectStatus []int             `json:"expectStatus,omitempty"`
+	StateFile    string            `json:"stateFile"`
+	// Name shown in plans (default the URL's host and path).
+	Name string `json:"name,omitempty"`
+}
+
+func init() {
+	Register(Type{
+		Name:     "http",
+		Validate: func(p json.RawMessage) error { _, err := decodeHTTPParams(p); return err },
+		New: func(p json.RawMessage, deps Deps) (Sink, error) {
+			hp, err := decodeHTTPParams(p)
+			if err != nil {
+				return nil, err
+			}
+			return NewHTTP(hp, deps.HTTPClient, deps.Now, os.LookupEnv)
+		},
+	})
+}
+
+func decodeHTTPParams(p json.RawMessage) (HTTPParams, error) {
+	var hp HTTPParams
+	if err := DecodeStrict(p, &hp); err != nil {
+		return hp, err
+	}
+	usage := func(format string, a ...any) error { return errkind.New(errkind.Usage, fmt.Errorf(format, a...)) }
+	if hp.URL == "" {
+		return hp, usage("url is missing")
+	}
+	if _, err := mustache.Parse(hp.URL); err != nil {
+		return hp, usage("url template: %v", err)
+	}
+	if u, err := url.Parse(strings.SplitN(hp.URL, "{{", 2)[0]); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return hp, usage("url %q must be an absolute http(s) URL", hp.URL)
+	}
+	if hp.Method == "" {
+		hp.Method = http.MethodPost
+	}
+	hp.Method = strings.ToUpper(hp.Method)
+	if !slices.Contains([]string{"POST", "PUT", "PATCH"}, hp.Method) {
+		return hp, usage("method %q: use POST, PUT or PATCH", hp.Method)
+	}
+	if _, err := mustache.Parse(hp.Body); err != nil {
+		return hp, usage("body template: %v", err)
+	}
+	for k, v := range hp.Headers {
+		if strings.EqualFold(k, "Authorization") {
+			return hp, usage("headers.Authorization: use auth (basic or bearer with an env var or file) instead of a literal credential")
+		}
+		if _, err := mustache.Parse(v); err != nil {
+			return hp, usage("headers.%s template: %v", k, err)
+		}
+	}
+	for _, s := range hp.ExpectStatus {
+		if s < 100 || s > 599 {
+			return hp, usage("expectStatus %d is not an HTTP status", s)
+		}
+	}
+	if hp.StateFile == "" {
+		return hp, usage("stateFile is missing; an HTTP API cannot report what it holds, so patrol records what it delivered in this file (e.g. /var/lib/patrol/sonar.state.json)")
+	}
+	if a := hp.Auth; a != nil {
+		switch a.Type {
+		case "", "none":
+		case "basic":
+			if a.Username == "" || (a.PasswordEnv == "") == (a.PasswordFile == "") {
+				return hp, usage("auth basic needs username and exactly one of passwordEnv or passwordFile")
+			}
+		case "bearer":
+			if (a.TokenEnv == "") == (a.TokenFile == "") {
+				return hp, usage("auth bearer needs exactly one of tokenEnv or tokenFile")
+			}
+		default:
+			return hp, usage("auth.type %q: use none, basic or bearer", a.Type)
+		}
+	}
+	return hp, nil
+}
+
+// HTTPSink delivers with an HTTP request.
+type HTTPSink struct {
+	p       HTTPParams
+	url     *mustache.Template
+	body    *mustache.Template
+	headers map[string]*mustache.Template
+	hc      *http.Client
+	now     func() time.Time
+	env     func(string) (string, bool)
+}
+
+// NewHTTP builds the sink. hc nil = http.DefaultClient; env nil = os.LookupEnv.
+func NewHTTP(p HTTPParams, hc *http.Client, now func() time.Time, env func(string) (string, bool)) (*HTTPSink, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if env == nil {
+		env = os.LookupEnv
+	}
+	s := &HTTPSink{p: p, hc: hc, now: now, env: env, headers: map[string]*mustache.Template{}}
+	var err error
+	if s.url, err = mustache.Parse(p.URL); err != nil {
+		return nil, err
+	}
+	if s.body, err = mustache.Parse(p.Body); err != nil {
+		return nil, err
+	}
+	for k, v := range p.Headers {
+		if s.headers[k], err = mustache.Parse(v); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Name is "http:<name or url without query>".
+func (s *HTTPSink) Name() string {
+	if s.p.Name != "" {
+		return "http:" + s.p.Name
+	}
+	u := strings.SplitN(s.p.URL, "?", 2)[0]
+	return "http:" + u
+}
+
+type httpState struct {
+	Credential      string    `json:"credential"`
+	AuthorizationID string    `json:"authorizationId,omitempty"`
+	ValidTo         time.Time `json:"validTo"`
+	RotatedAt       time.Time `json:"rotatedAt"`
+	Status          int       `json:"status"`
+}
+
+// Read reports the state file.
+func (s *HTTPSink) Read(ctx context.Context) (Held, error) {
+	b, err := os.ReadFile(s.p.StateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Held{}, nil
+	}
+	if err != nil {
+		return Held{}, fmt.Errorf("%s: read stateFile: %w", s.Name(), err)
+	}
+	var st httpState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return Held{Present: true}, nil
+	}
+	return Held{Present: true, AuthorizationID: st.AuthorizationID, ValidTo: st.ValidTo, RotatedAt: st.RotatedAt}, nil
+}
+
+func (s *HTTPSink) secretFrom(envName, file, what string) (string, error) {
+	if envName != "" {
+		v, ok := s.env(envName)
+		if !ok || v == "" {
+			return "", errkind.New(errkind.Usage, fmt.Errorf("%s: %s variable %s is not set", s.Name(), what, envName))
+		}
+		return v, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", errkind.New(errkind.Usage, fmt.Errorf("%s: read %s file: %w", s.Name(), what, err))
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// Write sends the request, then records the state.
+func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
+	data := map[string]any{
+		"token": secret, "authorizationId": meta.AuthorizationID, "validTo": meta.ValidTo.UTC().Format(time.RFC3339),
+		"credential": meta.Credential, "displayName": meta.DisplayName,
+	}
+	redact := func(s string) string {
+		if secret == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, secret, "REDACTED")
+	}
+	u, err := s.url.RenderContext(ctx, data)
+	if err != nil {
+		return fmt.Errorf("%s: render url: %s", s.Name(), redact(err.Error()))
+	}
+	body, err := s.body.RenderContext(ctx, data)
+	if err != nil {
+		return fmt.Errorf("%s: render body: %s", s.Name(), redact(err.Error()))
+	}
+	req, err := http.NewRequestWithContext(ctx, s.p.Method, u, strings.NewReader(body))
+	if err != nil {
+		return errkind.New(errkind.Usage, fmt.Errorf("%s: %s", s.Name(), redact(err.Error())))
+	}
+	if s.p.ContentType != "" {
+		req.Header.Set("Content-Type", s.p.ContentType)
+	} else if s.p.Body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, t := range s.headers {
+		v, err := t.RenderContext(ctx, data)
+		if err != nil {
+			return fmt.Errorf("%s: render header %s: %s", s.Name(), k, redact(err.Error()))
+		}
+		req.Header.Set(k, v)
+	}
+	if a := s.p.Auth; a != nil {
+		switch a.Type {
+		case "basic":
+			pw, err := s.secretFrom(a.PasswordEnv, a.PasswordFile, "password")
+			if err != nil {
+				return err
+			}
+			req.SetBasicAuth(a.Username, pw)
+		case "bearer":
+			tok, err := s.secretFrom(a.TokenEnv, a.TokenFile, "token")
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return errkind.New(errkind.Transient, fmt.Errorf("%s: %s", s.Name(), redact(err.Error())))
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if len(s.p.ExpectStatus) > 0 {
+		ok = slices.Contains(s.p.ExpectStatus, resp.StatusCode)
+	}
+	if !ok {
+		k := errkind.Unknown
+		switch {
+		case resp.StatusCode == 401:
+			k = errkind.Auth
+		case resp.StatusCode == 403:
+			k = errkind.Permission
+		case resp.StatusCode == 404:
+			k = errkind.NotFound
+		case resp.StatusCode == 429 || resp.StatusCode >= 500:
+			k = errkind.Transient
+		case resp.StatusCode >= 400:
+			k = errkind.Usage
+		}
+		msg := strings.TrimSpace(redact(string(rb)))
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		return errkind.New(k, fmt.Errorf("%s: %s answered %d (%s); the consumer keeps its previous credential", s.Name(), s.p.Method, resp.StatusCode, msg))
+	}
+	rotated := meta.RotatedAt
+	if rotated.IsZero() {
+		rotated = s.now()
+	}
+	st := httpState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotated.UTC(), Status: resp.StatusCode}
+	b, _ := json.MarshalIndent(st, "", "  ")
+	if err := WriteFileAtomic(s.p.StateFile, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("%s: delivered, but recording it in stateFile %s failed: %w (the next run will deliver again)", s.Name(), s.p.StateFile, err)
+	}
+	return nil
+}
