@@ -100,7 +100,11 @@ func (c *kvCred) GetToken(_ context.Context, o policy.TokenRequestOptions) (azco
 	return azcore.AccessToken{Token: kvTestToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
-func newKVSink(t *testing.T, f *kvFake, cred azcore.TokenCredential, disableVerify bool, extra string) (Sink, *httptest.Server) {
+func newKVSinkB(b *testing.B, f *kvFake) (Sink, *httptest.Server) {
+	return newKVSink(b, f, &kvCred{}, true, "")
+}
+
+func newKVSink(t testing.TB, f *kvFake, cred azcore.TokenCredential, disableVerify bool, extra string) (Sink, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewTLSServer(f)
 	t.Cleanup(srv.Close)
