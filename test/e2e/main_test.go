@@ -28,7 +28,8 @@ import (
 )
 
 var (
-	binary string
+	binary     string
+	buildFlags []string // extra go build flags (race_test.go adds -race)
 
 	collectMu sync.Mutex
 	collected bytes.Buffer          // every stderr and non-secret stdout
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		binary += ".exe"
 	}
-	build := exec.Command("go", "build", "-o", binary, "github.com/patrol-dev/patrol/cmd/patrol")
+	build := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", binary, "github.com/patrol-dev/patrol/cmd/patrol")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building patrol failed:", err)
