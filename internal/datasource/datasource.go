@@ -1,0 +1,692 @@
+// Package datasource runs an Azure DevOps service-endpoint data source
+// locally, the way the server's endpoint proxy does:
+//
+//  1. $(name) macros in endpointUrl/requestContent are substituted first
+//     ($(endpoint.x) from non-confidential data or the URL, other names from
+//     the parameters and paging context);
+//  2. then Mustache renders them with {endpoint: data − confidential inputs +
+//     url, configuration, system: {teamProject, utcNow}, <parameters>,
+//     <paging context>} — secrets are NOT visible in URLs or bodies;
+//  3. the request (requestVerb, default GET) is authorized by
+//     internal/scheme (data-source headers with Authorization first, then
+//     the endpoint's scheme, or the data source's own authenticationScheme);
+//  4. the response (≤ 2 MB) is selected with resultSelector — jsonpath:,
+//     xpath: (a documented subset), plaintext, none;
+//  5. resultTemplate renders each selected token (a primitive becomes
+//     {defaultResultKey: value}); results are de-duplicated in order;
+//  6. paging: initialContextTemplate seeds the context,
+//     callbackRequiredTemplate (sees response, headers, result.count)
+//     decides whether another call is needed and callbackContextTemplate
+//     gives its parameters; at most MaxCalls (default 5) calls.
+package datasource
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/devops/api"
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/mustache"
+	"github.com/patrol-dev/patrol/internal/scheme"
+)
+
+// Defaults (Azure DevOps' limits).
+const (
+	DefaultMaxCalls    = 5
+	DefaultMaxResponse = 2 << 20
+	DefaultResultKey   = "defaultResultKey"
+)
+
+// Options tune Run.
+type Options struct {
+	// HTTPClient is the base client (its transport's TLS roots are kept). nil = default.
+	HTTPClient *http.Client
+	// Auth configures the authorizer (token requests, JWT, Entra).
+	Auth scheme.Options
+	// MaxCalls bounds paging (default 5).
+	MaxCalls int
+	// MaxResponseBytes bounds each response body (default 2 MB).
+	MaxResponseBytes int64
+	// Project is system.teamProject.
+	Project string
+	// Configuration is the OAuth configuration context ({{configuration.x}}).
+	Configuration map[string]any
+	// Now is the clock for system.utcNow. Default time.Now.
+	Now func() time.Time
+}
+
+// Request names what to run.
+type Request struct {
+	Endpoint *api.ServiceEndpoint
+	Type     *scheme.EndpointType
+	// DataSource is the name of one of Type's data sources; or set Source.
+	DataSource string
+	Source     *scheme.DataSource
+	// Parameters are the binding parameters ({{project}}, $(SpaceId)…).
+	Parameters map[string]string
+	// ResultTemplate overrides/sets the per-item template (a binding's).
+	ResultTemplate string
+}
+
+// Result is what a run produced.
+type Result struct {
+	// Items are the rendered results (resultTemplate), or the selected tokens
+	// (strings as-is, others as compact JSON), de-duplicated.
+	Items []string `json:"items"`
+	// Calls is the number of HTTP calls made.
+	Calls int `json:"calls"`
+	// StatusCode is the last HTTP status.
+	StatusCode int `json:"statusCode"`
+	// MoreAvailable is true when paging wanted another call after MaxCalls.
+	MoreAvailable bool `json:"moreAvailable,omitempty"`
+}
+
+// Error is a data-source failure with its kind.
+type Error struct {
+	DataSource string
+	Step       string
+	Status     int
+	Err        error
+	kind       errkind.Kind
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("data source %s: %s: %v", e.DataSource, e.Step, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Kind implements errkind.Kinder.
+func (e *Error) Kind() errkind.Kind {
+	if e.kind != 0 {
+		return e.kind
+	}
+	var k errkind.Kinder
+	if errors.As(e.Err, &k) {
+		return k.Kind()
+	}
+	return errkind.Unknown
+}
+
+func statusKind(code int) errkind.Kind {
+	switch {
+	case code == 401:
+		return errkind.Auth
+	case code == 403:
+		return errkind.Permission
+	case code == 404:
+		return errkind.NotFound
+	case code == 409 || code == 412:
+		return errkind.Conflict
+	case code == 429 || code >= 500:
+		return errkind.Transient
+	}
+	return errkind.Usage
+}
+
+func (o *Options) defaults() {
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = DefaultMaxCalls
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponse
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Auth.Now == nil {
+		o.Auth.Now = o.Now
+	}
+	if o.Auth.HTTPClient == nil {
+		o.Auth.HTTPClient = o.HTTPClient
+	}
+}
+
+var macroRe = regexp.MustCompile(`\$\(([A-Za-z0-9_.\-]+)\)`)
+
+// Run executes the data source and returns its results.
+func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
+	opts.defaults()
+	ds, err := findSource(req)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(step string, kind errkind.Kind, err error) (*Result, error) {
+		return nil, &Error{DataSource: ds.Name, Step: step, Err: err, kind: kind}
+	}
+	ep, et, err := effectiveEndpoint(req, ds, opts)
+	if err != nil {
+		return fail("authenticationScheme", errkind.Usage, err)
+	}
+	a, err := scheme.New(ep, et, withHeaders(opts.Auth, ds.Headers))
+	if err != nil {
+		return fail("authorizer", 0, err)
+	}
+	client, err := a.Client(opts.HTTPClient)
+	if err != nil {
+		return fail("authorizer", 0, err)
+	}
+	base := baseContext(req, et, opts)
+	if ds.InitialContextTemplate != "" {
+		m, err := renderObject(ctx, ds.InitialContextTemplate, base)
+		if err != nil {
+			return fail("initialContextTemplate", errkind.Usage, err)
+		}
+		for k, v := range m {
+			base[k] = v
+		}
+	}
+	resultTpl := ds.ResultTemplate
+	if req.ResultTemplate != "" {
+		resultTpl = req.ResultTemplate
+	}
+	res := &Result{}
+	seen := map[string]bool{}
+	for {
+		url, err := expand(ctx, ds.EndpointURL, req, base)
+		if err != nil {
+			return fail("endpointUrl", errkind.Usage, err)
+		}
+		url = strings.TrimSpace(url)
+		var body io.Reader
+		if ds.RequestContent != "" {
+			b, err := expand(ctx, ds.RequestContent, req, base)
+			if err != nil {
+				return fail("requestContent", errkind.Usage, err)
+			}
+			body = strings.NewReader(b)
+		}
+		verb := strings.ToUpper(strings.TrimSpace(ds.RequestVerb))
+		if verb == "" {
+			verb = http.MethodGet
+		}
+		hr, err := http.NewRequestWithContext(ctx, verb, url, body)
+		if err != nil {
+			return fail("request", errkind.Usage, fmt.Errorf("endpointUrl rendered to an invalid URL: %v", err))
+		}
+		if body != nil && hr.Header.Get("Content-Type") == "" {
+			hr.Header.Set("Content-Type", "application/json")
+		}
+		hr.Header.Set("Accept", "application/json")
+		if err := applyDataSourceHeaders(ctx, hr, ds.Headers, ep, a.Method()); err != nil {
+			return fail("headers", errkind.Usage, err)
+		}
+		resp, err := client.Do(hr)
+		if err != nil {
+			var k errkind.Kinder
+			if errors.As(err, &k) {
+				return fail("request", 0, err)
+			}
+			return fail("request", errkind.Transient, fmt.Errorf("%s %s: %w", verb, redact(url), err))
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, opts.MaxResponseBytes+1))
+		resp.Body.Close()
+		res.Calls++
+		res.StatusCode = resp.StatusCode
+		if err != nil {
+			return fail("response", errkind.Transient, err)
+		}
+		if int64(len(data)) > opts.MaxResponseBytes {
+			return fail("response", errkind.Usage, fmt.Errorf("response of %s is larger than %d bytes (Azure DevOps' limit); narrow the query", redact(url), opts.MaxResponseBytes))
+		}
+		if resp.StatusCode/100 != 2 {
+			e := &Error{DataSource: ds.Name, Step: "response", Status: resp.StatusCode, kind: statusKind(resp.StatusCode),
+				Err: fmt.Errorf("%s %s answered HTTP %d: %s", verb, redact(url), resp.StatusCode, snippet(data))}
+			return nil, e
+		}
+		doc, items, err := Select(data, ds.ResultSelector)
+		if err != nil {
+			return fail("resultSelector", errkind.Usage, err)
+		}
+		for _, it := range items {
+			s, err := renderItem(ctx, resultTpl, it, base)
+			if err != nil {
+				return fail("resultTemplate", errkind.Usage, err)
+			}
+			if !seen[s] {
+				seen[s] = true
+				res.Items = append(res.Items, s)
+			}
+		}
+		if ds.CallbackRequiredTemplate == "" {
+			return res, nil
+		}
+		pctx := copyMap(base)
+		pctx["response"] = doc
+		hm := map[string]any{}
+		for k, v := range resp.Header {
+			if len(v) > 0 {
+				hm[strings.ToLower(k)] = v[0]
+			}
+		}
+		pctx["headers"] = hm
+		pctx["result"] = map[string]any{"count": len(items)}
+		more, err := renderString(ctx, ds.CallbackRequiredTemplate, pctx)
+		if err != nil {
+			return fail("callbackRequiredTemplate", errkind.Usage, err)
+		}
+		if !strings.EqualFold(strings.TrimSpace(more), "true") {
+			return res, nil
+		}
+		if res.Calls >= opts.MaxCalls {
+			res.MoreAvailable = true
+			return res, nil
+		}
+		if ds.CallbackContextTemplate == "" {
+			return fail("callbackContextTemplate", errkind.Usage, errors.New("callbackRequiredTemplate said true but there is no callbackContextTemplate"))
+		}
+		next, err := renderObject(ctx, ds.CallbackContextTemplate, pctx)
+		if err != nil {
+			return fail("callbackContextTemplate", errkind.Usage, err)
+		}
+		for k, v := range next {
+			base[k] = v
+		}
+	}
+}
+
+// Test runs the type's TestConnection data source; only the HTTP status
+// counts (as in Azure DevOps' "Verify").
+func Test(ctx context.Context, req Request, opts Options) (int, error) {
+	if req.DataSource == "" && req.Source == nil {
+		req.DataSource = "TestConnection"
+	}
+	ds, err := findSource(req)
+	if err != nil {
+		return 0, err
+	}
+	cp := *ds
+	cp.ResultSelector = "none"
+	cp.ResultTemplate = ""
+	cp.CallbackRequiredTemplate = ""
+	req.Source, req.DataSource = &cp, ""
+	req.ResultTemplate = ""
+	res, err := Run(ctx, req, opts)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Status != 0 {
+			return e.Status, err
+		}
+		return 0, err
+	}
+	return res.StatusCode, nil
+}
+
+func findSource(req Request) (*scheme.DataSource, error) {
+	if req.Endpoint == nil || req.Type == nil {
+		return nil, errkind.New(errkind.Usage, errors.New("datasource: endpoint and type are required"))
+	}
+	if req.Source != nil {
+		return req.Source, nil
+	}
+	ds, ok := req.Type.DataSource(req.DataSource)
+	if !ok {
+		names := make([]string, 0, len(req.Type.DataSources))
+		for _, d := range req.Type.DataSources {
+			names = append(names, d.Name)
+		}
+		list := "it has none"
+		if len(names) > 0 {
+			list = "it has: " + strings.Join(names, ", ")
+		}
+		return nil, &Error{DataSource: req.DataSource, Step: "lookup", kind: errkind.NotFound,
+			Err: fmt.Errorf("endpoint type %q has no data source named %q; %s", req.Type.Name, req.DataSource, list)}
+	}
+	return ds, nil
+}
+
+func withHeaders(o scheme.Options, hs []scheme.Header) scheme.Options {
+	o.DataSourceHeaders = hs
+	return o
+}
+
+// effectiveEndpoint applies a data source's own authenticationScheme.
+func effectiveEndpoint(req Request, ds *scheme.DataSource, opts Options) (*api.ServiceEndpoint, *scheme.EndpointType, error) {
+	if ds.AuthenticationScheme == nil || ds.AuthenticationScheme.Type == "" {
+		return req.Endpoint, req.Type, nil
+	}
+	s, err := scheme.Lookup(ds.AuthenticationScheme.Type)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep := *req.Endpoint
+	params := map[string]*string{}
+	if req.Endpoint.Authorization != nil {
+		for k, v := range req.Endpoint.Authorization.Parameters {
+			params[k] = v
+		}
+	}
+	ctx := map[string]any{"endpoint": endpointAll(req.Endpoint), "configuration": opts.Configuration}
+	for k, v := range ds.AuthenticationScheme.Inputs {
+		out, err := renderString(context.Background(), v, ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("input %s: %w", k, err)
+		}
+		params[k] = &out
+	}
+	ep.Authorization = &api.EndpointAuthorization{Scheme: s.Name, Parameters: params}
+	t := &scheme.EndpointType{Name: req.Type.Name, URL: req.Type.URL, InputDescriptors: req.Type.InputDescriptors, AuthenticationSchemes: []scheme.Scheme{s}, Source: req.Type.Source}
+	if strings.EqualFold(t.Name, "Generic") {
+		t.Name = "Generic (data source scheme)"
+	}
+	return &ep, t, nil
+}
+
+// applyDataSourceHeaders sets a data source's non-Authorization headers
+// (Authorization ones are applied by the authorizer).
+func applyDataSourceHeaders(ctx context.Context, r *http.Request, hs []scheme.Header, ep *api.ServiceEndpoint, m scheme.Method) error {
+	if len(hs) == 0 || m == scheme.MethodDataSourceHeaders {
+		return nil
+	}
+	data := map[string]any{"endpoint": endpointAll(ep)}
+	for _, h := range hs {
+		v, err := renderString(ctx, strings.TrimSpace(h.Value), data)
+		if err != nil {
+			return fmt.Errorf("header %s: %w", h.Name, err)
+		}
+		r.Header.Set(h.Name, v)
+	}
+	return nil
+}
+
+// endpointAll is data ∪ parameters (header contexts).
+func endpointAll(ep *api.ServiceEndpoint) map[string]any {
+	m := map[string]any{}
+	for k, v := range ep.Data {
+		m[k] = v
+	}
+	if ep.Authorization != nil {
+		for k, v := range ep.Authorization.Parameters {
+			if v != nil {
+				m[k] = *v
+			}
+		}
+	}
+	return m
+}
+
+// baseContext is the URL/body context: no secrets.
+func baseContext(req Request, t *scheme.EndpointType, opts Options) map[string]any {
+	end := map[string]any{}
+	for k, v := range req.Endpoint.Data {
+		if d, ok := inputOf(t.InputDescriptors, k); ok && bool(d.IsConfidential) {
+			continue
+		}
+		end[k] = v
+	}
+	u := req.Endpoint.URL
+	if u == "" {
+		u = req.Type.URL.Value
+	}
+	end["url"] = u
+	m := map[string]any{
+		"endpoint":                 end,
+		"system":                   map[string]any{"teamProject": opts.Project, "utcNow": opts.Now().UTC().Format("2006-01-02T15:04:05.0000000Z")},
+		"systemWhiteListedUrlList": []any{},
+	}
+	if opts.Configuration != nil {
+		m["configuration"] = opts.Configuration
+	}
+	for k, v := range req.Parameters {
+		m[k] = v
+	}
+	return m
+}
+
+func inputOf(ds []scheme.InputDescriptor, id string) (scheme.InputDescriptor, bool) {
+	for _, d := range ds {
+		if strings.EqualFold(d.ID, id) {
+			return d, true
+		}
+	}
+	return scheme.InputDescriptor{}, false
+}
+
+// expand applies $(name) macros, then Mustache (strict: a missing value is an error).
+func expand(ctx context.Context, src string, req Request, c map[string]any) (string, error) {
+	var merr error
+	out := macroRe.ReplaceAllStringFunc(src, func(m string) string {
+		name := m[2 : len(m)-1]
+		if v, ok := lookupMacro(name, c); ok {
+			return v
+		}
+		if merr == nil {
+			merr = fmt.Errorf("macro $(%s) has no value; pass it as a parameter (--param %s=…)", name, name)
+		}
+		return m
+	})
+	if merr != nil {
+		return "", merr
+	}
+	return renderString(ctx, out, c)
+}
+
+func lookupMacro(name string, c map[string]any) (string, bool) {
+	if strings.HasPrefix(strings.ToLower(name), "endpoint.") {
+		end, _ := c["endpoint"].(map[string]any)
+		key := name[len("endpoint."):]
+		for k, v := range end {
+			if strings.EqualFold(k, key) {
+				return fmt.Sprint(v), true
+			}
+		}
+		return "", false
+	}
+	for k, v := range c {
+		if strings.EqualFold(k, name) {
+			if s, ok := v.(string); ok {
+				return s, true
+			}
+		}
+	}
+	return "", false
+}
+
+func parse(src string) (*mustache.Template, error) {
+	return mustache.ParseWith(src, mustache.Options{Helpers: scheme.Helpers(), Strict: true})
+}
+
+func renderString(ctx context.Context, src string, data any) (string, error) {
+	if !strings.Contains(src, "{{") {
+		return src, nil
+	}
+	t, err := parse(src)
+	if err != nil {
+		return "", err
+	}
+	return t.RenderContext(ctx, data)
+}
+
+// renderObject renders a template that must produce a JSON object; values
+// become strings.
+func renderObject(ctx context.Context, src string, data any) (map[string]any, error) {
+	s, err := renderString(ctx, src, data)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("rendered text is not a JSON object: %v", err)
+	}
+	for k, v := range m {
+		if _, ok := v.(string); !ok {
+			b, _ := json.Marshal(v)
+			m[k] = string(b)
+		}
+	}
+	return m, nil
+}
+
+func renderItem(ctx context.Context, tpl string, item any, base map[string]any) (string, error) {
+	if tpl == "" {
+		if s, ok := item.(string); ok {
+			return s, nil
+		}
+		b, err := json.Marshal(item)
+		return string(b), err
+	}
+	c := copyMap(base)
+	switch x := item.(type) {
+	case map[string]any:
+		for k, v := range x {
+			c[k] = v
+		}
+	default:
+		c[DefaultResultKey] = x
+	}
+	t, err := mustache.ParseWith(tpl, mustache.Options{Helpers: scheme.Helpers()})
+	if err != nil {
+		return "", err
+	}
+	return t.RenderContext(ctx, c)
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+4)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Select applies a resultSelector to a response body and returns the parsed
+// document (JSON; nil otherwise) and the selected tokens.
+//   - "jsonpath:<expr>": Newtonsoft-dialect JSONPath (via internal/mustache);
+//   - "xpath:<expr>": the subset /a/b, //a/b, optional /text(), element
+//     names only (no predicates, attributes or functions) — text content of
+//     every match;
+//   - "plaintext": the body as one string;
+//   - "none" or "": the whole JSON document (or the body when not JSON).
+func Select(body []byte, selector string) (any, []any, error) {
+	sel := strings.TrimSpace(selector)
+	lower := strings.ToLower(sel)
+	var doc any
+	jsonErr := json.Unmarshal(body, &doc)
+	switch {
+	case strings.HasPrefix(lower, "jsonpath:"):
+		if jsonErr != nil {
+			return nil, nil, fmt.Errorf("response is not JSON (%v); jsonpath selector cannot apply", jsonErr)
+		}
+		items, err := mustache.SelectTokens(doc, sel[len("jsonpath:"):])
+		return doc, items, err
+	case strings.HasPrefix(lower, "xpath:"):
+		items, err := selectXPath(body, sel[len("xpath:"):])
+		return nil, items, err
+	case lower == "plaintext":
+		return doc, []any{string(body)}, nil
+	case lower == "none" || lower == "":
+		if jsonErr != nil {
+			return nil, []any{string(body)}, nil
+		}
+		return doc, []any{doc}, nil
+	}
+	return nil, nil, fmt.Errorf("resultSelector %q: use jsonpath:<expr>, xpath:<expr>, plaintext or none", selector)
+}
+
+var xpathStep = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]*(:[A-Za-z_][A-Za-z0-9_.\-]*)?$`)
+
+func selectXPath(body []byte, expr string) ([]any, error) {
+	e := strings.TrimSpace(expr)
+	e = strings.TrimSuffix(e, "/text()")
+	anywhere := strings.HasPrefix(e, "//")
+	if !anywhere && !strings.HasPrefix(e, "/") {
+		return nil, fmt.Errorf("xpath %q unsupported: patrol supports /a/b and //a/b paths of element names only", expr)
+	}
+	steps := strings.Split(strings.TrimLeft(e, "/"), "/")
+	for _, s := range steps {
+		if !xpathStep.MatchString(s) {
+			return nil, fmt.Errorf("xpath %q unsupported: step %q (patrol supports element names only — no predicates, attributes, axes or functions)", expr, s)
+		}
+	}
+	for i, s := range steps {
+		if j := strings.IndexByte(s, ':'); j >= 0 {
+			steps[i] = s[j+1:]
+		}
+	}
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	var stack []string
+	var texts []*strings.Builder
+	var out []any
+	match := func() bool {
+		if anywhere {
+			if len(stack) < len(steps) {
+				return false
+			}
+			tail := stack[len(stack)-len(steps):]
+			for i := range steps {
+				if tail[i] != steps[i] {
+					return false
+				}
+			}
+			return true
+		}
+		if len(stack) != len(steps) {
+			return false
+		}
+		for i := range steps {
+			if stack[i] != steps[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("response is not XML: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			stack = append(stack, t.Name.Local)
+			if match() {
+				texts = append(texts, &strings.Builder{})
+			} else {
+				texts = append(texts, nil)
+			}
+		case xml.CharData:
+			for _, b := range texts {
+				if b != nil {
+					b.Write(t)
+				}
+			}
+		case xml.EndElement:
+			if n := len(texts); n > 0 {
+				if b := texts[n-1]; b != nil {
+					out = append(out, strings.TrimSpace(b.String()))
+				}
+				texts = texts[:n-1]
+			}
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	return out, nil
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+func redact(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}
