@@ -58,6 +58,9 @@ import (
 // KubeVersion is the Kubernetes version scripts/kube-tools.sh builds.
 const KubeVersion = "1.37.2"
 
+// ServiceAccountIssuer is the --service-account-issuer of every cluster.
+const ServiceAccountIssuer = "https://kubernetes.default.svc"
+
 // ReadyTimeout bounds how long Start waits for etcd and /readyz.
 const ReadyTimeout = 60 * time.Second
 
@@ -82,6 +85,12 @@ type Cluster struct {
 	AdminKubeconfig, RotatorKubeconfig string
 	// Dir holds the data, PKI and logs of this cluster.
 	Dir string
+	// ServiceAccountIssuer is the iss of ServiceAccount tokens the apiserver
+	// issues (TokenRequest), and ServiceAccountPublicKeyPEM the key that
+	// verifies them — e.g. to register the cluster as a federated identity
+	// issuer with the Entra emulator (workload identity tests).
+	ServiceAccountIssuer       string
+	ServiceAccountPublicKeyPEM []byte
 
 	procs []*proc
 	once  sync.Once
@@ -354,6 +363,10 @@ func startOnce(assets, dir string) (_ *Cluster, err error) {
 	if err := writeSAKeys(pki); err != nil {
 		return c, err
 	}
+	c.ServiceAccountIssuer = ServiceAccountIssuer
+	if c.ServiceAccountPublicKeyPEM, err = os.ReadFile(filepath.Join(pki, "sa.pub")); err != nil {
+		return c, err
+	}
 	adminToken, rotatorToken := "admin-"+randHex(16), "rotator-"+randHex(16)
 	tokens := fmt.Sprintf("%s,%s,uid-admin,\"system:masters\"\n%s,%s,uid-rotator,\n", adminToken, AdminUser, rotatorToken, RotatorUser)
 	if err := os.WriteFile(filepath.Join(pki, "tokens.csv"), []byte(tokens), 0o600); err != nil {
@@ -398,7 +411,7 @@ func startOnce(assets, dir string) (_ *Cluster, err error) {
 		"--cert-dir="+serving,
 		"--token-auth-file="+filepath.Join(pki, "tokens.csv"),
 		"--authorization-mode=RBAC",
-		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-issuer="+ServiceAccountIssuer,
 		"--service-account-key-file="+filepath.Join(pki, "sa.pub"),
 		"--service-account-signing-key-file="+filepath.Join(pki, "sa.key"),
 		"--service-cluster-ip-range=10.96.0.0/24",
