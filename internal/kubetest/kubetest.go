@@ -121,11 +121,12 @@ func Assets() (dir string, why string) {
 			tried = append(tried, msg)
 		}
 	}
-	d := DefaultCacheDir()
-	if ok, msg := usable(d); ok {
-		return d, ""
-	} else {
-		tried = append(tried, msg)
+	if d := DefaultCacheDir(); d != os.Getenv("PATROL_KUBE_ASSETS") {
+		if ok, msg := usable(d); ok {
+			return d, ""
+		} else {
+			tried = append(tried, msg)
+		}
 	}
 	return "", strings.Join(tried, "; ") + "; build them with scripts/kube-tools.sh and set PATROL_KUBE_ASSETS to the directory it prints"
 }
