@@ -3,6 +3,7 @@ package kubetest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,28 @@ func TestClusterUsersAndRBAC(t *testing.T) {
 	}
 	if Start(t) != c {
 		t.Fatal("Start returned a second cluster in the same test binary")
+	}
+}
+
+// With PATROL_REQUIRE_KUBE=1 a missing binary fails the test instead of
+// skipping it (CI must not silently skip the Kubernetes tests).
+func TestRequireKubeFailsWhenMissing(t *testing.T) {
+	if os.Getenv("KUBETEST_HELPER") == "1" {
+		Start(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRequireKubeFailsWhenMissing$", "-test.v")
+	cmd.Env = append(os.Environ(), "KUBETEST_HELPER=1", "PATROL_REQUIRE_KUBE=1",
+		"PATROL_KUBE_ASSETS="+t.TempDir(), "PATROL_KUBE_CACHE="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--- FAIL") || !strings.Contains(string(out), "PATROL_REQUIRE_KUBE=1") {
+		t.Fatalf("want a failure naming PATROL_REQUIRE_KUBE, got err=%v:\n%s", err, out)
+	}
+	cmd = exec.Command(os.Args[0], "-test.run=^TestRequireKubeFailsWhenMissing$", "-test.v")
+	cmd.Env = append(os.Environ(), "KUBETEST_HELPER=1", "PATROL_REQUIRE_KUBE=",
+		"PATROL_KUBE_ASSETS="+t.TempDir(), "PATROL_KUBE_CACHE="+t.TempDir())
+	out, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- SKIP") {
+		t.Fatalf("want a skip without PATROL_REQUIRE_KUBE, got err=%v:\n%s", err, out)
 	}
 }
