@@ -35,6 +35,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -105,6 +106,8 @@ type KubernetesSecretOptions struct {
 	Annotations        map[string]string
 	Create             bool
 	SecretType         corev1.SecretType // default Opaque
+	// Logger gets one debug line per write (never the value); nil = discard.
+	Logger *slog.Logger
 }
 
 // KubernetesSecret is the kubernetes-secret sink.
@@ -213,7 +216,7 @@ func validateKubernetesSecret(params json.RawMessage) error {
 	return err
 }
 
-func newKubernetesSecretFromParams(params json.RawMessage, _ Deps) (Sink, error) {
+func newKubernetesSecretFromParams(params json.RawMessage, deps Deps) (Sink, error) {
 	p, err := parseKubernetesSecretParams(params)
 	if err != nil {
 		return nil, err
@@ -237,7 +240,7 @@ func newKubernetesSecretFromParams(params json.RawMessage, _ Deps) (Sink, error)
 		Client: cs, Namespace: p.Namespace, Name: p.Name, Key: p.Key,
 		AuthorizationIDKey: p.AuthorizationIDKey, ValidToKey: p.ValidToKey,
 		Labels: p.Labels, Annotations: p.Annotations, Create: create,
-		SecretType: corev1.SecretType(p.SecretType),
+		SecretType: corev1.SecretType(p.SecretType), Logger: deps.Logger,
 	})
 }
 
@@ -290,6 +293,9 @@ func NewKubernetesSecret(o KubernetesSecretOptions) (*KubernetesSecret, error) {
 	if o.SecretType == "" {
 		o.SecretType = corev1.SecretTypeOpaque
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return &KubernetesSecret{o: o}, nil
 }
 
@@ -340,8 +346,10 @@ func (k *KubernetesSecret) Write(ctx context.Context, secret string, meta Meta) 
 // allowed; retried on 409 Conflict.
 func (k *KubernetesSecret) update(ctx context.Context, mutate func(*corev1.Secret)) error {
 	secrets := k.o.Client.CoreV1().Secrets(k.o.Namespace)
-	var verb string
+	var verb, rv string
+	attempts := 0
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		attempts++
 		cur, err := secrets.Get(ctx, k.o.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			if !k.o.Create {
@@ -352,7 +360,10 @@ func (k *KubernetesSecret) update(ctx context.Context, mutate func(*corev1.Secre
 			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: k.o.Name, Namespace: k.o.Namespace}, Type: k.o.SecretType}
 			mutate(s)
 			verb = "create"
-			_, err = secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: "patrol"})
+			created, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: "patrol"})
+			if err == nil {
+				rv = created.ResourceVersion
+			}
 			if apierrors.IsAlreadyExists(err) {
 				// Someone created it in between: retry as a conflict.
 				return apierrors.NewConflict(corev1.Resource("secrets"), k.o.Name, err)
@@ -371,16 +382,21 @@ func (k *KubernetesSecret) update(ctx context.Context, mutate func(*corev1.Secre
 		}
 		mutate(cur)
 		verb = "update"
-		_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{FieldManager: "patrol"})
+		updated, err := secrets.Update(ctx, cur, metav1.UpdateOptions{FieldManager: "patrol"})
+		if err == nil {
+			rv = updated.ResourceVersion
+		}
 		return err
 	})
 	if err != nil {
+		k.o.Logger.Debug("kubernetes secret write failed", "secret", k.o.Namespace+"/"+k.o.Name, "verb", verb, "attempts", attempts)
 		var ke *KubeError
 		if errors.As(err, &ke) {
 			return err
 		}
 		return k.wrap(verb, err)
 	}
+	k.o.Logger.Debug("kubernetes secret written", "secret", k.o.Namespace+"/"+k.o.Name, "verb", verb, "attempts", attempts, "resourceVersion", rv)
 	return nil
 }
 

@@ -1,9 +1,11 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,9 +249,14 @@ func TestKubernetesSecretConflictRetryRealServer(t *testing.T) {
 		}
 		return true, nil, errors.New("unexpected action " + a.GetVerb())
 	})
-	snk, _ := NewKubernetesSecret(KubernetesSecretOptions{Client: wrapped, Namespace: ns, Name: "s", Create: true})
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	snk, _ := NewKubernetesSecret(KubernetesSecretOptions{Client: wrapped, Namespace: ns, Name: "s", Create: true, Logger: logger})
 	if err := snk.Write(ctx, kubeTestPAT, Meta{AuthorizationID: "a"}); err != nil {
 		t.Fatalf("write with a concurrent writer: %v", err)
+	}
+	if !strings.Contains(logs.String(), "attempts=2") || strings.Contains(logs.String(), kubeTestPAT) {
+		t.Fatalf("debug log should record 2 attempts and never the value:\n%s", logs.String())
 	}
 	if updates.Load() != 2 {
 		t.Fatalf("sink updates = %d, want 2 (409 then retry)", updates.Load())
