@@ -401,6 +401,9 @@ func startOnce(assets, dir string) (_ *Cluster, err error) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == 200 && bytes.Contains(body, []byte(`"true"`))
 	}); err != nil {
+		if strings.Contains(tail(etcd.log, 200), "address already in use") {
+			return c, fmt.Errorf("%w: etcd: %v", errPortRace, err)
+		}
 		return c, fmt.Errorf("etcd on %s not healthy: %w", etcdURL, err)
 	}
 
