@@ -57,6 +57,8 @@ type harness struct {
 	failSink func(cred string, i int) bool
 	conc     int
 	orphan   time.Duration
+	// maxAttempts of the devops client (0 = its default).
+	maxAttempts int
 }
 
 func newHarness(t testing.TB, seed *emulator.Seed, creds ...config.Credential) *harness {
@@ -99,7 +101,7 @@ func (h *harness) client() *devops.Client {
 	c, err := devops.New(devops.Options{
 		Organization: emulator.DefaultOrg, VSSPSURL: h.emu.VSSPSURL(), DevOpsURL: h.emu.DevOpsURL(),
 		Token: entra.ReuseTokenSource(src, 0), HTTPClient: h.emu.HTTPClient(), Logger: slog.New(slog.DiscardHandler),
-		MaxElapsed: 30 * time.Second,
+		MaxElapsed: 30 * time.Second, MaxAttempts: h.maxAttempts,
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -190,6 +192,33 @@ func (h *harness) checkSinksWork() {
 	}
 }
 
+// checkSinksWorkOrExpired is checkSinksWork tolerating PATs that expired
+// (while failing runs let time pass) — they are stale, not broken.
+func (h *harness) checkSinksWorkOrExpired() {
+	h.t.Helper()
+	cl := h.client()
+	now := h.clk.Now()
+	for _, c := range h.creds {
+		for i := range c.Sinks {
+			b, err := os.ReadFile(h.sinkPath(c.Name, i))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			if _, err := cl.VerifyPAT(context.Background(), string(b)); err != nil {
+				var m struct{ ValidTo time.Time }
+				mb, _ := os.ReadFile(h.sinkPath(c.Name, i) + ".meta.json")
+				_ = json.Unmarshal(mb, &m)
+				if m.ValidTo.IsZero() || now.Before(m.ValidTo) {
+					h.t.Fatalf("invariant broken: %s sink %d holds an unexpired PAT that does not authenticate: %v", c.Name, i, err)
+				}
+			}
+		}
+	}
+}
+
 // checkNoUnheld asserts no active managed PAT exists that no sink holds.
 func (h *harness) checkNoUnheld() {
 	h.t.Helper()
@@ -201,6 +230,10 @@ func (h *harness) checkNoUnheld() {
 		}
 		for _, p := range act[c.Name] {
 			if !held[p.AuthorizationID] {
+				for _, q := range act[c.Name] {
+					h.t.Logf("active %s %s from %s to %s", q.AuthorizationID, q.DisplayName, q.ValidFrom, q.ValidTo)
+				}
+				h.t.Logf("now %s", h.clk.Now())
 				h.t.Fatalf("invariant broken: managed PAT %s (%s) of %s is active but no sink holds it (held %v)", p.AuthorizationID, p.DisplayName, c.Name, h.heldIDs(c.Name, len(c.Sinks)))
 			}
 		}
