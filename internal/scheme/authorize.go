@@ -63,6 +63,10 @@ type Options struct {
 	// DataSourceHeaders are a data source's own headers; when one of them is
 	// Authorization they replace the scheme's authorizer (Azure DevOps' first rule).
 	DataSourceHeaders []Header
+	// RootCAs are trusted for calls to the endpoint when patrol has to build
+	// its own transport (client certificate, extra CA, acceptUntrustedCerts)
+	// and the base client's transport is not an *http.Transport.
+	RootCAs *x509.CertPool
 	// Cache holds fetched tokens (JWT, two-hop) across authorizers. Default: per authorizer.
 	Cache *TokenCache
 
@@ -162,6 +166,19 @@ func New(ep *api.ServiceEndpoint, t *EndpointType, opts Options) (*EndpointAutho
 		return nil, err
 	}
 	a := &EndpointAuthorizer{ep: ep, typ: t, scheme: s, opts: opts, endCtx: endpointContext(ep, true)}
+	// Declared but unset inputs render as "" (e.g. SonarQube's empty password).
+	for _, d := range s.InputDescriptors {
+		found := false
+		for k := range a.endCtx {
+			if strings.EqualFold(k, d.ID) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			a.endCtx[d.ID] = ""
+		}
+	}
 	hasAuthHeader := false
 	for _, h := range opts.DataSourceHeaders {
 		if strings.EqualFold(h.Name, "Authorization") {
@@ -424,23 +441,39 @@ func (a *EndpointAuthorizer) TLSConfig(base *tls.Config) (*tls.Config, error) {
 // with the endpoint's TLS material and a transport that authorizes every
 // request. base may be nil.
 func (a *EndpointAuthorizer) Client(base *http.Client) (*http.Client, error) {
-	var bt *http.Transport
-	var baseTLS *tls.Config
-	if base != nil {
-		if t, ok := base.Transport.(*http.Transport); ok {
-			bt = t.Clone()
-			baseTLS = t.TLSClientConfig
-		}
-	}
-	if bt == nil {
-		bt = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	tc, err := a.TLSConfig(baseTLS)
+	cert, roots, err := a.TLSMaterial()
 	if err != nil {
 		return nil, err
 	}
-	bt.TLSClientConfig = tc
-	c := &http.Client{Transport: &authTransport{a: a, base: bt}, Timeout: 100 * time.Second}
+	var rt http.RoundTripper
+	if base != nil && base.Transport != nil {
+		if _, plain := base.Transport.(*http.Transport); !plain && cert == nil && roots == nil && !a.InsecureSkipVerify() {
+			rt = base.Transport // opaque wrapper (User-Agent, CA bundle): keep it as is
+		}
+	}
+	if rt == nil {
+		var bt *http.Transport
+		var baseTLS *tls.Config
+		if base != nil {
+			if t, ok := base.Transport.(*http.Transport); ok {
+				bt = t.Clone()
+				baseTLS = t.TLSClientConfig
+			}
+		}
+		if bt == nil {
+			bt = http.DefaultTransport.(*http.Transport).Clone()
+			if a.opts.RootCAs != nil {
+				baseTLS = &tls.Config{RootCAs: a.opts.RootCAs, MinVersion: tls.VersionTLS12}
+			}
+		}
+		tc, err := a.TLSConfig(baseTLS)
+		if err != nil {
+			return nil, err
+		}
+		bt.TLSClientConfig = tc
+		rt = bt
+	}
+	c := &http.Client{Transport: &authTransport{a: a, base: rt}, Timeout: 100 * time.Second}
 	if base != nil {
 		c.Timeout = base.Timeout
 		c.Jar = base.Jar

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/patrol-dev/patrol/internal/emulator"
+)
+
+func runEP(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestEndpointSchemesCLI(t *testing.T) {
+	code, out, errs := runEP(t, map[string]string{}, "", "endpoint", "schemes", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 12 {
+		t.Fatalf("schemes json: %v (%d)", err, len(list))
+	}
+	code, _, errs = runEP(t, map[string]string{}, "", "endpoint", "schemes", "Kerberos")
+	if code != 2 || !strings.Contains(errs, "UsernamePassword") {
+		t.Errorf("unknown scheme: exit %d %s", code, errs)
+	}
+}
+
+func TestEndpointValidateCLI(t *testing.T) {
+	ep := writeFile(t, "sonar.json", `{"name":"SonarQube@sonarqube.server","type":"Sonarqube","url":"http://sonarqube.server/","authorization":{"scheme":"Token","parameters":{"apitoken":"sq-secret-1"}}}`)
+	code, _, errs := runEP(t, map[string]string{}, "", "endpoint", "validate", "--endpoint", ep, "-o", "json")
+	if code != 2 || !strings.Contains(errs, "Authentication scheme couldn't be recognized 'Token'") || strings.Contains(errs, "sq-secret-1") {
+		t.Errorf("exit %d stderr %s", code, errs)
+	}
+	ok := writeFile(t, "sonar-ok.json", `{"name":"s","type":"sonarqube","url":"http://sonarqube.server/","authorization":{"scheme":"UsernamePassword","parameters":{"username":"sq-secret-1"}}}`)
+	code, out, errs := runEP(t, map[string]string{}, "", "endpoint", "validate", "--endpoint", ok, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"valid": true`) {
+		t.Errorf("exit %d out %s err %s", code, out, errs)
+	}
+	m := writeFile(t, "m.json", `{"name":"x","type":"OctopusEndpoint","url":"https://octo.example","authorization":{"scheme":"Token","parameters":{"apitoken":"`+strings.Repeat("k", 40)+`"}}}`)
+	code, out, _ = runEP(t, map[string]string{}, "", "endpoint", "validate", "--endpoint", m, "--manifest", "../../internal/scheme/testdata/manifests/OctopusDeploy__OctoTFS__octopus.json", "-o", "json")
+	if code != 2 || !strings.Contains(out, `"input": "API Key (apitoken)"`) || !strings.Contains(out, "too long: 40 characters, at most 36 allowed") || strings.Contains(out, "kkkk") {
+		t.Errorf("octopus: exit %d %s", code, out)
+	}
+}
+
+func TestEndpointHeaderCLIMasks(t *testing.T) {
+	ep := writeFile(t, "j.json", `{"type":"jenkins","url":"https://jenkins.example/","authorization":{"scheme":"UsernamePassword","parameters":{"username":"bob","password":"hunter2hunter2"}}}`)
+	code, out, errs := runEP(t, map[string]string{}, "", "endpoint", "header", "--endpoint", ep, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"Basic ********"`) || strings.Contains(out, "Ym9i") {
+		t.Errorf("masked: exit %d %s %s", code, out, errs)
+	}
+	code, out, _ = runEP(t, map[string]string{}, "", "endpoint", "header", "--endpoint", ep, "--reveal", "-o", "json")
+	if code != 0 || !strings.Contains(out, "Basic Ym9iOmh1bnRlcjJodW50ZXIy") {
+		t.Errorf("reveal: exit %d %s", code, out)
+	}
+}
+
+func TestEndpointRequestAndTestCLI(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "u" || p != "p" {
+			w.WriteHeader(401)
+			return
+		}
+		w.Write([]byte(`{"project":[{"id":"_Root"},{"id":"P1","name":"One"}],"buildType":[{"id":"B1"}]}`))
+	}))
+	defer srv.Close()
+	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	env := map[string]string{"PATROL_CA_BUNDLE": ca}
+	manifest := "../../internal/scheme/testdata/manifests/microsoft__azure-pipelines-extensions__teamcity.json"
+	ep := writeFile(t, "tc.json", `{"type":"teamcity","url":"`+srv.URL+`/","authorization":{"scheme":"UsernamePassword","parameters":{"username":"u","password":"p"}}}`)
+	code, out, errs := runEP(t, env, "", "endpoint", "request", "--manifest", manifest, "--endpoint", ep, "--data-source", "BuildConfigurations", "--param", "project=P1", "-o", "json")
+	if code != 0 || !strings.Contains(out, `{\"id\":\"B1\"}`) {
+		t.Errorf("request: exit %d %s %s", code, out, errs)
+	}
+	code, out, errs = runEP(t, env, "", "endpoint", "test", "--manifest", manifest, "--endpoint", ep, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"ok": true`) {
+		t.Errorf("test: exit %d %s %s", code, out, errs)
+	}
+	bad := writeFile(t, "bad.json", `{"type":"teamcity","url":"`+srv.URL+`/","authorization":{"scheme":"UsernamePassword","parameters":{"username":"u","password":"wrong"}}}`)
+	code, _, errs = runEP(t, env, "", "endpoint", "test", "--manifest", manifest, "--endpoint", bad, "-o", "json")
+	if code != 3 || strings.Contains(errs, "wrong") {
+		t.Errorf("bad credentials: exit %d %s", code, errs)
+	}
+}
+
+func TestEndpointCreateSetCredentialEmulator(t *testing.T) {
+	e, env := emuEnv(t)
+	env["PATROL_PROJECT"] = emulator.DefaultProject
+	ep := writeFile(t, "g.json", `{"name":"sonar-it","type":"sonarqube","url":"https://sonar.example/","authorization":{"scheme":"UsernamePassword","parameters":{"username":"old-token-1234"}}}`)
+	code, out, errs := runEP(t, env, "", "endpoint", "create", "--endpoint", ep, "-o", "json")
+	if code != 0 {
+		t.Fatalf("create: exit %d %s %s", code, out, errs)
+	}
+	var created []map[string]any
+	if err := json.Unmarshal([]byte(out), &created); err != nil || len(created) != 1 {
+		t.Fatalf("create output: %v %s", err, out)
+	}
+	id := created[0]["id"].(string)
+	if strings.Contains(out, "old-token-1234") {
+		t.Error("secret echoed by create")
+	}
+	code, out, errs = runEP(t, env, "new-token-5678\n", "endpoint", "set-credential", "sonar-it", "--key", "username", "-o", "json")
+	if code != 0 || strings.Contains(out+errs, "new-token-5678") || !strings.Contains(out, `"ready": true`) {
+		t.Fatalf("set-credential: exit %d %s %s", code, out, errs)
+	}
+	if v, ok := e.ServiceEndpointSecret(emulator.DefaultOrg, id, "username"); !ok || v != "new-token-5678" {
+		t.Errorf("stored secret = %q, %v", v, ok)
+	}
+	env["NEWSECRET"] = "from-env-9999"
+	code, _, errs = runEP(t, env, "", "endpoint", "set-credential", id, "--key", "username", "--secret-env", "NEWSECRET")
+	if code != 0 {
+		t.Fatalf("set-credential env: %d %s", code, errs)
+	}
+	if v, _ := e.ServiceEndpointSecret(emulator.DefaultOrg, id, "username"); v != "from-env-9999" {
+		t.Errorf("stored secret after env = %q", v)
+	}
+	code, out, _ = runEP(t, env, "", "endpoint", "list", "-o", "json")
+	if code != 0 || !strings.Contains(out, "sonar-it") || strings.Contains(out, "from-env-9999") {
+		t.Errorf("list: %d %s", code, out)
+	}
+	code, _, errs = runEP(t, env, "", "endpoint", "set-credential", "no-such-endpoint", "--secret-env", "NEWSECRET")
+	if code != 5 {
+		t.Errorf("missing endpoint: exit %d %s", code, errs)
+	}
+}
