@@ -154,7 +154,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	root.AddCommand(newRotateCmd(a))
 	root.AddCommand(newStatusCmd(a))
 	root.AddCommand(newConfigCmd(a))
-	// root.AddCommand(newEndpointCmd(a))
+	root.AddCommand(newEndpointCmd(a))
 	// --- end ---
 
 	return root
