@@ -1,0 +1,107 @@
+package rotation_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/emulator"
+	"github.com/patrol-dev/patrol/internal/rotation"
+	"github.com/patrol-dev/patrol/internal/sink"
+)
+
+// BenchmarkRotateDue rotates N due PATs (default 1000, PATROL_BENCH_CREDS)
+// against the emulator with 50 ms injected latency on every Azure DevOps
+// call, sequentially and concurrently, and reports API calls against the
+// minimum: 1 sign-in + list pages + (create + verify + revoke) per PAT.
+// Sink writes are local files. Run: go test -run ^$ -bench RotateDue -benchtime 1x ./internal/rotation
+func BenchmarkRotateDue(b *testing.B) {
+	n := 1000
+	if v, err := strconv.Atoi(os.Getenv("PATROL_BENCH_CREDS")); err == nil && v > 0 {
+		n = v
+	}
+	concs := []int{1, 16, 64}
+	if v := os.Getenv("PATROL_BENCH_CONC"); v != "" {
+		concs = nil
+		for _, s := range strings.Split(v, ",") {
+			c, _ := strconv.Atoi(s)
+			concs = append(concs, c)
+		}
+	}
+	for _, conc := range concs {
+		b.Run(fmt.Sprintf("creds=%d/concurrency=%d", n, conc), func(b *testing.B) {
+			var calls, minimum int64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				h := benchHarness(b, n)
+				h.conc = conc
+				h.emu.SetFaults(emulator.Faults{Latency: emulator.Duration(50 * time.Millisecond)})
+				h.emu.ResetCounters()
+				b.StartTimer()
+				rep := h.run(false, nil)
+				b.StopTimer()
+				if err := rep.Err(); err != nil {
+					b.Fatal(err)
+				}
+				for _, r := range rep.Results {
+					if r.Action != rotation.ActionRenew || len(r.Revoked) != 1 {
+						b.Fatalf("not a plain renewal: %+v", r)
+					}
+				}
+				var total, signIns, lists int64
+				for k, v := range h.emu.Counters() {
+					total += v
+					if strings.Contains(k, "oauth2/v2.0/token") {
+						signIns += v
+					}
+					if strings.HasPrefix(k, "GET /vssps/{org}/_apis/tokens/pats") {
+						lists += v
+					}
+				}
+				calls += total
+				pages := int64((n + 99) / 100)
+				minimum += 1 + pages + 3*int64(n)
+				if signIns != 1 || lists != pages {
+					b.Fatalf("sign-ins %d (want 1), list pages %d (want %d)", signIns, lists, pages)
+				}
+			}
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/run")
+			b.ReportMetric(float64(minimum)/float64(b.N), "min-calls/run")
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/float64(n), "ms/credential")
+		})
+	}
+}
+
+// benchHarness seeds n managed PATs created 25 days ago (due: 1/3 of 30d
+// left = 10d) and n file sinks holding them.
+func benchHarness(b *testing.B, n int) *harness {
+	seed := emulator.DefaultSeed()
+	created := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC).Add(-25 * 24 * time.Hour)
+	var creds []config.Credential
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("c%04d", i)
+		seed.PATs = append(seed.PATs, emulator.SeedPAT{
+			AuthorizationID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Owner: emulator.DefaultUser, Org: emulator.DefaultOrg,
+			DisplayName: rotation.DisplayName(name, created), Scope: "vso.code", ValidFrom: created, ValidTo: created.Add(30 * 24 * time.Hour),
+			Token: fmt.Sprintf("seededsecret%040d", i),
+		})
+		creds = append(creds, fileCred(name, 1))
+	}
+	h := newHarness(b, &seed, creds...)
+	for i, c := range creds {
+		fs, err := sink.NewFile(sink.FileParams{Type: "file", Path: h.sinkPath(c.Name, 0), Format: sink.FormatRaw, Mode: "0600"}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := seed.PATs[i]
+		if err := fs.Write(context.Background(), p.Token, sink.Meta{Credential: c.Name, AuthorizationID: p.AuthorizationID, ValidTo: p.ValidTo, RotatedAt: created}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return h
+}
