@@ -90,6 +90,11 @@ func (h *harness) sinkPath(cred string, i int) string {
 }
 
 func (h *harness) client() *devops.Client {
+	c, _ := h.clientAndTokens()
+	return c
+}
+
+func (h *harness) clientAndTokens() (*devops.Client, entra.TokenSource) {
 	src, err := entra.New(entra.Options{
 		Method: entra.MethodROPC, AuthorityHost: h.emu.AuthorityHost(), TenantID: emulator.DefaultTenantID,
 		ClientID: emulator.DefaultClientID, Username: emulator.DefaultUser, Password: emulator.DefaultPassword,
@@ -106,12 +111,12 @@ func (h *harness) client() *devops.Client {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return c
+	return c, entra.ReuseTokenSource(src, 0)
 }
 
 func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
-	cl := h.client()
-	e := &rotation.Engine{PATs: cl, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook}
+	cl, ts := h.clientAndTokens()
+	e := &rotation.Engine{PATs: cl, Tokens: ts, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook}
 	for _, c := range h.creds {
 		tg := rotation.Target{Credential: c}
 		for i := range c.Sinks {
@@ -515,4 +520,42 @@ func TestEmulatorConcurrent(t *testing.T) {
 	mustOK(t, h.run(false, nil))
 	h.checkSinksWork()
 	h.checkNoUnheld()
+}
+
+func TestEmulatorEntraToken(t *testing.T) {
+	c := config.Credential{Name: "bearer", Kind: config.KindEntraToken, Sinks: []config.SinkSpec{{Type: "file"}}}
+	h := newHarness(t, nil, c)
+	h.clk.ns.Store(time.Now().UnixNano()) // entra computes expiry from the real clock
+	rep := h.run(false, nil)
+	mustOK(t, rep)
+	if rep.Results[0].Action != rotation.ActionRefresh {
+		t.Fatalf("first run: %+v", rep.Results[0])
+	}
+	tok := mustRead(t, h.sinkPath("bearer", 0))
+	if strings.Count(tok, ".") != 2 {
+		t.Fatal("sink does not hold a JWT")
+	}
+	// The written token works against Azure DevOps.
+	cl, err := devops.New(devops.Options{Organization: emulator.DefaultOrg, VSSPSURL: h.emu.VSSPSURL(), DevOpsURL: h.emu.DevOpsURL(),
+		Token: entra.TokenSourceFunc(func(context.Context) (entra.Token, error) {
+			return entra.Token{AccessToken: tok, ExpiresOn: time.Now().Add(time.Hour)}, nil
+		}), HTTPClient: h.emu.HTTPClient(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range cl.ListPATs(context.Background(), devops.ListOptions{}) {
+		if err != nil {
+			t.Fatalf("written token refused: %v", err)
+		}
+	}
+	rep = h.run(false, nil)
+	if rep.Results[0].Action != rotation.ActionNone {
+		t.Fatalf("fresh token refreshed again: %+v", rep.Results[0])
+	}
+	h.clk.Advance(45 * time.Minute)
+	rep = h.run(false, nil)
+	mustOK(t, rep)
+	if rep.Results[0].Action != rotation.ActionRefresh || mustRead(t, h.sinkPath("bearer", 0)) == tok {
+		t.Fatalf("due token not refreshed: %+v", rep.Results[0])
+	}
 }
