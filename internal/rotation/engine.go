@@ -383,7 +383,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		var cu *devops.CreateUnknownError
 		if errors.As(err, &cu) && cu.AuthorizationID != "" {
 			// Created but the secret was lost: revoke it now (else clean-up does).
-			_ = e.PATs.RevokePAT(ctx, cu.AuthorizationID)
+			_ = e.compensate(ctx, cu.AuthorizationID)
 		}
 		res.Err = fmt.Errorf("create PAT %s: %w", req.DisplayName, err)
 		res.Reason = "create"
@@ -403,13 +403,13 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		return false
 	}
 	if secret == "" {
-		_ = e.PATs.RevokePAT(ctx, pat.AuthorizationID)
+		_ = e.compensate(ctx, pat.AuthorizationID)
 		res.Err, res.Reason = errkind.New(errkind.Transient, fmt.Errorf("create PAT %s: the response carried no secret; the PAT was revoked; the next run retries", req.DisplayName)), "create"
 		return false
 	}
 	// A PAT that does not authenticate is never delivered.
 	if _, err := e.PATs.VerifyPAT(ctx, secret); err != nil {
-		rerr := e.PATs.RevokePAT(ctx, pat.AuthorizationID)
+		rerr := e.compensate(ctx, pat.AuthorizationID)
 		res.Err = fmt.Errorf("new PAT %s does not authenticate (%w); it was not delivered%s; the sinks keep their current credential", pat.AuthorizationID, err, revokedNote(rerr))
 		res.Reason = "verify"
 		return false
@@ -442,7 +442,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	}
 	written := len(t.Sinks) - len(failures)
 	if written == 0 {
-		rerr := e.PATs.RevokePAT(ctx, pat.AuthorizationID)
+		rerr := e.compensate(ctx, pat.AuthorizationID)
 		res.Err = fmt.Errorf("no sink accepted the new PAT (first error: %w)%s; every sink keeps its current credential", failErr, revokedNote(rerr))
 		res.Reason = "sink"
 		return false
@@ -504,6 +504,15 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		}
 	}
 	return true
+}
+
+// compensate revokes a PAT this run created and could not deliver. It runs
+// even when ctx was cancelled (SIGTERM mid-run), bounded to 30 s; if it
+// fails, the next run revokes the PAT as an orphan.
+func (e *Engine) compensate(ctx context.Context, id string) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return e.PATs.RevokePAT(cctx, id)
 }
 
 func revokedNote(err error) string {
