@@ -335,6 +335,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 	}
 
 	seen := map[string]int{}
+	sinkSeen := map[string]string{} // canonical sink → where
 	for i := range f.Credentials {
 		c := &f.Credentials[i]
 		p := fmt.Sprintf("credentials[%d]", i)
@@ -408,6 +409,13 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 				add(sp+".type", fmt.Sprintf("missing; use one of: %s", strings.Join(sink.Types(), ", ")))
 				continue
 			}
+			if key := canonicalSink(s.Params); key != "" {
+				if prev, dup := sinkSeen[key]; dup {
+					ps = append(ps, Problem{Path: sp, Line: s.Line, Msg: fmt.Sprintf("the same sink is already configured at %s; two credentials writing one place would replace each other's PAT on every run — remove one", prev)})
+					continue
+				}
+				sinkSeen[key] = s.Where
+			}
 			if opts.SkipSinks {
 				continue
 			}
@@ -429,4 +437,17 @@ func (f *File) Credential(name string) (*Credential, bool) {
 		}
 	}
 	return nil, false
+}
+
+// canonicalSink is a sink's parameters as sorted-key JSON ("" if unparsable).
+func canonicalSink(params json.RawMessage) string {
+	var v any
+	if err := json.Unmarshal(params, &v); err != nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
