@@ -43,6 +43,7 @@ func BenchmarkRotateDue(b *testing.B) {
 				b.StopTimer()
 				h := benchHarness(b, n)
 				h.conc = conc
+				h.timeout = 30 * time.Minute
 				h.emu.SetFaults(emulator.Faults{Latency: emulator.Duration(50 * time.Millisecond)})
 				h.emu.ResetCounters()
 				b.StartTimer()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +60,10 @@ type harness struct {
 	orphan   time.Duration
 	// maxAttempts of the devops client (0 = its default).
 	maxAttempts int
+	// timeout of one run (default 2m).
+	timeout time.Duration
+	// logger for the engine (nil = discard).
+	logger *slog.Logger
 }
 
 func newHarness(t testing.TB, seed *emulator.Seed, creds ...config.Credential) *harness {
@@ -116,7 +121,7 @@ func (h *harness) clientAndTokens() (*devops.Client, entra.TokenSource) {
 
 func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
 	cl, ts := h.clientAndTokens()
-	e := &rotation.Engine{PATs: cl, Tokens: ts, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook}
+	e := &rotation.Engine{PATs: cl, Tokens: ts, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook, Logger: h.logger}
 	for _, c := range h.creds {
 		tg := rotation.Target{Credential: c}
 		for i := range c.Sinks {
@@ -138,7 +143,11 @@ func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
 func (h *harness) run(force bool, hook func(rotation.HookEvent) error) rotation.Report {
 	h.t.Helper()
 	e := h.engine(hook)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	timeout := h.timeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	p, err := e.Plan(ctx, force)
 	if err != nil {
@@ -558,4 +567,57 @@ func TestEmulatorEntraToken(t *testing.T) {
 	if rep.Results[0].Action != rotation.ActionRefresh || mustRead(t, h.sinkPath("bearer", 0)) == tok {
 		t.Fatalf("due token not refreshed: %+v", rep.Results[0])
 	}
+}
+
+// TestEmulatorLogLines: one JSON line per credential, with the fields an
+// operator needs, and never a secret.
+func TestEmulatorLogLines(t *testing.T) {
+	var buf safeBuffer
+	h := newHarness(t, nil, fileCred("a", 2), fileCred("b", 1))
+	h.logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	mustOK(t, h.run(false, nil))
+	h.clk.Advance(25 * 24 * time.Hour)
+	h.failSink = func(c string, i int) bool { return c == "b" }
+	h.run(false, nil)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want 4 lines (2 runs x 2 credentials), got %d:\n%s", len(lines), buf.String())
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"credential", "action", "authorizationId", "sinks", "duration"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("line lacks %s: %s", k, l)
+			}
+		}
+		if m["credential"] == "b" && m["action"] == "renew" && m["error"] == nil {
+			t.Errorf("failure not logged: %s", l)
+		}
+	}
+	for _, c := range []string{"a", "b"} {
+		sec := mustRead(t, h.sinkPath(c, 0))
+		if strings.Contains(buf.String(), sec) {
+			t.Fatal("a secret reached the log")
+		}
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -290,7 +290,7 @@ func (e *Engine) Apply(ctx context.Context, plan Plan) Report {
 func (e *Engine) logResult(ctx context.Context, r Result) {
 	attrs := []slog.Attr{
 		slog.String("credential", r.Credential), slog.String("action", string(r.Action)),
-		slog.String("authorizationId", r.AuthorizationID), slog.Int("sinks", len(r.Sinks)),
+		slog.String("authorizationId", r.AuthorizationID), slog.Any("sinks", sinkNames(r.Sinks)),
 		slog.Duration("duration", r.Duration),
 	}
 	if !r.ValidTo.IsZero() {
@@ -308,6 +308,18 @@ func (e *Engine) logResult(ctx context.Context, r Result) {
 		attrs = append(attrs, slog.String("error", r.Err.Error()), slog.String("reason", r.Reason))
 	}
 	e.log().LogAttrs(ctx, level, "credential "+r.Credential, attrs...)
+}
+
+func sinkNames(rs []SinkResult) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		st := "ok"
+		if !r.Written {
+			st = "failed"
+		}
+		out = append(out, r.Name+"="+st)
+	}
+	return out
 }
 
 func (e *Engine) hook(ev HookEvent) error {
