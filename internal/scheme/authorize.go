@@ -140,12 +140,16 @@ var (
 )
 
 // Helpers returns the Mustache helper set patrol uses for scheme headers:
-// the default set plus #getTokenUsingBasicAuth (bound per request through
-// the context given to RenderContext).
+// the default set plus #getTokenUsingBasicAuth and the AWS SigV4 helpers
+// #getCurrentUTCDate, #getHashedPayload, #getAuthorizationHeader (bound per
+// request through the context given to RenderContext).
 func Helpers() *mustache.HelperSet {
 	helpersOnce.Do(func() {
 		helperSet = mustache.DefaultHelpers()
 		helperSet.Register("#getTokenUsingBasicAuth", helperTwoHop)
+		helperSet.Register("#getCurrentUTCDate", helperAmzDate)
+		helperSet.Register("#getHashedPayload", helperHashedPayload)
+		helperSet.Register("#getAuthorizationHeader", helperAWSAuthorization)
 	})
 	return helperSet
 }
@@ -231,7 +235,7 @@ func (a *EndpointAuthorizer) compile(hs []Header) error {
 		tpl, err := mustache.ParseWith(src, mustache.Options{Helpers: Helpers(), Now: a.opts.Now, Strict: true})
 		if err != nil {
 			return &ManifestError{Source: a.typ.Source, Where: fmt.Sprintf("type %s scheme %s header %s", a.typ.Name, a.scheme.Name, h.Name),
-				Err: fmt.Errorf("%w (patrol implements #getTokenUsingBasicAuth but not the AWS SigV4 helpers)", err)}
+				Err: fmt.Errorf("%w", err)}
 		}
 		a.headers = append(a.headers, compiledHeader{name: h.Name, tpl: tpl})
 	}
@@ -272,7 +276,10 @@ type twoHopKey struct{}
 
 // twoHopBinding is what #getTokenUsingBasicAuth sees of the request.
 type twoHopBinding struct {
-	a *EndpointAuthorizer
+	a      *EndpointAuthorizer
+	method string
+	url    *url.URL
+	at     time.Time
 }
 
 // Headers returns the headers the authorizer would add to a request of
@@ -286,7 +293,7 @@ func (a *EndpointAuthorizer) Headers(ctx context.Context, method, rawURL string)
 	switch a.method {
 	case MethodDataSourceHeaders, MethodTemplated:
 		data := map[string]any{"endpoint": a.endCtx, "request": requestContext(method, u)}
-		ctx = context.WithValue(ctx, twoHopKey{}, &twoHopBinding{a: a})
+		ctx = context.WithValue(ctx, twoHopKey{}, &twoHopBinding{a: a, method: strings.ToUpper(method), url: u, at: a.opts.Now()})
 		for _, ch := range a.headers {
 			v, err := ch.tpl.RenderContext(ctx, data)
 			if err != nil {

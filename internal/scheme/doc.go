@@ -40,7 +40,8 @@
 // {endpoint: data ∪ authorization.parameters, request: {Method, Host,
 // AbsolutePath, Query}} — no endpoint.url — and render strictly (a missing
 // value is an error, as in Azure DevOps). Accept/Content-Type replace the
-// request's own. #getTokenUsingBasicAuth is registered as an inline helper
+// request's own. The AWS SigV4 helpers (#getCurrentUTCDate, #getHashedPayload,
+// #getAuthorizationHeader) sign with an empty payload. #getTokenUsingBasicAuth is registered as an inline helper
 // bound to the request through the render context; its result is cached
 // while the response says it is valid (expires_in, terminalDate, …). JWT
 // posts an RS256 assertion (iss, aud, nbf, iat, exp=+60 min, scope; optional
