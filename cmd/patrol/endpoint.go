@@ -467,16 +467,16 @@ func parseParams(kvs []string) (map[string]string, error) {
 }
 
 func newEndpointRequestCmd(a *app, o *endpointOpts) *cobra.Command {
-	var name, tpl string
+	var name, tpl, binding, confFile string
 	var params []string
 	var maxCalls int
 	cmd := &cobra.Command{
-		Use:   "request --endpoint FILE --data-source NAME [--param k=v]…",
-		Short: "Run one of the type's data sources locally and print the selected results",
+		Use:   "request --endpoint FILE (--data-source NAME | --binding TARGET) [--param k=v]…",
+		Short: "Run one of the type's data sources (or a scheme's data-source binding) locally and print the selected results",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" {
-				return usageErrorf("--data-source NAME is required (`patrol endpoint types -o json` lists them)")
+			if (name == "") == (binding == "") {
+				return usageErrorf("pass exactly one of --data-source NAME (`patrol endpoint types -o json` lists them) or --binding TARGET")
 			}
 			ep, t, err := a.loadLocal(o)
 			if err != nil {
@@ -486,14 +486,44 @@ func newEndpointRequestCmd(a *app, o *endpointOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var conf map[string]any
+			if confFile != "" {
+				b, err := os.ReadFile(confFile)
+				if err != nil {
+					return usageErrorf("--configuration-file: %v", err)
+				}
+				if err := json.Unmarshal(b, &conf); err != nil {
+					return usageErrorf("--configuration-file %s is not a JSON object: %v", confFile, err)
+				}
+			}
+			req := datasource.Request{Endpoint: ep, Type: t, DataSource: name, Parameters: pm, ResultTemplate: tpl}
+			if binding != "" {
+				b, err := datasource.FindBinding(ep, t, binding)
+				if err != nil {
+					return err
+				}
+				if req, err = datasource.BindingRequest(ep, t, b); err != nil {
+					return err
+				}
+				for k, v := range pm {
+					if req.Parameters == nil {
+						req.Parameters = map[string]string{}
+					}
+					req.Parameters[k] = v
+				}
+				if tpl != "" {
+					req.ResultTemplate = tpl
+				}
+				name = "binding:" + b.Target
+			}
 			auth, hc, err := a.authOptions()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := a.ctxTimeout(cmd.Context())
 			defer cancel()
-			res, err := datasource.Run(ctx, datasource.Request{Endpoint: ep, Type: t, DataSource: name, Parameters: pm, ResultTemplate: tpl},
-				datasource.Options{HTTPClient: hc, Auth: auth, MaxCalls: maxCalls, Project: o.project, Now: a.now})
+			res, err := datasource.Run(ctx, req,
+				datasource.Options{HTTPClient: hc, Auth: auth, MaxCalls: maxCalls, Project: o.project, Now: a.now, Configuration: conf})
 			if err != nil {
 				return err
 			}
@@ -507,6 +537,8 @@ func newEndpointRequestCmd(a *app, o *endpointOpts) *cobra.Command {
 	cmd.Flags().StringVar(&name, "data-source", "", "data source name")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "data-source parameter name=value (repeatable)")
 	cmd.Flags().StringVar(&tpl, "result-template", "", "Mustache template rendered per selected item")
+	cmd.Flags().StringVar(&binding, "binding", "", "run the endpoint scheme's data-source binding for this target (e.g. AccessToken)")
+	cmd.Flags().StringVar(&confFile, "configuration-file", "", "JSON file with the OAuth configuration ({{configuration.ClientId}}, ClientSecret, Url …); a file because it holds secrets")
 	cmd.Flags().IntVar(&maxCalls, "max-calls", datasource.DefaultMaxCalls, "paging call limit")
 	return cmd
 }

@@ -144,3 +144,24 @@ func TestEndpointCreateSetCredentialEmulator(t *testing.T) {
 		t.Errorf("missing endpoint: exit %d %s", code, errs)
 	}
 }
+
+func TestEndpointRequestBindingCLI(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		json.NewDecoder(r.Body).Decode(&m)
+		if m["client_secret"] != "cs-1" || m["code"] != "c0de" {
+			w.Write([]byte(`{"error":"bad"}`))
+			return
+		}
+		w.Write([]byte(`{"access_token":"at-1"}`))
+	}))
+	defer srv.Close()
+	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	conf := writeFile(t, "conf.json", `{"Url":"`+srv.URL+`","ClientId":"cid","ClientSecret":"cs-1","AuthorizationCode":"c0de"}`)
+	ep := writeFile(t, "k.json", `{"type":"kangaroo","authorization":{"scheme":"OAuth2","parameters":{"ConfigurationId":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","AccessToken":"x"}}}`)
+	code, out, errs := runEP(t, map[string]string{"PATROL_CA_BUNDLE": ca}, "", "endpoint", "request", "--manifest", "../../internal/scheme/testdata/manifests/microsoft__azure-pipelines-extensions__kangaroo-l2.json",
+		"--endpoint", ep, "--binding", "AccessToken", "--configuration-file", conf, "-o", "json")
+	if code != 0 || !strings.Contains(out, `\"AccessToken\" : \"at-1\"`) {
+		t.Errorf("exit %d out %s err %s", code, out, errs)
+	}
+}

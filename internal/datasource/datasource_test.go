@@ -287,3 +287,57 @@ func TestDataSourceAuthorizationHeaderWins(t *testing.T) {
 		t.Errorf("headers = %v", got.Load())
 	}
 }
+
+func TestKangarooInlineBinding(t *testing.T) {
+	var body atomic.Value
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		json.NewDecoder(r.Body).Decode(&m)
+		body.Store(m)
+		if r.Method != http.MethodPost || m["code"] != "authcode-1" {
+			w.Write([]byte(`{"error":"bad_verification_code","error_description":"bad code"}`))
+			return
+		}
+		w.Write([]byte(`{"access_token":"gho_new","token_type":"bearer"}`))
+	}))
+	defer srv.Close()
+	k := loadType(t, "microsoft__azure-pipelines-extensions__kangaroo-l2.json", "kangaroo")
+	e := ep("kangaroo", "", "OAuth2", map[string]string{"ConfigurationId": "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "AccessToken": "old"}, nil)
+	b, err := FindBinding(e, k, "accesstoken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := BindingRequest(e, k, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{"Url": srv.URL, "ClientId": "cid", "ClientSecret": "csecret", "AuthorizationCode": "authcode-1"}
+	res, err := Run(context.Background(), req, Options{HTTPClient: srv.Client(), Configuration: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != 1 || !strings.Contains(res.Items[0], `"AccessToken" : "gho_new"`) {
+		t.Errorf("items = %q", res.Items)
+	}
+	if m := body.Load().(map[string]string); m["client_secret"] != "csecret" {
+		t.Errorf("body = %v", m)
+	}
+	if _, err := FindBinding(e, k, "RefreshToken"); errkind.Of(err) != errkind.NotFound {
+		t.Errorf("missing binding: %v", err)
+	}
+}
+
+func FuzzSelect(f *testing.F) {
+	f.Add([]byte(`<a><b>x</b><b>y</b></a>`), "xpath://a/b")
+	f.Add([]byte(`{"value":[{"n":1}]}`), "jsonpath:$.value[*].n")
+	f.Add([]byte(`plain`), "plaintext")
+	f.Fuzz(func(t *testing.T, body []byte, sel string) {
+		if len(sel) > 256 {
+			return
+		}
+		_, items, err := Select(body, sel)
+		if err == nil && strings.EqualFold(strings.TrimSpace(sel), "plaintext") && len(items) != 1 {
+			t.Fatalf("plaintext gave %d items", len(items))
+		}
+	})
+}
