@@ -64,6 +64,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (token expiry, PAT validity). nil = time.Now.
 	Now func() time.Time
+	// OutboundHTTPClient makes the endpointproxy's calls to third-party
+	// tools (the service endpoint's URL). nil = a client with system roots.
+	OutboundHTTPClient *http.Client
+	// EndpointProxy runs endpointproxy data sources; nil = the registered
+	// default (internal/emulator/endpointproxy registers itself when imported).
+	EndpointProxy EndpointProxyRunner
 }
 
 // Faults injects failures and latency. Faults apply to the Azure DevOps and

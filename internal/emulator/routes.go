@@ -6,5 +6,6 @@ func (e *Emulator) registerRoutes() {
 	e.registerAdmin()
 	e.registerDevOps()
 	e.registerPhase2()
+	e.registerEndpointProxy()
 	e.registerEntra()
 }
