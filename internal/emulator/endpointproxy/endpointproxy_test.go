@@ -133,7 +133,7 @@ func (f *fixture) create(t *testing.T, typ, user, pass string) string {
 	t.Helper()
 	ep, err := f.client.CreateServiceEndpoint(context.Background(), api.ServiceEndpoint{
 		Name: typ + "-" + user, Type: typ, URL: f.tool.URL + "/",
-		Authorization: &api.EndpointAuthorization{Scheme: "UsernamePassword", Parameters: map[string]*string{"username": ptr(user), "password": ptr(pass)}},
+		Authorization:                    &api.EndpointAuthorization{Scheme: "UsernamePassword", Parameters: map[string]*string{"username": ptr(user), "password": ptr(pass)}},
 		ServiceEndpointProjectReferences: []api.ServiceEndpointProjectReference{{ProjectReference: api.ProjectReference{ID: f.projID, Name: project}, Name: typ + "-" + user}},
 	})
 	if err != nil {
