@@ -588,12 +588,12 @@ func TestEmulatorLogLines(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"credential", "action", "authorizationId", "sinks", "duration"} {
+		for _, k := range []string{"name", "action", "authorizationId", "sinks", "duration"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("line lacks %s: %s", k, l)
 			}
 		}
-		if m["credential"] == "b" && m["action"] == "renew" && m["error"] == nil {
+		if m["name"] == "b" && m["action"] == "renew" && m["error"] == nil {
 			t.Errorf("failure not logged: %s", l)
 		}
 	}

@@ -289,7 +289,7 @@ func (e *Engine) Apply(ctx context.Context, plan Plan) Report {
 
 func (e *Engine) logResult(ctx context.Context, r Result) {
 	attrs := []slog.Attr{
-		slog.String("credential", r.Credential), slog.String("action", string(r.Action)),
+		slog.String("name", r.Credential), slog.String("action", string(r.Action)),
 		slog.String("authorizationId", r.AuthorizationID), slog.Any("sinks", sinkNames(r.Sinks)),
 		slog.Duration("duration", r.Duration),
 	}
