@@ -29,6 +29,7 @@ type endpointOpts struct {
 	manifest     string
 	endpointFile string
 	project      string
+	serverTypes  bool
 }
 
 func newEndpointCmd(a *app) *cobra.Command {
@@ -53,6 +54,7 @@ reads the new secret from stdin, --secret-env or --secret-file.`,
 	pf.StringVar(&o.manifest, "manifest", "", "extension manifest (vss-extension.json) defining the endpoint type")
 	pf.StringVar(&o.endpointFile, "endpoint", "", "endpoint JSON file (REST shape); '-' reads stdin")
 	pf.StringVar(&o.project, "project", "", "Azure DevOps project name or id (env PATROL_PROJECT)")
+	pf.BoolVar(&o.serverTypes, "server-types", false, "take the endpoint type from Azure DevOps (GET _apis/serviceendpoint/types) instead of built-ins")
 	cmd.AddCommand(
 		newEndpointSchemesCmd(a),
 		newEndpointTypesCmd(a, o),
@@ -244,12 +246,17 @@ func resolveType(o *endpointOpts, ep *api.ServiceEndpoint) (*scheme.EndpointType
 	return &t, nil
 }
 
-func (a *app) loadLocal(o *endpointOpts) (*api.ServiceEndpoint, *scheme.EndpointType, error) {
+func (a *app) loadLocal(ctx context.Context, o *endpointOpts) (*api.ServiceEndpoint, *scheme.EndpointType, error) {
 	ep, err := a.readEndpointFile(o.endpointFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := resolveType(o, ep)
+	var t *scheme.EndpointType
+	if o.serverTypes {
+		t, err = a.serverType(ctx, o, ep)
+	} else {
+		t, err = resolveType(o, ep)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -260,6 +267,35 @@ func (a *app) loadLocal(o *endpointOpts) (*api.ServiceEndpoint, *scheme.Endpoint
 		ep.URL = t.URL.Value
 	}
 	return ep, t, nil
+}
+
+// serverType fetches the endpoint's type from Azure DevOps.
+func (a *app) serverType(ctx context.Context, o *endpointOpts, ep *api.ServiceEndpoint) (*scheme.EndpointType, error) {
+	want := o.typeName
+	if want == "" {
+		want = ep.Type
+	}
+	if want == "" {
+		return nil, usageErrorf("no endpoint type: pass --type NAME or set \"type\" in the endpoint file")
+	}
+	c, err := a.devops(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.ListServiceEndpointTypes(ctx, want, "")
+	if err != nil {
+		return nil, err
+	}
+	ts, err := scheme.FromAPI(list)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ts {
+		if strings.EqualFold(ts[i].Name, want) {
+			return &ts[i], nil
+		}
+	}
+	return nil, errkind.New(errkind.NotFound, fmt.Errorf("Azure DevOps knows no endpoint type %q (the extension defining it is not installed in the organisation)", want))
 }
 
 func (a *app) authOptions() (scheme.Options, *http.Client, error) {
@@ -317,7 +353,7 @@ func newEndpointValidateCmd(a *app, o *endpointOpts) *cobra.Command {
 		Short: "Check an endpoint against its type's schemes and input descriptors",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ep, t, err := a.loadLocal(o)
+			ep, t, err := a.loadLocal(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -379,7 +415,7 @@ func newEndpointHeaderCmd(a *app, o *endpointOpts) *cobra.Command {
 		Short: "Show the headers (and TLS client certificate) patrol would send; values masked unless --reveal",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ep, t, err := a.loadLocal(o)
+			ep, t, err := a.loadLocal(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -478,7 +514,7 @@ func newEndpointRequestCmd(a *app, o *endpointOpts) *cobra.Command {
 			if (name == "") == (binding == "") {
 				return usageErrorf("pass exactly one of --data-source NAME (`patrol endpoint types -o json` lists them) or --binding TARGET")
 			}
-			ep, t, err := a.loadLocal(o)
+			ep, t, err := a.loadLocal(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -564,7 +600,7 @@ func newEndpointTestCmd(a *app, o *endpointOpts) *cobra.Command {
 		Short: "Verify the endpoint's credentials with its TestConnection data source (only the HTTP status counts)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ep, t, err := a.loadLocal(o)
+			ep, t, err := a.loadLocal(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -733,7 +769,14 @@ func newEndpointCreateCmd(a *app, o *endpointOpts) *cobra.Command {
 				return err
 			}
 			if !skipValidate {
-				if t, terr := resolveType(o, ep); terr == nil {
+				var t *scheme.EndpointType
+				var terr error
+				if o.serverTypes {
+					t, terr = a.serverType(cmd.Context(), o, ep)
+				} else {
+					t, terr = resolveType(o, ep)
+				}
+				if terr == nil {
 					if _, err := scheme.Validate(ep, t); err != nil {
 						return err
 					}
@@ -784,7 +827,7 @@ func newEndpointUpdateCmd(a *app, o *endpointOpts) *cobra.Command {
 				return err
 			}
 			if !out.IsReady {
-				if out, err = c.WaitEndpointReady(cmd.Context(), project, out.ID, 2*time.Second); err != nil {
+				if out, err = c.WaitEndpointReady(cmd.Context(), project, out.ID, time.Second); err != nil {
 					return err
 				}
 			}
@@ -918,7 +961,7 @@ types whose token is the username use --key username.`,
 			if !ready && wait > 0 {
 				wctx, cancel := context.WithTimeout(cmd.Context(), wait)
 				defer cancel()
-				w, err := c.WaitEndpointReady(wctx, project, ep.ID, 2*time.Second)
+				w, err := c.WaitEndpointReady(wctx, project, ep.ID, time.Second)
 				if err != nil {
 					if errors.Is(err, context.DeadlineExceeded) {
 						return errkind.New(errkind.Transient, fmt.Errorf("endpoint %s was updated but is not ready after %s; check it with `patrol endpoint get`", ep.Name, wait))

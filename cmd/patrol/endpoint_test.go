@@ -143,6 +143,27 @@ func TestEndpointCreateSetCredentialEmulator(t *testing.T) {
 	if code != 5 {
 		t.Errorf("missing endpoint: exit %d %s", code, errs)
 	}
+	// Readiness: the emulator reports InProgress once, patrol waits.
+	e.SetEndpointBehavior(emulator.EndpointBehavior{InProgressPolls: 1})
+	code, out, errs = runEP(t, env, "third-token\n", "endpoint", "set-credential", id, "--key", "username", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"ready": true`) {
+		t.Errorf("in-progress: exit %d %s %s", code, out, errs)
+	}
+	if v, _ := e.ServiceEndpointSecret(emulator.DefaultOrg, id, "username"); v != "third-token" {
+		t.Errorf("stored = %q", v)
+	}
+	e.SetEndpointBehavior(emulator.EndpointBehavior{Fail: true})
+	code, _, errs = runEP(t, env, "fourth-token\n", "endpoint", "set-credential", id, "--key", "username")
+	if code == 0 || strings.Contains(errs, "fourth-token") {
+		t.Errorf("failed endpoint: exit %d %s", code, errs)
+	}
+	e.SetEndpointBehavior(emulator.EndpointBehavior{})
+	// Validation against the server's types list.
+	tokEP := writeFile(t, "tok.json", `{"name":"s","type":"sonarqube","url":"https://sonar.example/","authorization":{"scheme":"Token","parameters":{"apitoken":"zzz-secret"}}}`)
+	code, _, errs = runEP(t, env, "", "endpoint", "validate", "--server-types", "--endpoint", tokEP)
+	if code != 2 || !strings.Contains(errs, "Authentication scheme couldn't be recognized 'Token'") || strings.Contains(errs, "zzz-secret") {
+		t.Errorf("server-types validate: exit %d %s", code, errs)
+	}
 }
 
 func TestEndpointRequestBindingCLI(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/patrol-dev/patrol/internal/devops/api"
 )
 
 // EndpointTypeContribution is the contribution type of an endpoint type.
@@ -368,4 +370,13 @@ func describeJSONError(data []byte, err error) error {
 	line := 1 + bytes.Count(data[:off], []byte("\n"))
 	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
 	return fmt.Errorf("line %d column %d: %w", line, col, err)
+}
+
+// FromAPI converts the types list returned by devops.Client.ListServiceEndpointTypes.
+func FromAPI(list []api.ServiceEndpointType) ([]EndpointType, error) {
+	b, err := json.Marshal(list)
+	if err != nil {
+		return nil, err
+	}
+	return LoadTypesList(b, "server")
 }
