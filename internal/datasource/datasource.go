@@ -216,7 +216,14 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 		if body != nil && hr.Header.Get("Content-Type") == "" {
 			hr.Header.Set("Content-Type", "application/json")
 		}
-		hr.Header.Set("Accept", "application/json")
+		switch sel := strings.ToLower(strings.TrimSpace(ds.ResultSelector)); {
+		case strings.HasPrefix(sel, "xpath:"):
+			hr.Header.Set("Accept", "application/xml, text/xml")
+		case sel == "plaintext":
+			hr.Header.Set("Accept", "*/*")
+		default:
+			hr.Header.Set("Accept", "application/json")
+		}
 		if err := applyDataSourceHeaders(ctx, hr, ds.Headers, ep, a.Method()); err != nil {
 			return fail("headers", errkind.Usage, err)
 		}

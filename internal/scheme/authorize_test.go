@@ -361,9 +361,29 @@ func TestTwoHopFortify(t *testing.T) {
 	if f.hits.Load() != 1 {
 		t.Errorf("obtain_token called %d times, want 1 (terminalDate caching)", f.hits.Load())
 	}
+	// Concurrent use of one authorizer (race detector).
+	shared, err := New(ep, et, Options{HTTPClient: f.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			h, err := shared.Headers(context.Background(), "GET", f.URL+"/ssc/api/v1/projects")
+			if err == nil && h.Get("Authorization") != "FortifyToken FT-123" {
+				err = errors.New("wrong header " + h.Get("Authorization"))
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 	bad := endpoint("fortify", f.URL+"/ssc", "UsernamePassword", map[string]string{"username": "ci", "password": "nope"}, nil)
 	a, _ := New(bad, et, Options{HTTPClient: f.Client()})
-	_, err := a.Headers(context.Background(), "GET", f.URL+"/ssc/api/v1/projects")
+	_, err = a.Headers(context.Background(), "GET", f.URL+"/ssc/api/v1/projects")
 	if err == nil || errkind.Of(err) != errkind.Auth || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "Access Denied") {
 		t.Errorf("bad password: %v (kind %v)", err, errkind.Of(err))
 	}
