@@ -464,11 +464,13 @@ func TestEmulatorPolicies(t *testing.T) {
 		if seed.Orgs[i].Name == emulator.DefaultOrg {
 			seed.Orgs[i].Policy.MaxLifespanDays = 7
 			seed.Orgs[i].Policy.BlockFullScope = true
+			seed.Orgs[i].Policy.BlockGlobal = true
 		}
 	}
 	h := newHarness(t, &seed,
 		fileCred("clamped", 1),
 		fileCred("full", 1, func(c *config.Credential) { c.Scopes = []string{"app_token"}; c.AllowFullAccess = true }),
+		fileCred("global", 1, func(c *config.Credential) { c.AllOrgs = true }),
 	)
 	rep := h.run(false, nil)
 	err := rep.Err()
@@ -484,6 +486,9 @@ func TestEmulatorPolicies(t *testing.T) {
 	}
 	if errkind.Of(full.Err) != errkind.Policy {
 		t.Fatalf("kind %v", errkind.Of(full.Err))
+	}
+	if g := rep.Results[2]; g.Err == nil || g.Reason != "policy" || !strings.Contains(strings.ToLower(g.Error), "global") {
+		t.Fatalf("global credential: %+v", g)
 	}
 	// The clamped 7d PAT is due after 7 - 7/3 days, not on every run.
 	h.clk.Advance(2 * 24 * time.Hour)
@@ -620,4 +625,45 @@ func (s *safeBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestEmulatorHeldRevokedOrGlobal: a held PAT revoked out of band, or a held
+// global PAT, is replaced on the next run.
+func TestEmulatorHeldRevokedOrGlobal(t *testing.T) {
+	h := newHarness(t, nil, fileCred("c", 1))
+	mustOK(t, h.run(false, nil))
+	held := h.heldIDs("c", 1)[0]
+	if err := h.client().RevokePAT(context.Background(), held); err != nil {
+		t.Fatal(err)
+	}
+	rep := h.run(false, nil)
+	mustOK(t, rep)
+	if rep.Results[0].Action != rotation.ActionRenew || h.heldIDs("c", 1)[0] == held {
+		t.Fatalf("revoked PAT not replaced: %+v", rep.Results[0])
+	}
+	h.checkSinksWork()
+
+	// A held global PAT (allOrgs) is replaced by an organisation-scoped one.
+	gp, err := h.client().CreatePAT(context.Background(), api.PatTokenCreateRequest{DisplayName: rotation.DisplayName("c", h.clk.Now()), Scope: "vso.code", ValidTo: h.clk.Now().Add(30 * 24 * time.Hour), AllOrgs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, sec := gp.AuthorizationID, *gp.Token
+	fs, _ := sink.NewFile(sink.FileParams{Type: "file", Path: h.sinkPath("c", 0), Format: sink.FormatRaw, Mode: "0600"}, nil)
+	if err := fs.Write(context.Background(), sec, sink.Meta{Credential: "c", AuthorizationID: id, ValidTo: h.clk.Now().Add(30 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	p, ok := h.emu.PAT(id)
+	if !ok || !p.IsGlobal() {
+		t.Fatalf("not a global PAT: %+v", p)
+	}
+	h.clk.Advance(2 * time.Hour)
+	rep = h.run(false, nil)
+	mustOK(t, rep)
+	r := rep.Results[0]
+	if r.Action != rotation.ActionRenew || len(r.Revoked) == 0 || r.Revoked[0] != id {
+		t.Fatalf("global PAT not replaced and revoked: %+v", r)
+	}
+	h.checkSinksWork()
+	h.checkNoUnheld()
 }
