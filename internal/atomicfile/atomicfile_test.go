@@ -1,0 +1,81 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteCreatesWithPermAndReplaces(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "secret")
+	if err := Write(path, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(path, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || string(got) != "two" {
+		t.Fatalf("content = %q, %v; want two", got, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode = %v, want 0600", fi.Mode().Perm())
+	}
+	di, err := os.Stat(filepath.Dir(path))
+	if err != nil || di.Mode().Perm() != 0o700 {
+		t.Fatalf("created directory mode = %v (%v), want 0700", di.Mode().Perm(), err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Fatalf("directory holds %d entries, want only the file (temporary files left behind?)", len(entries))
+	}
+}
+
+func TestWritePermIsNotWidenedByUmaskOrOldFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(path, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode = %v after replacing a 0644 file, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestWriteFailureKeepsOldContent(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// root ignores directory permissions; use a path whose "directory" is a file instead.
+		base := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(base, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := Write(filepath.Join(base, "child"), []byte("y"), 0o600); err == nil {
+			t.Fatal("Write under a regular file succeeded, want an error")
+		}
+		return
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := Write(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+	if err := Write(path, []byte("new"), 0o600); err == nil {
+		t.Fatal("Write into a read-only directory succeeded, want an error")
+	}
+	got, _ := os.ReadFile(path)
+	if string(got) != "old" {
+		t.Fatalf("content = %q after a failed write, want old", got)
+	}
+}
