@@ -66,6 +66,14 @@ type app struct {
 	dcMu sync.Mutex
 	dc   *devops.Client
 
+	// refresh-token store of a k8s-secret:// token cache (login_cache.go),
+	// built once per process so login and later sign-ins share it.
+	kubeMu        sync.Mutex
+	kubeStore     entra.RefreshTokenStore
+	kubeStoreRef  secretRef
+	kubeStoreName string
+	cacheWhere    string
+
 	// defaultLogLevel applies when neither --log-level, PATROL_LOG_LEVEL
 	// nor log.level is set. A command may change it in its PreRunE (e.g.
 	// rotate, which runs unattended, prefers info).
@@ -344,7 +352,7 @@ func (a *app) entraOptions() (entra.Options, error) {
 	if err != nil {
 		return entra.Options{}, err
 	}
-	return entra.Options{
+	opts := entra.Options{
 		Method:                   m,
 		AuthorityHost:            c.Endpoints.AuthorityHost,
 		TenantID:                 c.Auth.TenantID,
@@ -363,7 +371,12 @@ func (a *app) entraOptions() (entra.Options, error) {
 		Logger:                   a.logger(),
 		Now:                      a.now,
 		LookupEnv:                a.env,
-	}, nil
+	}
+	// auth.tokenCache: a file path or k8s-secret://<namespace>/<name>[#key].
+	if a.cacheWhere, err = a.applyTokenCache(&opts); err != nil {
+		return entra.Options{}, err
+	}
+	return opts, nil
 }
 
 // tokenSource returns the process's Entra token source (built once; tokens
