@@ -125,7 +125,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	pf.StringVar(&a.flags.CertificatePath, "certificate", "", "PEM or PKCS#12 client certificate (env AZURE_CLIENT_CERTIFICATE_PATH)")
 	pf.StringVar(&a.flags.FederatedTokenFile, "federated-token-file", "", "workload identity token file (env AZURE_FEDERATED_TOKEN_FILE)")
 	pf.StringVar(&a.flags.ManagedIdentityClientID, "managed-identity-client-id", "", "client ID of a user-assigned managed identity (env PATROL_MANAGED_IDENTITY_CLIENT_ID)")
-	pf.StringVar(&a.flags.TokenCache, "token-cache", "", "device-code refresh-token cache file (env PATROL_TOKEN_CACHE)")
+	pf.StringVar(&a.flags.TokenCache, "token-cache", "", "device-code refresh-token cache: a file, or k8s-secret://<namespace>/<name>[#key] (env PATROL_TOKEN_CACHE)")
 	pf.StringVar(&a.flags.AuthorityHost, "authority-host", "", "Entra authority host (env AZURE_AUTHORITY_HOST; default https://login.microsoftonline.com/)")
 	pf.Bool("disable-instance-discovery", false, "skip Entra instance discovery, for private authorities (env PATROL_DISABLE_INSTANCE_DISCOVERY)")
 	pf.StringVar(&a.flags.VSSPS, "vssps-url", "", "VSSPS base URL (env PATROL_VSSPS_URL; default https://vssps.dev.azure.com)")
