@@ -8,7 +8,7 @@
 //	patrol_credential_expiry_seconds{credential}        Unix time the credential in the sinks expires
 //	patrol_last_success_timestamp_seconds{credential}   Unix time of the last successful run for it
 //	patrol_rotations_total{credential}                  rotations (create/renew/refresh) done by this run
-//	patrol_failures_total{credential,reason}            failures by reason (create, policy, verify, sink, revoke, read, token, list, lock)
+//	patrol_failures_total{credential,reason}            failures by reason (create, policy, verify, sink, revoke, read, token, list, config, crash)
 //	patrol_run_duration_seconds                         wall time of the run
 //
 // Counters count events of this run; the Pushgateway (or the textfile) keeps

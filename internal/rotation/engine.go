@@ -333,6 +333,13 @@ func (e *Engine) applyItem(ctx context.Context, it Item, t Target) Result {
 	res := Result{Credential: it.Credential, Kind: it.Kind, Action: it.Action}
 	if it.Current != nil {
 		res.AuthorizationID, res.DisplayName, res.ValidTo = it.Current.AuthorizationID, it.Current.DisplayName, it.Current.ValidTo
+	} else if it.Kind == config.KindEntraToken {
+		// What the sinks hold expires with the earliest of them.
+		for _, sp := range it.Sinks {
+			if !sp.ValidTo.IsZero() && (res.ValidTo.IsZero() || sp.ValidTo.Before(res.ValidTo)) {
+				res.ValidTo = sp.ValidTo
+			}
+		}
 	}
 	res.Clamped = it.Clamped
 	if err := ctx.Err(); err != nil {
