@@ -79,3 +79,29 @@ func TestWriteFailureKeepsOldContent(t *testing.T) {
 		t.Fatalf("content = %q after a failed write, want old", got)
 	}
 }
+
+func TestWriteRenameFailureLeavesNoTemporaryFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := Write(p, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Renaming onto a non-empty directory fails after the temp file was written.
+	bad := filepath.Join(dir, "d")
+	if err := os.Mkdir(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(bad, []byte("new"), 0o600); err == nil {
+		t.Fatal("want an error renaming onto a non-empty directory")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("temporary file left behind: %v", entries)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "old" {
+		t.Fatalf("content %q, want old", b)
+	}
+}

@@ -40,12 +40,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/patrol-dev/patrol/internal/atomicfile"
 )
 
 // Options configures Start.
@@ -696,41 +697,9 @@ func (e *Emulator) persistLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(e.opts.StateFile, b)
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".emulator-state-*")
-	if err != nil {
-		return fmt.Errorf("emulator: writing state file %s: %w", path, err)
+	if err := atomicfile.Write(e.opts.StateFile, b, 0o600); err != nil {
+		return fmt.Errorf("emulator: writing state file: %w", err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("emulator: writing state file %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("emulator: writing state file %s: %w", path, err)
-	}
-	ok = true
 	return nil
 }
 

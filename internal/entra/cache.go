@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/atomicfile"
 	"github.com/patrol-dev/patrol/internal/errkind"
 )
 
@@ -146,51 +146,8 @@ func (c *FileTokenCache) Save(ctx context.Context, refreshToken string) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(c.Path, append(data, '\n')); err != nil {
+	if err := atomicfile.Write(c.Path, append(data, '\n'), 0o600); err != nil {
 		return &CacheError{Path: c.Path, kind: errkind.Usage, err: err, Msg: "cannot save the refresh token to " + c.Path + " (check the directory is writable)"}
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to path with mode 0600: a temp file in the
-// same directory, fsync, rename, fsync of the directory. The parent
-// directory is created 0700 if missing.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

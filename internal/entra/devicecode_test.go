@@ -89,32 +89,6 @@ func TestFileTokenCachePermsAndAtomicity(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicKeepsOldOnFailure(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	if err := WriteFileAtomic(p, []byte("old")); err != nil {
-		t.Fatal(err)
-	}
-	// Renaming onto a directory fails: the old content must stay and no temp file remain.
-	bad := filepath.Join(dir, "d")
-	if err := os.Mkdir(bad, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bad, "x"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(bad, []byte("new")); err == nil {
-		t.Fatal("want error renaming onto a non-empty directory")
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		t.Fatalf("temp file left: %v", entries)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "old" {
-		t.Fatalf("content %q", b)
-	}
-}
-
 // deviceFake serves the device-code flow: devicecode, then token polls whose
 // answers come from states; refresh grants rotate the refresh token.
 func deviceFake(t *testing.T, states []string) *fakeAuthority {
