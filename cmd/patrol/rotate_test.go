@@ -129,3 +129,43 @@ func TestConfigValidateErrors(t *testing.T) {
 		t.Fatalf("schema: %d", code)
 	}
 }
+
+func TestRotatePartialExit8(t *testing.T) {
+	_, env := emuEnv(t)
+	dir := t.TempDir()
+	cfg := `organization: contoso
+rotation: {lock: {type: none}}
+credentials:
+  - name: good
+    scopes: [vso.code]
+    sinks: [{type: file, path: ` + filepath.Join(dir, "good.pat") + `}]
+  - name: broken
+    scopes: [vso.code]
+    sinks: [{type: file, path: ` + filepath.Join(dir, "isadir") + `}]
+`
+	// A directory where the file should be: Read works, every Write fails.
+	if err := os.Mkdir(filepath.Join(dir, "isadir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "patrol.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, env, "rotate", "--config", p, "-o", "json")
+	if code != 8 || !strings.Contains(errOut, "1 of 2") {
+		t.Fatalf("want exit 8 (partial), got %d\n%s\n%s", code, out, errOut)
+	}
+	var res rotateOutput
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Results[0].Error != "" || res.Results[1].Reason != "sink" {
+		t.Fatalf("results: %v %s", err, out)
+	}
+	// The undeliverable PAT was revoked at once: only "good" holds a PAT.
+	code, out, _ = runCLI(t, env, "pat", "list", "-o", "json")
+	if code != 0 || strings.Count(out, "patrol:broken:") != 0 || strings.Count(out, "patrol:good:") != 1 {
+		t.Fatalf("active PATs after the run: %s", out)
+	}
+	code, _, _ = runCLI(t, env, "status", "--config", p)
+	if code != 8 {
+		t.Fatalf("status of a credential with a missing sink: exit %d, want 8", code)
+	}
+}
