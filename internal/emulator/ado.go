@@ -240,6 +240,7 @@ func (e *Emulator) registerDevOps() {
 	e.handle(http.MethodPost, "/vssps/{org}/_apis/tokenadmin/revocationrules", "ado", e.handleTokenAdminRules)
 	e.handle(http.MethodGet, "/devops/{org}/_apis/connectiondata", "ado", e.handleConnectionData)
 	e.handle(http.MethodGet, "/vssps/{org}/_apis/connectiondata", "ado", e.handleConnectionData)
+	e.handle(http.MethodGet, "/devops/{org}/_apis/projects", "ado", e.handleProjects)
 	signin := func(w http.ResponseWriter, r *http.Request, _ params) {
 		writeSignInPage(w, http.StatusNonAuthoritativeInfo)
 	}
@@ -257,6 +258,35 @@ func (e *Emulator) registerDevOps() {
 		w.Header().Set("X-VSS-ResourceTenant", org.TenantID)
 		fmt.Fprintf(w, "<html><body>%s</body></html>", org.Name)
 	})
+}
+
+// projectInfo is the (trimmed) TeamProjectReference of GET _apis/projects.
+type projectInfo struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	State      string `json:"state"`
+	Visibility string `json:"visibility"`
+	URL        string `json:"url"`
+}
+
+// handleProjects serves GET {org}/_apis/projects (Bearer or Basic :PAT): the
+// seeded projects, all wellFormed. Service-endpoint types such as
+// externaltfs use it as their TestConnection data source.
+func (e *Emulator) handleProjects(w http.ResponseWriter, r *http.Request, p params) {
+	org := e.lookupOrg(w, p["org"])
+	if org == nil {
+		return
+	}
+	if _, ok := e.authDevOps(w, r, org, true); !ok {
+		return
+	}
+	out := api.ListOf[projectInfo]{Value: []projectInfo{}}
+	for _, pr := range org.Projects {
+		out.Value = append(out.Value, projectInfo{ID: pr.ID, Name: pr.Name, State: "wellFormed", Visibility: "private",
+			URL: e.DevOpsURL() + "/" + org.Name + "/_apis/projects/" + pr.ID})
+	}
+	out.Count = len(out.Value)
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (e *Emulator) handleConnectionData(w http.ResponseWriter, r *http.Request, p params) {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -405,5 +406,47 @@ func BenchmarkPATList(b *testing.B) {
 		if r := do(b, e, "GET", u, auth, nil); r.Status != 200 {
 			b.Fatal(r.Status)
 		}
+	}
+}
+
+func TestProjectsListAcceptsPATAndBearer(t *testing.T) {
+	e := start(t, Options{})
+	id, secret, err := e.IssuePAT(DefaultUser, DefaultOrg, "projects", "vso.project", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.DevOpsURL() + "/" + DefaultOrg + "/_apis/projects"
+	for name, auth := range map[string]string{"pat": basicPAT(secret), "bearer": userToken(t, e, DefaultUser)} {
+		r := do(t, e, "GET", u, auth, nil)
+		if r.Status != 200 {
+			t.Fatalf("%s: status %d %s", name, r.Status, r.Body)
+		}
+		var got api.ListOf[projectInfo]
+		r.json(t, &got)
+		var want []string
+		for _, o := range e.Seed().Orgs {
+			if o.Name == DefaultOrg {
+				for _, p := range o.Projects {
+					want = append(want, p.Name)
+				}
+			}
+		}
+		if got.Count != len(want) || len(got.Value) != len(want) || len(want) == 0 {
+			t.Fatalf("%s: %d projects (count %d), want %v", name, len(got.Value), got.Count, want)
+		}
+		for i, p := range got.Value {
+			if p.Name != want[i] || p.State != "wellFormed" {
+				t.Errorf("%s: project %d = %+v, want name %s state wellFormed", name, i, p, want[i])
+			}
+		}
+	}
+	if r := do(t, e, "GET", u, "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("anonymous: status %d, want 401", r.Status)
+	}
+	if r := do(t, e, "DELETE", patsURL(e, DefaultOrg, "authorizationId="+id), userToken(t, e, DefaultUser), nil); r.Status/100 != 2 {
+		t.Fatalf("revoke: %d", r.Status)
+	}
+	if r := do(t, e, "GET", u, basicPAT(secret), nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("revoked PAT: status %d, want 401", r.Status)
 	}
 }
