@@ -150,7 +150,7 @@ func createdAt(p api.PatToken, nameTime time.Time) time.Time {
 //     when a newer PAT that a sink holds replaced it and gracePeriod has passed
 //     since that newer PAT was created, or — when nothing newer is held (a run
 //     died between create and delivery) — once it is older than OrphanAge.
-//     A PAT any sink holds is never revoked.
+//     A PAT any sink holds — of any credential — is never revoked.
 func MakePlan(in Input) Plan {
 	now := in.Now.UTC()
 	byCred := map[string][]managed{}
@@ -164,13 +164,30 @@ func MakePlan(in Input) Plan {
 		key := strings.ToLower(cred)
 		byCred[key] = append(byCred[key], managed{pat: p, created: createdAt(p, t)})
 	}
+	// PATs any sink holds, whatever credential it belongs to: never cleaned
+	// up (a sink moved from one credential to another still holds the old
+	// credential's PAT until its new credential replaces it).
+	heldAnywhere := map[string]bool{}
+	heldBy := map[string]map[string]bool{} // id → credentials whose sinks hold it
+	for cred, states := range in.Sinks {
+		for _, st := range states {
+			if st.Err == nil && st.Held.AuthorizationID != "" {
+				id := strings.ToLower(st.Held.AuthorizationID)
+				heldAnywhere[id] = true
+				if heldBy[id] == nil {
+					heldBy[id] = map[string]bool{}
+				}
+				heldBy[id][strings.ToLower(cred)] = true
+			}
+		}
+	}
 	plan := Plan{Now: now}
 	for _, c := range in.Credentials {
 		var it Item
 		if c.Kind == config.KindEntraToken {
 			it = planToken(c, in.Sinks[c.Name], now, in.Force)
 		} else {
-			it = planPAT(c, in.Sinks[c.Name], byCred[strings.ToLower(c.Name)], byID, now, in.OrphanAge, in.Force)
+			it = planPAT(c, in.Sinks[c.Name], byCred[strings.ToLower(c.Name)], byID, heldAnywhere, heldBy, now, in.OrphanAge, in.Force)
 		}
 		plan.Items = append(plan.Items, it)
 	}
@@ -225,7 +242,7 @@ func planToken(c config.Credential, states []SinkState, now time.Time, force boo
 	return it
 }
 
-func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[string]api.PatToken, now time.Time, orphanAge time.Duration, force bool) Item {
+func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[string]api.PatToken, heldAnywhere map[string]bool, heldBy map[string]map[string]bool, now time.Time, orphanAge time.Duration, force bool) Item {
 	it := Item{Credential: c.Name, Kind: config.KindPAT, Action: ActionNone}
 	mineByID := map[string]managed{}
 	for _, m := range mine {
@@ -312,13 +329,16 @@ func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[s
 	}
 	if it.Action == ActionRenew {
 		for id := range held {
+			if len(heldBy[id]) > 1 {
+				continue // another credential's sink holds it too: never revoked from here
+			}
 			if m, ok := mineByID[id]; ok {
 				it.Replace = append(it.Replace, PATRef{AuthorizationID: m.pat.AuthorizationID, DisplayName: m.pat.DisplayName, ValidTo: m.pat.ValidTo})
 			}
 		}
 		sort.Slice(it.Replace, func(i, j int) bool { return it.Replace[i].DisplayName < it.Replace[j].DisplayName })
 	}
-	it.Revoke = cleanup(c, mine, held, now, orphanAge)
+	it.Revoke = cleanup(c, mine, held, heldAnywhere, now, orphanAge)
 	return it
 }
 
@@ -337,11 +357,11 @@ func markBehind(it *Item, mine map[string]managed) {
 	}
 }
 
-func cleanup(c config.Credential, mine []managed, held map[string]bool, now time.Time, orphanAge time.Duration) []Revocation {
+func cleanup(c config.Credential, mine []managed, held, heldAnywhere map[string]bool, now time.Time, orphanAge time.Duration) []Revocation {
 	var out []Revocation
 	for _, m := range mine {
 		id := strings.ToLower(m.pat.AuthorizationID)
-		if held[id] {
+		if held[id] || heldAnywhere[id] {
 			continue
 		}
 		// The oldest held PAT newer than m replaced it.

@@ -210,3 +210,28 @@ func TestMakePlanEntraToken(t *testing.T) {
 		}
 	}
 }
+
+// A sink moved from credential a to b still holds a's PAT: a must not revoke it.
+func TestMakePlanHeldByOtherCredential(t *testing.T) {
+	a, b := cred("a"), cred("b")
+	pats := []api.PatToken{pat("pa-old", "a", t0.Add(-3*day), 30*day), pat("pa", "a", t0.Add(-2*day), 30*day)}
+	p := MakePlan(Input{Now: t0, Credentials: []config.Credential{a, b}, PATs: pats, OrphanAge: time.Hour,
+		Sinks: map[string][]SinkState{"a": {holds("pa")}, "b": {holds("pa-old")}}})
+	if len(p.Items[0].Revoke) != 0 {
+		t.Fatalf("a revokes a PAT b's sink holds: %+v", p.Items[0].Revoke)
+	}
+	if p.Items[1].Action != ActionRenew || p.Items[1].Sinks[0].Status != "foreign" {
+		t.Fatalf("b: %+v", p.Items[1])
+	}
+}
+
+// A PAT held by sinks of two credentials is never revoked by either's renewal.
+func TestMakePlanSharedHeldNotReplaced(t *testing.T) {
+	a, b := cred("a"), cred("b")
+	pats := []api.PatToken{pat("pa", "a", t0.Add(-25*day), 30*day)}
+	p := MakePlan(Input{Now: t0, Credentials: []config.Credential{a, b}, PATs: pats, OrphanAge: time.Hour,
+		Sinks: map[string][]SinkState{"a": {holds("pa")}, "b": {holds("pa")}}})
+	if p.Items[0].Action != ActionRenew || len(p.Items[0].Replace) != 0 {
+		t.Fatalf("a: %+v", p.Items[0])
+	}
+}
