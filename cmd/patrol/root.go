@@ -205,7 +205,13 @@ func reportError(w io.Writer, err error) int {
 		fmt.Fprintln(w, "hint: interrupted; nothing further was done")
 		return exitInterrupted
 	}
-	fmt.Fprintf(w, "hint: %s\n", advice(kind))
+	hint := errkind.HintOf(err)
+	if hint == "" {
+		hint = advice(kind)
+	} else {
+		hint = fmt.Sprintf("%s (exit %d)", hint, kind.ExitCode())
+	}
+	fmt.Fprintf(w, "hint: %s\n", hint)
 	return kind.ExitCode()
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/datasource"
 	"github.com/patrol-dev/patrol/internal/errkind"
 )
 
@@ -41,6 +42,8 @@ func TestExitCodeMapping(t *testing.T) {
 		{errkind.New(errkind.Partial, errors.New("x")), 8, "some items failed"},
 		{fmt.Errorf("op: %w", context.Canceled), 130, "interrupted"},
 		{errors.New(`unknown command "frob" for "patrol"`), 2, "--help"},
+		// A typed error's own hint wins over the kind's generic advice.
+		{&datasource.Error{DataSource: "TestConnection", Step: "response", Status: 401, Err: errkind.New(errkind.Auth, errors.New("HTTP 401"))}, 3, "endpoint's server refused its credentials"},
 	}
 	for _, tc := range cases {
 		var b bytes.Buffer

@@ -117,6 +117,18 @@ func (e *Error) Kind() errkind.Kind {
 	return errkind.Unknown
 }
 
+// ErrorHint implements errkind.Hinter: a refusal by the endpoint's server is
+// about the endpoint's credentials, not patrol's own sign-in.
+func (e *Error) ErrorHint() string {
+	switch e.Status {
+	case 401:
+		return "the endpoint's server refused its credentials: check the endpoint's authorization parameters (`patrol endpoint header` shows what is sent, masked)"
+	case 403:
+		return "the endpoint's credentials were accepted but lack a permission on that server: grant it there"
+	}
+	return ""
+}
+
 func statusKind(code int) errkind.Kind {
 	switch {
 	case code == 401:

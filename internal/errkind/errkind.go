@@ -104,3 +104,20 @@ type kindError struct {
 func (e *kindError) Error() string { return e.err.Error() }
 func (e *kindError) Unwrap() error { return e.err }
 func (e *kindError) Kind() Kind    { return e.k }
+
+// Hinter is implemented by errors that know better advice than their kind's
+// generic one (e.g. a third-party tool refusing an endpoint's credentials is
+// Auth, but the fix is the endpoint, not patrol's own sign-in).
+type Hinter interface {
+	ErrorHint() string
+}
+
+// HintOf returns the advice of the first error in err's chain that has one,
+// or "".
+func HintOf(err error) string {
+	var h Hinter
+	if errors.As(err, &h) {
+		return h.ErrorHint()
+	}
+	return ""
+}
