@@ -36,8 +36,16 @@ func (c *clock) Advance(d time.Duration) {
 // flaky is a test sink: a raw file sink whose Write can be made to fail.
 type flaky struct {
 	*sink.FileSink
-	path string
-	fail func() bool
+	path     string
+	fail     func() bool
+	failRead func() bool
+}
+
+func (f *flaky) Read(ctx context.Context) (sink.Held, error) {
+	if f.failRead != nil && f.failRead() {
+		return sink.Held{}, errors.New("injected read failure")
+	}
+	return f.FileSink.Read(ctx)
 }
 
 func (f *flaky) Write(ctx context.Context, secret string, meta sink.Meta) error {
@@ -56,6 +64,8 @@ type harness struct {
 	creds []config.Credential
 	// failSink decides per (credential, sink index) whether a write fails.
 	failSink func(cred string, i int) bool
+	// failRead decides per (credential, sink index) whether a read fails.
+	failRead func(cred string, i int) bool
 	conc     int
 	orphan   time.Duration
 	// maxAttempts of the devops client (0 = its default).
@@ -132,6 +142,8 @@ func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
 			name, idx := c.Name, i
 			tg.Sinks = append(tg.Sinks, &flaky{FileSink: fs, path: h.sinkPath(c.Name, i), fail: func() bool {
 				return h.failSink != nil && h.failSink(name, idx)
+			}, failRead: func() bool {
+				return h.failRead != nil && h.failRead(name, idx)
 			}})
 		}
 		e.Targets = append(e.Targets, tg)
@@ -664,6 +676,47 @@ func TestEmulatorHeldRevokedOrGlobal(t *testing.T) {
 	if r.Action != rotation.ActionRenew || len(r.Revoked) == 0 || r.Revoked[0] != id {
 		t.Fatalf("global PAT not replaced and revoked: %+v", r)
 	}
+	h.checkSinksWork()
+	h.checkNoUnheld()
+}
+
+// TestEmulatorReadFailureAndUnknown: a sink that cannot be read stops that
+// credential (no create, no clean-up) while others proceed; a sink holding
+// content patrol did not record is replaced.
+func TestEmulatorReadFailureAndUnknown(t *testing.T) {
+	h := newHarness(t, nil, fileCred("a", 2), fileCred("b", 1))
+	mustOK(t, h.run(false, nil))
+	// Crash after create for a (leaves an orphan), then break a's second sink.
+	h.clk.Advance(25 * 24 * time.Hour)
+	h.run(false, func(ev rotation.HookEvent) error {
+		if ev.Credential == "a" && ev.Step == rotation.StepCreated {
+			return rotation.ErrCrash
+		}
+		return nil
+	})
+	h.clk.Advance(2 * time.Hour)
+	h.failRead = func(c string, i int) bool { return c == "a" && i == 1 }
+	// b's sink now holds something patrol did not write.
+	if err := os.Remove(h.sinkPath("b", 0) + ".meta.json"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.activeManaged()["a"])
+	rep := h.run(false, nil)
+	if errkind.Of(rep.Err()) != errkind.Partial {
+		t.Fatalf("want partial: %v", rep.Err())
+	}
+	a, b := rep.Results[0], rep.Results[1]
+	if a.Action != rotation.ActionFail || a.Reason != "read" || len(a.Revoked) != 0 {
+		t.Fatalf("a: %+v", a)
+	}
+	if after := len(h.activeManaged()["a"]); after != before {
+		t.Fatalf("a's PATs changed while a sink was unreadable: %d -> %d", before, after)
+	}
+	if b.Action != rotation.ActionRenew || b.Err != nil {
+		t.Fatalf("b (unknown content) not replaced: %+v", b)
+	}
+	h.failRead = nil
+	mustOK(t, h.run(false, nil))
 	h.checkSinksWork()
 	h.checkNoUnheld()
 }

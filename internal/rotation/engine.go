@@ -387,7 +387,7 @@ func (e *Engine) revoke(ctx context.Context, cred, id string) error {
 }
 
 // rotate creates, verifies, delivers and revokes. It returns true when the
-// clean-up revocations may run.
+// clean-up revocations may run (every sink took the new PAT).
 func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) bool {
 	c := t.Credential
 	now := e.now()
@@ -522,7 +522,9 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 			res.Revoked = append(res.Revoked, id)
 		}
 	}
-	return true
+	// Clean-up only after a complete delivery: a sink that failed may hold
+	// content patrol cannot identify (e.g. a PAT whose metadata was lost).
+	return len(failures) == 0
 }
 
 // compensate revokes a PAT this run created and could not deliver. It runs
