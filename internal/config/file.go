@@ -307,6 +307,20 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 	var ps []Problem
 	add := func(path, msg string) { ps = append(ps, Problem{Path: path, Line: d.line(path), Msg: msg}) }
 
+	// Connection settings as written in the file (env and flags are checked
+	// again when the connection is loaded).
+	if err := f.Connection.Validate(); err != nil {
+		var ce *ConfigError
+		path := ""
+		if errors.As(err, &ce) {
+			for _, k := range []string{"organization", "auth.method", "auth.tenantId", "auth.clientId", "auth.username", "endpoints.authorityHost", "endpoints.vssps", "endpoints.devops", "endpoints.apiVersion", "log.format", "log.level"} {
+				if strings.Contains(ce.Source, k+")") || strings.HasSuffix(ce.Source, ", "+k) {
+					path = k
+				}
+			}
+		}
+		ps = append(ps, Problem{Path: path, Line: d.line(path), Msg: err.Error()})
+	}
 	r := f.Rotation
 	if r.Concurrency < 1 || r.Concurrency > MaxConcurrency {
 		add("rotation.concurrency", fmt.Sprintf("%d is out of range; use 1..%d (default %d)", r.Concurrency, MaxConcurrency, DefaultConcurrency))

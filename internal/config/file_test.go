@@ -122,6 +122,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"duplicate key", "organization: a\norganization: b\n", []string{"line 2", "already defined"}},
 		{"empty", "", []string{"empty"}},
 		{"same sink twice", "credentials:\n- name: a\n  scopes: [vso.code]\n  sinks: [{type: file, path: /a}]\n- name: b\n  scopes: [vso.code]\n  sinks:\n  - {path: /a, type: file}\n", []string{"line 8", "credentials[1].sinks[0]", "already configured at credentials[0].sinks[0] (line 4)"}},
+		{"connection checked", "organization: contoso\nauth:\n  method: telepathy\n", []string{"line 3", "auth.method", "telepathy"}},
 		{"pushgateway", "rotation:\n  metrics: {pushgateway: 'pushgw:9091'}\n", []string{"line 2", "not an absolute http(s) URL"}},
 	}
 	for _, tc := range cases {
