@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/atomicfile"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/prometheus/common/expfmt"
@@ -119,30 +120,14 @@ func (r *Recorder) WriteTextfile(path string) error {
 	if err != nil {
 		return fmt.Errorf("metrics: render: %w", err)
 	}
+	// The directory must exist: it is usually node-exporter's textfile
+	// directory, whose owner and mode are not patrol's to choose.
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("metrics: write %s: %w; check rotation.metrics.textfile", path, err)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("metrics: directory %s of rotation.metrics.textfile does not exist: create it (readable by the metrics collector) or fix the path", dir)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("metrics: write %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("metrics: write %s: %w", path, err)
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
+		return fmt.Errorf("metrics: %w; check rotation.metrics.textfile", err)
 	}
 	return nil
 }

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/atomicfile"
 	"github.com/patrol-dev/patrol/internal/errkind"
 )
 
@@ -239,7 +239,7 @@ func (s *FileSink) Write(ctx context.Context, secret string, meta Meta) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name(), err)
 	}
-	if err := WriteFileAtomic(s.p.Path, content, s.mode); err != nil {
+	if err := atomicfile.Write(s.p.Path, content, s.mode); err != nil {
 		return fmt.Errorf("%s: write secret: %w", s.Name(), err)
 	}
 	rotated := meta.RotatedAt
@@ -249,52 +249,8 @@ func (s *FileSink) Write(ctx context.Context, secret string, meta Meta) error {
 	m := fileMeta{Credential: meta.Credential, Kind: meta.Kind, AuthorizationID: meta.AuthorizationID,
 		DisplayName: meta.DisplayName, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotated.UTC()}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := WriteFileAtomic(s.MetaPath(), append(b, '\n'), s.mode); err != nil {
+	if err := atomicfile.Write(s.MetaPath(), append(b, '\n'), s.mode); err != nil {
 		return fmt.Errorf("%s: write metadata %s: %w", s.Name(), s.MetaPath(), err)
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to path via a temp file in the same directory:
-// create (mode), write, fsync, chmod, rename over path, fsync the directory.
-// A failure leaves the previous file untouched. The directory is created
-// (0700) when missing.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

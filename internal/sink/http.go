@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/atomicfile"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/mustache"
 )
@@ -307,7 +308,7 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 	}
 	st := httpState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotated.UTC(), Status: resp.StatusCode}
 	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := WriteFileAtomic(s.p.StateFile, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(s.p.StateFile, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("%s: delivered, but recording it in stateFile %s failed: %w (the next run will deliver again)", s.Name(), s.p.StateFile, err)
 	}
 	return nil
