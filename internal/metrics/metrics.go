@@ -5,7 +5,8 @@
 //
 // Metrics:
 //
-//	patrol_credential_expiry_seconds{credential}        Unix time the credential in the sinks expires
+//	patrol_credential_seconds_to_expiry{credential}     seconds from the end of the run until the credential in the sinks expires
+//	patrol_credential_expiry_timestamp_seconds{credential} Unix time the credential in the sinks expires (alert on it - time())
 //	patrol_last_success_timestamp_seconds{credential}   Unix time of the last successful run for it
 //	patrol_rotations_total{credential}                  rotations (create/renew/refresh) done by this run
 //	patrol_failures_total{credential,reason}            failures by reason (create, policy, verify, sink, revoke, read, token, list, config, crash)
@@ -35,6 +36,7 @@ import (
 type Recorder struct {
 	Registry    *prometheus.Registry
 	expiry      *prometheus.GaugeVec
+	toExpiry    *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
 	rotations   *prometheus.CounterVec
 	failures    *prometheus.CounterVec
@@ -45,8 +47,10 @@ type Recorder struct {
 func New() *Recorder {
 	r := &Recorder{
 		Registry: prometheus.NewRegistry(),
-		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "patrol_credential_expiry_seconds",
+		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "patrol_credential_expiry_timestamp_seconds",
 			Help: "Unix time at which the credential held by the sinks expires."}, []string{"credential"}),
+		toExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "patrol_credential_seconds_to_expiry",
+			Help: "Seconds from the end of the run until the credential held by the sinks expires (negative: expired)."}, []string{"credential"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "patrol_last_success_timestamp_seconds",
 			Help: "Unix time of the last run that handled the credential without error."}, []string{"credential"}),
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patrol_rotations_total",
@@ -56,7 +60,7 @@ func New() *Recorder {
 		duration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "patrol_run_duration_seconds",
 			Help: "Wall time of the last rotation run."}),
 	}
-	r.Registry.MustRegister(r.expiry, r.lastSuccess, r.rotations, r.failures, r.duration)
+	r.Registry.MustRegister(r.expiry, r.toExpiry, r.lastSuccess, r.rotations, r.failures, r.duration)
 	return r
 }
 
@@ -78,6 +82,7 @@ type Outcome struct {
 func (r *Recorder) Observe(o Outcome) {
 	if !o.ValidTo.IsZero() {
 		r.expiry.WithLabelValues(o.Credential).Set(float64(o.ValidTo.Unix()))
+		r.toExpiry.WithLabelValues(o.Credential).Set(o.ValidTo.Sub(o.At).Seconds())
 	}
 	r.rotations.WithLabelValues(o.Credential).Add(0)
 	if o.Rotated {

@@ -33,7 +33,8 @@ func TestTextfile(t *testing.T) {
 	}
 	s := string(b)
 	for _, want := range []string{
-		`patrol_credential_expiry_seconds{credential="agents"} 1.802592e+09`,
+		`patrol_credential_expiry_timestamp_seconds{credential="agents"} 1.802592e+09`,
+		`patrol_credential_seconds_to_expiry{credential="agents"} 2.592e+06`,
 		`patrol_last_success_timestamp_seconds{credential="agents"} 1.8e+09`,
 		`patrol_rotations_total{credential="agents"} 1`,
 		`patrol_rotations_total{credential="feed"} 0`,
