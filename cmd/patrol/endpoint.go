@@ -776,10 +776,11 @@ func newEndpointCreateCmd(a *app, o *endpointOpts) *cobra.Command {
 				} else {
 					t, terr = resolveType(o, ep)
 				}
-				if terr == nil {
-					if _, err := scheme.Validate(ep, t); err != nil {
-						return err
-					}
+				if terr != nil {
+					// The server validates too; say that patrol could not.
+					fmt.Fprintf(a.stderr, "warning: not validated locally (%v); Azure DevOps will validate it (use --manifest/--type, or --no-validate to silence this)\n", terr)
+				} else if _, err := scheme.Validate(ep, t); err != nil {
+					return err
 				}
 			}
 			if len(ep.ServiceEndpointProjectReferences) == 0 {
