@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/devops"
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/scheme"
 )
 
 // The azure-devops-service-endpoint sink puts the credential into one
@@ -28,6 +31,19 @@ import (
 // patrolValidTo, patrolRotatedAt and patrolCredential. These are visible,
 // non-secret configuration values; Azure DevOps keeps unknown data keys.
 // Read reports them; it never sees the secret (GET returns it null).
+//
+// Verify (sink.Verifier) runs the endpoint's TestConnection data source
+// through Azure DevOps' endpointproxy with the stored endpointId — Azure
+// DevOps calls the tool with the credential it now holds, exactly as a
+// pipeline would, so "ok" means the consumer sees a working credential.
+// A statusCode other than "ok" is an *EndpointVerifyError naming the
+// endpoint, the status and the tool's message. A TestConnection that answers
+// ok with the single result "false" (SonarQube's
+// /api/authentication/validate → {"valid":false}) fails too. Endpoint types
+// without a TestConnection data source (Generic, many extension types) are
+// not verifiable: Verify logs that at info level and returns nil. That is
+// known from the built-in type list without a call, otherwise from
+// endpointproxy's 400 answer naming the missing data source.
 
 // ServiceEndpointParams are the parameters of `type: azure-devops-service-endpoint`.
 type ServiceEndpointParams struct {
@@ -51,6 +67,9 @@ type ServiceEndpointAPI interface {
 	ListServiceEndpoints(ctx context.Context, project string, f devops.EndpointFilter) ([]api.ServiceEndpoint, error)
 	UpdateServiceEndpoint(ctx context.Context, ep api.ServiceEndpoint, operation string) (api.ServiceEndpoint, error)
 	WaitEndpointReady(ctx context.Context, project, id string, poll time.Duration) (api.ServiceEndpoint, error)
+	// ExecuteServiceEndpointRequest runs a data source through Azure DevOps'
+	// endpointproxy (Verify runs the type's TestConnection).
+	ExecuteServiceEndpointRequest(ctx context.Context, project, endpointID string, req api.ServiceEndpointRequest) (api.ServiceEndpointRequestResult, error)
 }
 
 // Data keys holding patrol's metadata on the endpoint.
@@ -74,7 +93,11 @@ func init() {
 			if !ok {
 				return nil, errkind.New(errkind.Usage, errors.New("azure-devops-service-endpoint needs the Azure DevOps client; configure organization and auth"))
 			}
-			return NewServiceEndpoint(sp, c, deps.Now)
+			s, err := NewServiceEndpoint(sp, c, deps.Now)
+			if err != nil {
+				return nil, err
+			}
+			return s.WithLogger(deps.Logger), nil
 		},
 	})
 }
@@ -107,6 +130,7 @@ type ServiceEndpointSink struct {
 	p   ServiceEndpointParams
 	c   ServiceEndpointAPI
 	now func() time.Time
+	log *slog.Logger
 }
 
 // NewServiceEndpoint builds the sink.
@@ -114,7 +138,16 @@ func NewServiceEndpoint(p ServiceEndpointParams, c ServiceEndpointAPI, now func(
 	if now == nil {
 		now = time.Now
 	}
-	return &ServiceEndpointSink{p: p, c: c, now: now}, nil
+	return &ServiceEndpointSink{p: p, c: c, now: now, log: slog.New(slog.DiscardHandler)}, nil
+}
+
+// WithLogger sets the logger (Verify logs endpoints it cannot verify); nil = discard.
+func (s *ServiceEndpointSink) WithLogger(l *slog.Logger) *ServiceEndpointSink {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	s.log = l
+	return s
 }
 
 // Name is "azure-devops-service-endpoint:<project>/<id or name>#<parameter>".
@@ -232,4 +265,105 @@ func setOrDelete(m map[string]string, k, v string) {
 		return
 	}
 	m[k] = v
+}
+
+// TestConnectionDataSource is the data source Verify runs.
+const TestConnectionDataSource = "TestConnection"
+
+var _ Verifier = (*ServiceEndpointSink)(nil)
+
+// EndpointVerifyError: the endpoint's TestConnection did not answer ok with
+// the credential patrol wrote. Its Kind follows the tool's status
+// (unauthorized → Auth, forbidden → Permission, notFound → NotFound,
+// throttling/5xx/unreachable → Transient, anything else Unknown).
+type EndpointVerifyError struct {
+	Sink       string // sink name
+	Endpoint   string // service connection name
+	ID         string // service connection id
+	StatusCode string // endpointproxy statusCode ("unauthorized", …; "ok" with a false result)
+	Message    string // the tool's errorMessage as relayed by Azure DevOps (never the secret)
+}
+
+func (e *EndpointVerifyError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = "no message"
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return fmt.Sprintf("%s: TestConnection of service connection %q (%s) answered %s (%s); the service connection holds the new credential but the tool does not accept it: check that the tool accepts this kind of credential and that the sink's parameter is the one the tool reads, then run `patrol endpoint test` or rotate again",
+		e.Sink, e.Endpoint, e.ID, e.StatusCode, msg)
+}
+
+// Kind implements errkind.Kinder.
+func (e *EndpointVerifyError) Kind() errkind.Kind {
+	switch strings.ToLower(e.StatusCode) {
+	case "unauthorized", "proxyauthenticationrequired":
+		return errkind.Auth
+	case "forbidden":
+		return errkind.Permission
+	case "notfound", "gone":
+		return errkind.NotFound
+	case "toomanyrequests", "requesttimeout", "internalservererror", "badgateway", "serviceunavailable", "gatewaytimeout":
+		return errkind.Transient
+	}
+	return errkind.Unknown
+}
+
+// Verify runs the endpoint's TestConnection through endpointproxy.
+func (s *ServiceEndpointSink) Verify(ctx context.Context, meta Meta) error {
+	ep, err := s.get(ctx) // by name: the id; always: name and type for messages
+	if err != nil {
+		return fmt.Errorf("%s: verify: %w", s.Name(), err)
+	}
+	id, name, typ := ep.ID, ep.Name, ep.Type
+	notVerifiable := func(why string) error {
+		s.log.Info("service connection not verified: its type has no TestConnection data source", "sink", s.Name(), "endpoint", name, "type", typ, "why", why)
+		return nil
+	}
+	if t, ok := scheme.BuiltinType(typ); ok {
+		if _, has := t.DataSource(TestConnectionDataSource); !has {
+			return notVerifiable("built-in type without TestConnection")
+		}
+	}
+	res, err := s.c.ExecuteServiceEndpointRequest(ctx, s.p.Project, id, api.ServiceEndpointRequest{
+		DataSourceDetails: &api.DataSourceDetails{DataSourceName: TestConnectionDataSource},
+	})
+	if err != nil {
+		if missingDataSource(err) {
+			return notVerifiable("endpointproxy: no TestConnection data source")
+		}
+		return fmt.Errorf("%s: verify with TestConnection of service connection %q: %w", s.Name(), name, err)
+	}
+	if !strings.EqualFold(res.StatusCode, "ok") {
+		return &EndpointVerifyError{Sink: s.Name(), Endpoint: name, ID: id, StatusCode: res.StatusCode, Message: res.ErrorMessage}
+	}
+	var vals []json.RawMessage
+	if json.Unmarshal(res.Result, &vals) == nil && len(vals) == 1 {
+		var v any
+		if json.Unmarshal(vals[0], &v) == nil && (v == false || v == "false" || v == "False") {
+			return &EndpointVerifyError{Sink: s.Name(), Endpoint: name, ID: id, StatusCode: res.StatusCode, Message: "the data source's result is false (e.g. SonarQube's {\"valid\":false})"}
+		}
+	}
+	return nil
+}
+
+// missingDataSource reports whether endpointproxy refused the request because
+// the endpoint's type has no TestConnection data source (HTTP 400 naming it).
+func missingDataSource(err error) bool {
+	var ae *devops.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		return false
+	}
+	m := strings.ToLower(ae.Message)
+	if !strings.Contains(m, strings.ToLower(TestConnectionDataSource)) {
+		return false
+	}
+	for _, w := range []string{"not defined", "not found", "does not exist", "could not be found", "no data source"} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
 }
