@@ -391,4 +391,3 @@ func (kw *kubeWorld) expireLease(t *testing.T, age time.Duration) {
 		t.Fatal(err)
 	}
 }
-
