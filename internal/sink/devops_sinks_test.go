@@ -231,7 +231,7 @@ func TestHTTPSinkValidation(t *testing.T) {
 	for params, want := range map[string]string{
 		`{"type":"http","url":"https://x/a"}`:                                                           "stateFile",
 		`{"type":"http","url":"x/a","stateFile":"/s"}`:                                                  "absolute",
-		`{"type":"http","url":"https://x/a","stateFile":"/s","headers":{"Authorization":"Bearer abc"}}`: "use auth",
+		`{"type":"http","url":"https://x/a","stateFile":"/s","headers":{"Authorization":"Bearer abc"}}`: "use endpoint",
 		`{"type":"http","url":"https://x/a","stateFile":"/s","auth":{"type":"basic","username":"u"}}`:   "passwordEnv",
 		`{"type":"http","url":"https://x/a","stateFile":"/s","method":"GET"}`:                           "POST, PUT or PATCH",
 		`{"type":"http","url":"https://x/a","stateFile":"/s","body":"{{token"}`:                         "body template",

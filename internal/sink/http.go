@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,9 +27,13 @@ import (
 // {token, authorizationId, validTo, credential, displayName}; values are
 // inserted as is (PATs and Entra tokens need no URL or JSON escaping).
 //
-// The request authenticates with auth.type basic (username +
-// passwordEnv/passwordFile) or bearer (tokenEnv/tokenFile), or none. Secrets
-// come only from the environment or files. A response whose status is not in
+// The request authenticates with an `endpoint:` block — the general form: an
+// Azure DevOps service-endpoint type and scheme whose templates
+// internal/scheme applies (see HTTPEndpoint) — or with the shorthand
+// auth.type basic (username + passwordEnv/passwordFile) or bearer
+// (tokenEnv/tokenFile), or none. Secrets come only from the environment or
+// files; an inline value for a confidential scheme input is refused at
+// config validation, which also runs scheme.Validate (no network). A response whose status is not in
 // expectStatus (default: any 2xx) fails the write; its body is quoted with
 // the secret redacted.
 //
@@ -48,15 +53,17 @@ type HTTPAuth struct {
 
 // HTTPParams are the parameters of `type: http`.
 type HTTPParams struct {
-	Type         string            `json:"type"`
-	URL          string            `json:"url"`
-	Method       string            `json:"method,omitempty"`
-	Headers      map[string]string `json:"headers,omitempty"`
-	Body         string            `json:"body,omitempty"`
-	ContentType  string            `json:"contentType,omitempty"`
-	Auth         *HTTPAuth         `json:"auth,omitempty"`
-	ExpectStatus []int             `json:"expectStatus,omitempty"`
-	StateFile    string            `json:"stateFile"`
+	Type        string            `json:"type"`
+	URL         string            `json:"url"`
+	Method      string            `json:"method,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	Body        string            `json:"body,omitempty"`
+	ContentType string            `json:"contentType,omitempty"`
+	Auth        *HTTPAuth         `json:"auth,omitempty"`
+	// Endpoint authenticates with a service-endpoint scheme (the general form of auth).
+	Endpoint     *HTTPEndpoint `json:"endpoint,omitempty"`
+	ExpectStatus []int         `json:"expectStatus,omitempty"`
+	StateFile    string        `json:"stateFile"`
 	// Name shown in plans (default the URL's host and path).
 	Name string `json:"name,omitempty"`
 }
@@ -70,7 +77,14 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return NewHTTP(hp, deps.HTTPClient, deps.Now, os.LookupEnv)
+			s, err := NewHTTP(hp, deps.HTTPClient, deps.Now, os.LookupEnv)
+			if err != nil {
+				return nil, err
+			}
+			if deps.Logger != nil {
+				s.log = deps.Logger
+			}
+			return s, nil
 		},
 	})
 }
@@ -102,7 +116,7 @@ func decodeHTTPParams(p json.RawMessage) (HTTPParams, error) {
 	}
 	for k, v := range hp.Headers {
 		if strings.EqualFold(k, "Authorization") {
-			return hp, usage("headers.Authorization: use auth (basic or bearer with an env var or file) instead of a literal credential")
+			return hp, usage("headers.Authorization: use endpoint (a service-endpoint scheme) or auth (basic or bearer) with an env var or file instead of a literal credential")
 		}
 		if _, err := mustache.Parse(v); err != nil {
 			return hp, usage("headers.%s template: %v", k, err)
@@ -115,6 +129,14 @@ func decodeHTTPParams(p json.RawMessage) (HTTPParams, error) {
 	}
 	if hp.StateFile == "" {
 		return hp, usage("stateFile is missing; an HTTP API cannot report what it holds, so patrol records what it delivered in this file (e.g. /var/lib/patrol/sonar.state.json)")
+	}
+	if hp.Endpoint != nil {
+		if hp.Auth != nil && hp.Auth.Type != "" && hp.Auth.Type != "none" {
+			return hp, usage("set auth or endpoint, not both; endpoint is the general form (e.g. endpoint: {type: Generic, parameters: {username: {value: admin}, password: {env: SONAR_PASSWORD}}} for basic)")
+		}
+		if _, err := compileEndpoint(*hp.Endpoint, hp.URL); err != nil {
+			return hp, err
+		}
 	}
 	if a := hp.Auth; a != nil {
 		switch a.Type {
@@ -143,6 +165,8 @@ type HTTPSink struct {
 	hc      *http.Client
 	now     func() time.Time
 	env     func(string) (string, bool)
+	ep      *compiledEndpoint
+	log     *slog.Logger
 }
 
 // NewHTTP builds the sink. hc nil = http.DefaultClient; env nil = os.LookupEnv.
@@ -156,8 +180,13 @@ func NewHTTP(p HTTPParams, hc *http.Client, now func() time.Time, env func(strin
 	if env == nil {
 		env = os.LookupEnv
 	}
-	s := &HTTPSink{p: p, hc: hc, now: now, env: env, headers: map[string]*mustache.Template{}}
+	s := &HTTPSink{p: p, hc: hc, now: now, env: env, headers: map[string]*mustache.Template{}, log: slog.New(slog.DiscardHandler)}
 	var err error
+	if p.Endpoint != nil {
+		if s.ep, err = compileEndpoint(*p.Endpoint, p.URL); err != nil {
+			return nil, err
+		}
+	}
 	if s.url, err = mustache.Parse(p.URL); err != nil {
 		return nil, err
 	}
@@ -226,11 +255,14 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		"token": secret, "authorizationId": meta.AuthorizationID, "validTo": meta.ValidTo.UTC().Format(time.RFC3339),
 		"credential": meta.Credential, "displayName": meta.DisplayName,
 	}
+	hidden := []string{secret}
 	redact := func(s string) string {
-		if secret == "" {
-			return s
+		for _, h := range hidden {
+			if h != "" {
+				s = strings.ReplaceAll(s, h, "REDACTED")
+			}
 		}
-		return strings.ReplaceAll(s, secret, "REDACTED")
+		return s
 	}
 	u, err := s.url.RenderContext(ctx, data)
 	if err != nil {
@@ -263,18 +295,35 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 			if err != nil {
 				return err
 			}
+			hidden = append(hidden, pw)
 			req.SetBasicAuth(a.Username, pw)
 		case "bearer":
 			tok, err := s.secretFrom(a.TokenEnv, a.TokenFile, "token")
 			if err != nil {
 				return err
 			}
+			hidden = append(hidden, tok)
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
 	}
-	resp, err := s.hc.Do(req)
+	hc := s.hc
+	if s.ep != nil {
+		a, secrets, err := s.ep.authorizer(s.env, s.hc, s.now, s.log)
+		hidden = append(hidden, secrets...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name(), err)
+		}
+		if hc, err = a.Client(s.hc); err != nil {
+			return fmt.Errorf("%s: endpoint: %w", s.Name(), err)
+		}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
-		return errkind.New(errkind.Transient, fmt.Errorf("%s: %s", s.Name(), redact(err.Error())))
+		k := errkind.Of(err) // an authorizer error (two-hop, JWT, certificate) keeps its kind
+		if k == errkind.Unknown {
+			k = errkind.Transient
+		}
+		return errkind.New(k, fmt.Errorf("%s: %s", s.Name(), redact(err.Error())))
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
