@@ -36,7 +36,15 @@ func devopsEmulator(t *testing.T) (*emulator.Emulator, *devops.Client) {
 		Org: emulator.DefaultOrg, Project: emulator.DefaultProject, Name: "ado-creds",
 		Variables: map[string]emulator.SeedVar{"OTHER_SECRET": {Value: "keep-me-too", IsSecret: true}, "PLAIN": {Value: "x"}},
 	})
-	e, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Seed: &seed, Logger: slog.New(slog.DiscardHandler)})
+	return startDevOps(t, emulator.Options{Seed: &seed})
+}
+
+// startDevOps starts the emulator with opts (Addr and Logger filled in) and
+// a devops.Client signed in as the default user.
+func startDevOps(t *testing.T, opts emulator.Options) (*emulator.Emulator, *devops.Client) {
+	t.Helper()
+	opts.Addr, opts.Logger = "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	e, err := emulator.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -351,11 +351,7 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		}
 		return errkind.New(k, fmt.Errorf("%s: %s answered %d (%s); the consumer keeps its previous credential", s.Name(), s.p.Method, resp.StatusCode, msg))
 	}
-	rotated := meta.RotatedAt
-	if rotated.IsZero() {
-		rotated = s.now()
-	}
-	st := httpState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotated.UTC(), Status: resp.StatusCode}
+	st := httpState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotatedAt(meta, s.now).UTC(), Status: resp.StatusCode}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	if err := atomicfile.Write(s.p.StateFile, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("%s: delivered, but recording it in stateFile %s failed: %w (the next run will deliver again)", s.Name(), s.p.StateFile, err)

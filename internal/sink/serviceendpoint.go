@@ -81,25 +81,14 @@ const (
 )
 
 func init() {
-	Register(Type{
-		Name:     "azure-devops-service-endpoint",
-		Validate: func(p json.RawMessage) error { _, err := decodeServiceEndpointParams(p); return err },
-		New: func(p json.RawMessage, deps Deps) (Sink, error) {
-			sp, err := decodeServiceEndpointParams(p)
-			if err != nil {
-				return nil, err
-			}
-			c, ok := deps.DevOps.(ServiceEndpointAPI)
-			if !ok {
-				return nil, errkind.New(errkind.Usage, errors.New("azure-devops-service-endpoint needs the Azure DevOps client; configure organization and auth"))
-			}
+	registerDevOps("azure-devops-service-endpoint", decodeServiceEndpointParams,
+		func(sp ServiceEndpointParams, c ServiceEndpointAPI, deps Deps) (Sink, error) {
 			s, err := NewServiceEndpoint(sp, c, deps.Now)
 			if err != nil {
 				return nil, err
 			}
 			return s.WithLogger(deps.Logger), nil
-		},
-	})
+		})
 }
 
 func decodeServiceEndpointParams(p json.RawMessage) (ServiceEndpointParams, error) {
@@ -167,20 +156,13 @@ func (s *ServiceEndpointSink) get(ctx context.Context) (api.ServiceEndpoint, err
 	if err != nil {
 		return api.ServiceEndpoint{}, err
 	}
-	var match []api.ServiceEndpoint
-	for _, ep := range eps {
-		if strings.EqualFold(ep.Name, s.p.EndpointName) {
-			match = append(match, ep)
-		}
+	ep, err := oneNamed(eps, func(ep api.ServiceEndpoint) string { return ep.Name }, s.p.EndpointName,
+		named{what: "service connection", project: s.p.Project, nameField: "endpointName", idField: "endpointId"})
+	if err != nil {
+		return api.ServiceEndpoint{}, err
 	}
-	switch len(match) {
-	case 0:
-		return api.ServiceEndpoint{}, errkind.New(errkind.NotFound, fmt.Errorf("no service connection named %q in project %s; check endpointName or use endpointId", s.p.EndpointName, s.p.Project))
-	case 1:
-		// The list may omit details; read the endpoint itself.
-		return s.c.GetServiceEndpoint(ctx, s.p.Project, match[0].ID)
-	}
-	return api.ServiceEndpoint{}, errkind.New(errkind.Usage, fmt.Errorf("%d service connections are named %q in project %s; use endpointId", len(match), s.p.EndpointName, s.p.Project))
+	// The list may omit details; read the endpoint itself.
+	return s.c.GetServiceEndpoint(ctx, s.p.Project, ep.ID)
 }
 
 func (s *ServiceEndpointSink) checkScheme(ep api.ServiceEndpoint) error {
@@ -205,12 +187,7 @@ func (s *ServiceEndpointSink) Read(ctx context.Context) (Held, error) {
 	h := Held{AuthorizationID: ep.Data[EndpointDataAuthorizationID]}
 	_, has := ep.Authorization.Parameters[s.p.Parameter]
 	h.Present = has || h.AuthorizationID != ""
-	if t, err := time.Parse(time.RFC3339Nano, ep.Data[EndpointDataValidTo]); err == nil {
-		h.ValidTo = t
-	}
-	if t, err := time.Parse(time.RFC3339Nano, ep.Data[EndpointDataRotatedAt]); err == nil {
-		h.RotatedAt = t
-	}
+	h.ValidTo, h.RotatedAt = parseStamp(ep.Data[EndpointDataValidTo]), parseStamp(ep.Data[EndpointDataRotatedAt])
 	return h, nil
 }
 
@@ -234,14 +211,10 @@ func (s *ServiceEndpointSink) Write(ctx context.Context, secret string, meta Met
 	for k, v := range ep.Data {
 		data[k] = v
 	}
-	rotated := meta.RotatedAt
-	if rotated.IsZero() {
-		rotated = s.now()
-	}
 	setOrDelete(data, EndpointDataAuthorizationID, meta.AuthorizationID)
 	setOrDelete(data, EndpointDataCredential, meta.Credential)
-	data[EndpointDataValidTo] = meta.ValidTo.UTC().Format(time.RFC3339)
-	data[EndpointDataRotatedAt] = rotated.UTC().Format(time.RFC3339)
+	data[EndpointDataValidTo] = stamp(meta.ValidTo)
+	data[EndpointDataRotatedAt] = stamp(rotatedAt(meta, s.now))
 	ep.Data = data
 	ep.OperationStatus = nil
 	if _, err := s.c.UpdateServiceEndpoint(ctx, ep, ""); err != nil {
@@ -257,6 +230,71 @@ func (s *ServiceEndpointSink) Write(ctx context.Context, secret string, meta Met
 		}
 	}
 	return nil
+}
+
+// ---- shared by the Azure DevOps-backed sinks (service endpoint, variable group) ----
+
+// registerDevOps registers a sink type that needs the Azure DevOps client
+// through the interface C (ServiceEndpointAPI, VariableGroupAPI).
+func registerDevOps[P, C any](name string, decode func(json.RawMessage) (P, error), build func(P, C, Deps) (Sink, error)) {
+	Register(Type{
+		Name:     name,
+		Validate: func(p json.RawMessage) error { _, err := decode(p); return err },
+		New: func(p json.RawMessage, deps Deps) (Sink, error) {
+			params, err := decode(p)
+			if err != nil {
+				return nil, err
+			}
+			c, ok := deps.DevOps.(C)
+			if !ok {
+				return nil, errkind.New(errkind.Usage, fmt.Errorf("%s needs the Azure DevOps client; configure organization and auth", name))
+			}
+			return build(params, c, deps)
+		},
+	})
+}
+
+// named describes what oneNamed looks for, for its errors.
+type named struct{ what, project, nameField, idField string }
+
+// oneNamed picks the single item whose name equals want (case-insensitive,
+// as Azure DevOps compares names): none is NotFound, several is Usage
+// (use the id field instead).
+func oneNamed[T any](items []T, nameOf func(T) string, want string, n named) (T, error) {
+	var match []T
+	for _, it := range items {
+		if strings.EqualFold(nameOf(it), want) {
+			match = append(match, it)
+		}
+	}
+	var zero T
+	switch len(match) {
+	case 0:
+		return zero, errkind.New(errkind.NotFound, fmt.Errorf("no %s named %q in project %s; create it, fix %s or use %s", n.what, want, n.project, n.nameField, n.idField))
+	case 1:
+		return match[0], nil
+	}
+	return zero, errkind.New(errkind.Usage, fmt.Errorf("%d %ss are named %q in project %s; use %s", len(match), n.what, want, n.project, n.idField))
+}
+
+// stamp formats metadata times (RFC 3339, UTC, seconds).
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// parseStamp reads a metadata time; anything unparsable is the zero time.
+func parseStamp(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// rotatedAt is meta.RotatedAt, or now when the caller left it zero.
+func rotatedAt(meta Meta, now func() time.Time) time.Time {
+	if meta.RotatedAt.IsZero() {
+		return now()
+	}
+	return meta.RotatedAt
 }
 
 func setOrDelete(m map[string]string, k, v string) {

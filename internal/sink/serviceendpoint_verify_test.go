@@ -15,7 +15,6 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops"
 	"github.com/patrol-dev/patrol/internal/emulator"
 	_ "github.com/patrol-dev/patrol/internal/emulator/endpointproxy" // the emulator's endpointproxy runner
-	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/sink"
 )
@@ -81,24 +80,7 @@ func verifyEmulator(t *testing.T, sonar *fakeSonar) (*emulator.Emulator, *devops
 		emulator.SeedEndpoint{ID: githubEpID, Org: emulator.DefaultOrg, Project: emulator.DefaultProject, Name: "gh", Type: "github",
 			URL: "https://github.com", Scheme: "Token", Parameters: map[string]string{"AccessToken": "old"}},
 	)
-	e, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Seed: &seed,
-		Logger: slog.New(slog.DiscardHandler), OutboundHTTPClient: sonar.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	src, err := entra.New(entra.Options{Method: entra.MethodROPC, AuthorityHost: e.AuthorityHost(), TenantID: emulator.DefaultTenantID,
-		ClientID: emulator.DefaultClientID, Username: emulator.DefaultUser, Password: emulator.DefaultPassword,
-		DisableInstanceDiscovery: true, HTTPClient: e.HTTPClient()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := devops.New(devops.Options{Organization: emulator.DefaultOrg, VSSPSURL: e.VSSPSURL(), DevOpsURL: e.DevOpsURL(),
-		Token: entra.ReuseTokenSource(src, 0), HTTPClient: e.HTTPClient(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, c
+	return startDevOps(t, emulator.Options{Seed: &seed, OutboundHTTPClient: sonar.Client()})
 }
 
 func proxyCalls(e *emulator.Emulator) int64 {

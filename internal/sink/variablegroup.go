@@ -3,7 +3,6 @@ package sink
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,21 +47,10 @@ const (
 )
 
 func init() {
-	Register(Type{
-		Name:     "azure-devops-variable-group",
-		Validate: func(p json.RawMessage) error { _, err := decodeVariableGroupParams(p); return err },
-		New: func(p json.RawMessage, deps Deps) (Sink, error) {
-			vp, err := decodeVariableGroupParams(p)
-			if err != nil {
-				return nil, err
-			}
-			c, ok := deps.DevOps.(VariableGroupAPI)
-			if !ok {
-				return nil, errkind.New(errkind.Usage, errors.New("azure-devops-variable-group needs the Azure DevOps client; configure organization and auth"))
-			}
+	registerDevOps("azure-devops-variable-group", decodeVariableGroupParams,
+		func(vp VariableGroupParams, c VariableGroupAPI, deps Deps) (Sink, error) {
 			return NewVariableGroup(vp, c, deps.Now)
-		},
-	})
+		})
 }
 
 func decodeVariableGroupParams(p json.RawMessage) (VariableGroupParams, error) {
@@ -118,19 +106,12 @@ func (s *VariableGroupSink) get(ctx context.Context) (api.VariableGroup, error) 
 	if err != nil {
 		return api.VariableGroup{}, err
 	}
-	var match []api.VariableGroup
-	for _, g := range gs {
-		if strings.EqualFold(g.Name, s.p.GroupName) {
-			match = append(match, g)
-		}
+	g, err := oneNamed(gs, func(g api.VariableGroup) string { return g.Name }, s.p.GroupName,
+		named{what: "variable group", project: s.p.Project, nameField: "groupName", idField: "groupId"})
+	if err != nil {
+		return api.VariableGroup{}, err
 	}
-	switch len(match) {
-	case 0:
-		return api.VariableGroup{}, errkind.New(errkind.NotFound, fmt.Errorf("no variable group named %q in project %s; create it or fix groupName", s.p.GroupName, s.p.Project))
-	case 1:
-		return s.c.GetVariableGroup(ctx, s.p.Project, match[0].ID)
-	}
-	return api.VariableGroup{}, errkind.New(errkind.Usage, fmt.Errorf("%d variable groups are named %q in project %s; use groupId", len(match), s.p.GroupName, s.p.Project))
+	return s.c.GetVariableGroup(ctx, s.p.Project, g.ID)
 }
 
 // Read reports the metadata variables.
@@ -147,12 +128,7 @@ func (s *VariableGroupSink) Read(ctx context.Context) (Held, error) {
 	}
 	_, has := g.Variables[s.p.Variable]
 	h := Held{Present: has, AuthorizationID: val(s.p.Variable + VarSuffixAuthorizationID)}
-	if t, err := time.Parse(time.RFC3339Nano, val(s.p.Variable+VarSuffixValidTo)); err == nil {
-		h.ValidTo = t
-	}
-	if t, err := time.Parse(time.RFC3339Nano, val(s.p.Variable+VarSuffixRotatedAt)); err == nil {
-		h.RotatedAt = t
-	}
+	h.ValidTo, h.RotatedAt = parseStamp(val(s.p.Variable+VarSuffixValidTo)), parseStamp(val(s.p.Variable+VarSuffixRotatedAt))
 	return h, nil
 }
 
@@ -170,17 +146,13 @@ func (s *VariableGroupSink) Write(ctx context.Context, secret string, meta Meta)
 	sec := secret
 	vars[s.p.Variable] = api.VariableValue{Value: &sec, IsSecret: isSecret}
 	str := func(v string) api.VariableValue { return api.VariableValue{Value: &v} }
-	rotated := meta.RotatedAt
-	if rotated.IsZero() {
-		rotated = s.now()
-	}
 	if meta.AuthorizationID != "" {
 		vars[s.p.Variable+VarSuffixAuthorizationID] = str(meta.AuthorizationID)
 	} else {
 		delete(vars, s.p.Variable+VarSuffixAuthorizationID)
 	}
-	vars[s.p.Variable+VarSuffixValidTo] = str(meta.ValidTo.UTC().Format(time.RFC3339))
-	vars[s.p.Variable+VarSuffixRotatedAt] = str(rotated.UTC().Format(time.RFC3339))
+	vars[s.p.Variable+VarSuffixValidTo] = str(stamp(meta.ValidTo))
+	vars[s.p.Variable+VarSuffixRotatedAt] = str(stamp(rotatedAt(meta, s.now)))
 	g.Variables = vars
 	if _, err := s.c.UpdateVariableGroup(ctx, g.ID, g); err != nil {
 		return fmt.Errorf("%s: update: %w", s.Name(), err)
