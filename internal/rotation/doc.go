@@ -42,6 +42,14 @@
 //     gracePeriod);
 //   - a sink cannot be read: that credential is neither rotated nor cleaned.
 //
+// entra-token credentials: the token written must stay valid for at least
+// TokenNeed (renewBefore applied to the token's lifetime, at least
+// MinTokenValidity). The process's TokenSource is cached and shared with the
+// Azure DevOps client, so it may hand out a token with minutes left; the
+// engine then signs in again through the same flow, bypassing that cache, and
+// refuses (TokenTooShortError, nothing written) a token that is still too
+// short.
+//
 // Re-running is idempotent: a freshly rotated credential is not due again
 // until validTo − renewBefore, so one window never rotates twice.
 package rotation
