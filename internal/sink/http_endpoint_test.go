@@ -174,3 +174,36 @@ func TestHTTPSinkEndpointWriteTimeErrors(t *testing.T) {
 		t.Fatal("a request was sent with an invalid credential")
 	}
 }
+
+// Bitbucket's Token scheme mixes a type-level input (data.username) with the
+// scheme's confidential apitoken in one Basic header.
+func TestHTTPSinkEndpointTypeData(t *testing.T) {
+	tool := newRecorder(t)
+	t.Setenv("PATROL_TEST_BB_TOKEN", "bb-app-password-0123")
+	const manifest = "../scheme/testdata/manifests/microsoft__azure-pipelines-extensions__bitbucket.json"
+	s := build(t, httpParams(t, tool.URL, `{"manifest":"`+manifest+`","type":"bitbucket","scheme":"Token","data":{"username":"build-bot"},"parameters":{"apitoken":{"env":"PATROL_TEST_BB_TOKEN"}}}`),
+		sink.Deps{HTTPClient: tool.Client()})
+	if err := s.Write(context.Background(), secret, meta); err != nil {
+		t.Fatal(err)
+	}
+	h, _, _, _ := tool.last()
+	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("build-bot:bb-app-password-0123")); h.Get("Authorization") != want {
+		t.Fatalf("Authorization = %q, want %q", h.Get("Authorization"), want)
+	}
+}
+
+// FuzzHTTPSinkValidate: any parameters decode to an error or a sink, never a
+// panic, and an inline value is never echoed in an error.
+func FuzzHTTPSinkValidate(f *testing.F) {
+	f.Add(`{"type":"sonarqube","parameters":{"username":{"value":"INLINE-SECRET"}}}`)
+	f.Add(`{"scheme":"Token","parameters":{"apitoken":{"env":"X"}}}`)
+	f.Add(`{"type":"Generic","parameters":{"username":{"value":"INLINE-SECRET"},"password":{"file":"/nonexistent"}}}`)
+	f.Add(`{"scheme":"JWT","url":"https://issuer.example/","parameters":{"Issuer":{"value":"i"},"Audience":{"value":"INLINE-SECRET"}}}`)
+	f.Fuzz(func(t *testing.T, endpoint string) {
+		params := `{"type":"http","url":"https://tool.example/api","stateFile":"/s","endpoint":` + endpoint + `}`
+		err := sink.Validate(sink.Spec{Type: "http", Params: json.RawMessage(params)})
+		if err != nil && strings.Contains(endpoint, `"INLINE-SECRET`) && strings.Contains(err.Error(), "INLINE-SECRET") {
+			t.Fatalf("inline value echoed: %v", err)
+		}
+	})
+}
