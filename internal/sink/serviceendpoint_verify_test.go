@@ -11,11 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/devops"
 	"github.com/patrol-dev/patrol/internal/emulator"
 	_ "github.com/patrol-dev/patrol/internal/emulator/endpointproxy" // the emulator's endpointproxy runner
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/sink"
 )
 
@@ -30,7 +33,7 @@ const (
 type fakeSonar struct {
 	*httptest.Server
 	mu       sync.Mutex
-	accept   string
+	accept   string // "*" = any non-empty token
 	softFail bool // answer 200 {"valid":false} instead of 401, as SonarQube does
 	seen     []string
 }
@@ -47,7 +50,7 @@ func newFakeSonar(t *testing.T) *fakeSonar {
 			return
 		}
 		u, p, ok := r.BasicAuth()
-		valid := ok && u == accept && p == ""
+		valid := ok && (u == accept || (accept == "*" && u != "")) && p == ""
 		w.Header().Set("Content-Type", "application/json")
 		switch {
 		case valid:
@@ -178,5 +181,47 @@ func TestServiceEndpointVerifyErrorKinds(t *testing.T) {
 		if got := (&sink.EndpointVerifyError{StatusCode: status}).Kind(); got != want {
 			t.Errorf("%s: kind %v, want %v", status, got, want)
 		}
+	}
+}
+
+// Through the rotation engine: a tool that refuses the new PAT fails the
+// credential with reason verify, and the PAT it replaced is kept, not revoked.
+func TestServiceEndpointVerifyInRotation(t *testing.T) {
+	sonar := newFakeSonar(t)
+	_, c := verifyEmulator(t, sonar)
+	ctx := context.Background()
+	s := build(t, `{"type":"azure-devops-service-endpoint","project":"Platform","endpointName":"sonar","parameter":"username","pollInterval":"10ms"}`, sink.Deps{DevOps: c})
+	eng := &rotation.Engine{PATs: c, Targets: []rotation.Target{{Credential: config.Credential{Name: "sonar", Scopes: []string{"vso.code"}, Lifetime: config.Duration(30 * 24 * time.Hour)}, Sinks: []sink.Sink{s}}}}
+	run := func() rotation.Result {
+		t.Helper()
+		plan, err := eng.Plan(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := eng.Apply(ctx, plan)
+		if len(rep.Results) != 1 {
+			t.Fatalf("results: %+v", rep.Results)
+		}
+		return rep.Results[0]
+	}
+	sonar.set("*", false)
+	first := run()
+	if first.Err != nil || first.AuthorizationID == "" {
+		t.Fatalf("first rotation: %+v", first)
+	}
+	sonar.set("only-an-old-token", false)
+	second := run()
+	if second.Err == nil || second.Reason != "verify" || errkind.Of(second.Err) != errkind.Auth {
+		t.Fatalf("second rotation with a refusing tool: reason %q err %v", second.Reason, second.Err)
+	}
+	if len(second.Revoked) != 0 || len(second.Kept) != 1 || !strings.EqualFold(second.Kept[0], first.AuthorizationID) {
+		t.Fatalf("the replaced PAT must be kept: revoked %v kept %v", second.Revoked, second.Kept)
+	}
+	pat, err := c.GetPAT(ctx, first.AuthorizationID)
+	if err != nil || !pat.ValidTo.After(time.Now()) {
+		t.Fatalf("replaced PAT after a failed verification: %+v %v", pat, err)
+	}
+	if h, err := s.Read(ctx); err != nil || h.AuthorizationID != second.AuthorizationID {
+		t.Fatalf("the connection holds %+v (%v), want the new PAT %s", h, err, second.AuthorizationID)
 	}
 }
