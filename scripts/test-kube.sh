@@ -10,5 +10,7 @@ cd "$ROOT"
 ASSETS="$("$ROOT/scripts/kube-tools.sh" | tail -n1)"
 [ -x "$ASSETS/kube-apiserver" ] || { echo "test-kube: kube-tools.sh did not produce $ASSETS/kube-apiserver" >&2; exit 1; }
 echo "test-kube: using $ASSETS"
-PKGS=(./internal/kubetest/... ./internal/sink/... ./internal/lock/... ./deploy/...)
+# test/e2e: TestKubeRotateLease runs the built binary against the apiserver (the rest of the
+# e2e suite runs too; it needs only the emulator).
+PKGS=(./internal/kubetest/... ./internal/sink/... ./internal/lock/... ./deploy/... ./test/e2e/...)
 PATROL_REQUIRE_KUBE=1 PATROL_KUBE_ASSETS="$ASSETS" go test -race -count=1 "$@" "${PKGS[@]}"
