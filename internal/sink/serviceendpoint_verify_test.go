@@ -34,7 +34,7 @@ type fakeSonar struct {
 	*httptest.Server
 	mu       sync.Mutex
 	accept   string // "*" = any non-empty token
-	softFail bool // answer 200 {"valid":false} instead of 401, as SonarQube does
+	softFail bool   // answer 200 {"valid":false} instead of 401, as SonarQube does
 	seen     []string
 }
 
