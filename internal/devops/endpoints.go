@@ -278,11 +278,18 @@ func (c *Client) WaitEndpointReady(ctx context.Context, project, id string, poll
 		poll = 10 * time.Second
 	}
 	var t *time.Timer
+	var last *api.ServiceEndpoint
 	for {
 		ep, err := c.GetServiceEndpoint(ctx, project, id)
 		if err != nil {
+			if last != nil && ctx.Err() != nil {
+				// The wait ended mid-poll: report the last state seen.
+				st := EndpointStatus(*last)
+				return *last, &EndpointFailedError{Project: project, ID: id, Name: last.Name, State: st.State, StatusMessage: st.StatusMessage, Cause: ctx.Err()}
+			}
 			return api.ServiceEndpoint{}, err
 		}
+		last = &ep
 		st := EndpointStatus(ep)
 		switch {
 		case strings.EqualFold(st.State, "failed"):

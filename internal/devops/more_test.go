@@ -166,10 +166,15 @@ func TestServiceEndpointUpdateAndWait(t *testing.T) {
 	var putBody map[string]any
 	var putQuery string
 	var failed atomic.Bool
+	var cancelOnPoll atomic.Int32 // when != 0: the GET with this number cancels the caller's context
+	var cancelWait context.CancelFunc
 	env := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/devops/contoso/Platform/_apis/serviceendpoint/endpoints/"+id:
 			n := gets.Add(1)
+			if c := cancelOnPoll.Load(); c != 0 && n == c {
+				cancelWait()
+			}
 			state := "InProgress"
 			if n >= 3 {
 				state = "ready"
@@ -230,13 +235,19 @@ func TestServiceEndpointUpdateAndWait(t *testing.T) {
 	if !errors.As(err, &fe) || fe.StatusMessage != "spn creation failed" || fe.Kind() != errkind.Conflict {
 		t.Fatalf("failed state: %v", err)
 	}
+	// The wait ends (here: the caller cancels) while the endpoint is still
+	// InProgress: the error says so and wraps the context's error. The
+	// second poll cancels, so the first one has been seen: no timing involved.
 	failed.Store(false)
 	gets.Store(-1000)
-	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, err = env.c.WaitEndpointReady(cctx, "Platform", id, 5*time.Millisecond)
-	if !errors.As(err, &fe) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("deadline: %v", err)
+	cancelWait = cancel
+	cancelOnPoll.Store(-998)
+	_, err = env.c.WaitEndpointReady(cctx, "Platform", id, time.Millisecond)
+	cancelOnPoll.Store(0)
+	if !errors.As(err, &fe) || !errors.Is(err, context.Canceled) || !strings.EqualFold(fe.State, "InProgress") {
+		t.Fatalf("ended wait: %v", err)
 	}
 	if _, err := env.c.GetServiceEndpoint(ctx, "Platform", "00000000-0000-0000-0000-000000000009"); errkind.Of(err) != errkind.NotFound {
 		t.Errorf("empty 200: %v", err)
