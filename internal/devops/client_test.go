@@ -230,7 +230,7 @@ func TestContextDeadlineBoundsRetries(t *testing.T) {
 	env := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 500, api.VSSError{Message: "down"})
 	}), withAttempts(1000))
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // long enough for one HTTPS round trip under -race
 	defer cancel()
 	_, err := env.c.GetPAT(ctx, "4ab5764f-4193-4f1d-b995-64144880b7d7")
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
