@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,5 +248,28 @@ func TestHTTPSinkValidation(t *testing.T) {
 		if err := sink.Validate(sink.Spec{Type: "http", Params: json.RawMessage(params)}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", params, err)
 		}
+	}
+}
+
+func TestHTTPSinkUnknownTemplateNameSendsNothing(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	state := filepath.Join(t.TempDir(), "state.json")
+	// "tokn" is a typo for "token": a lenient render would deliver an empty PAT.
+	params := `{"type":"http","url":"` + srv.URL + `/api/x","body":"personalAccessToken={{tokn}}","stateFile":"` + state + `"}`
+	s := build(t, params, sink.Deps{HTTPClient: srv.Client()})
+	err := s.Write(context.Background(), secret, meta)
+	if err == nil || !strings.Contains(err.Error(), "tokn") || strings.Contains(err.Error(), secret) {
+		t.Fatalf("want an error naming the unknown name (and no secret), got %v", err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the tool received %d request(s) despite the template error", n)
+	}
+	if _, statErr := os.Stat(state); !os.IsNotExist(statErr) {
+		t.Fatalf("state file written after a failed delivery: %v", statErr)
 	}
 }

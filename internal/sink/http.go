@@ -98,7 +98,7 @@ func decodeHTTPParams(p json.RawMessage) (HTTPParams, error) {
 	if hp.URL == "" {
 		return hp, usage("url is missing")
 	}
-	if _, err := mustache.Parse(hp.URL); err != nil {
+	if _, err := parseHTTPTemplate(hp.URL); err != nil {
 		return hp, usage("url template: %v", err)
 	}
 	if u, err := url.Parse(strings.SplitN(hp.URL, "{{", 2)[0]); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -111,14 +111,14 @@ func decodeHTTPParams(p json.RawMessage) (HTTPParams, error) {
 	if !slices.Contains([]string{"POST", "PUT", "PATCH"}, hp.Method) {
 		return hp, usage("method %q: use POST, PUT or PATCH", hp.Method)
 	}
-	if _, err := mustache.Parse(hp.Body); err != nil {
+	if _, err := parseHTTPTemplate(hp.Body); err != nil {
 		return hp, usage("body template: %v", err)
 	}
 	for k, v := range hp.Headers {
 		if strings.EqualFold(k, "Authorization") {
 			return hp, usage("headers.Authorization: use endpoint (a service-endpoint scheme) or auth (basic or bearer) with an env var or file instead of a literal credential")
 		}
-		if _, err := mustache.Parse(v); err != nil {
+		if _, err := parseHTTPTemplate(v); err != nil {
 			return hp, usage("headers.%s template: %v", k, err)
 		}
 	}
@@ -187,14 +187,14 @@ func NewHTTP(p HTTPParams, hc *http.Client, now func() time.Time, env func(strin
 			return nil, err
 		}
 	}
-	if s.url, err = mustache.Parse(p.URL); err != nil {
+	if s.url, err = parseHTTPTemplate(p.URL); err != nil {
 		return nil, err
 	}
-	if s.body, err = mustache.Parse(p.Body); err != nil {
+	if s.body, err = parseHTTPTemplate(p.Body); err != nil {
 		return nil, err
 	}
 	for k, v := range p.Headers {
-		if s.headers[k], err = mustache.Parse(v); err != nil {
+		if s.headers[k], err = parseHTTPTemplate(v); err != nil {
 			return nil, err
 		}
 	}
@@ -357,4 +357,11 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		return fmt.Errorf("%s: delivered, but recording it in stateFile %s failed: %w (the next run will deliver again)", s.Name(), s.p.StateFile, err)
 	}
 	return nil
+}
+
+// parseHTTPTemplate parses a url/body/header template of the http sink in
+// strict mode: a name the context lacks (a typo such as {{tokn}}) fails the
+// write before any request is sent, instead of delivering an empty value.
+func parseHTTPTemplate(src string) (*mustache.Template, error) {
+	return mustache.ParseWith(src, mustache.Options{Strict: true})
 }
