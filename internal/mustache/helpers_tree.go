@@ -244,43 +244,6 @@ func iterate(c *Call, items []any) (any, error) {
 	return b.String(), nil
 }
 
-// deepCopy copies maps and slices so tree helpers never mutate caller data.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case map[string]string:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = e
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	case []map[string]any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out
-	}
-	return v
-}
-
 func getKey(m map[string]any, k string) (any, bool) {
 	v, ok := child(m, seg{key: k})
 	return v, ok
@@ -299,7 +262,7 @@ func helperAddField(c *Call) (any, error) {
 	if len(c.toks) > 3 {
 		sep = literal(c, 3)
 	}
-	root := deepCopy(c.This)
+	root := deepConvert(c.This) // a copy: tree helpers never mutate caller data
 	var walk func(parent map[string]any, depth int) error
 	walk = func(parent map[string]any, depth int) error {
 		if depth > 1000 {
@@ -396,7 +359,7 @@ func helperCopyFieldFromParent(c *Call) (any, error) {
 		return nil, fmt.Errorf("needs parent, child and prop: {{#copyFieldFromParent parent child prop}}")
 	}
 	parentKey, childKey, prop := literal(c, 0), literal(c, 1), literal(c, 2)
-	root := deepCopy(c.This)
+	root := deepConvert(c.This) // a copy: tree helpers never mutate caller data
 	var parents []any
 	if m, ok := root.(map[string]any); ok {
 		if pv, ok := getKey(m, parentKey); ok {

@@ -72,6 +72,9 @@ func normalizeData(v any) any {
 	return deepConvert(v)
 }
 
+// deepConvert returns a deep copy of v in the JSON-like shapes the engine
+// works on (map[string]any, []any, int64/float64 for json.Number). Callers
+// may mutate the copy freely: tree helpers annotate it, JSONPath reads it.
 func deepConvert(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
