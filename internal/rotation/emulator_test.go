@@ -39,6 +39,9 @@ type flaky struct {
 	path     string
 	fail     func() bool
 	failRead func() bool
+	// failAfter makes Write fail after the content was written (e.g. the
+	// consumer took the secret but recording it failed).
+	failAfter func() bool
 }
 
 func (f *flaky) Read(ctx context.Context) (sink.Held, error) {
@@ -52,7 +55,13 @@ func (f *flaky) Write(ctx context.Context, secret string, meta sink.Meta) error 
 	if f.fail != nil && f.fail() {
 		return errors.New("injected sink failure")
 	}
-	return f.FileSink.Write(ctx, secret, meta)
+	if err := f.FileSink.Write(ctx, secret, meta); err != nil {
+		return err
+	}
+	if f.failAfter != nil && f.failAfter() {
+		return errors.New("injected failure after the content was written")
+	}
+	return nil
 }
 
 // harness is one emulator, a fake clock and a config; run() is one CronJob run.
@@ -66,8 +75,11 @@ type harness struct {
 	failSink func(cred string, i int) bool
 	// failRead decides per (credential, sink index) whether a read fails.
 	failRead func(cred string, i int) bool
-	conc     int
-	orphan   time.Duration
+	// failAfterWrite decides per (credential, sink index) whether a write
+	// fails after the content was written.
+	failAfterWrite func(cred string, i int) bool
+	conc           int
+	orphan         time.Duration
 	// maxAttempts of the devops client (0 = its default).
 	maxAttempts int
 	// timeout of one run (default 2m).
@@ -144,6 +156,8 @@ func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
 				return h.failSink != nil && h.failSink(name, idx)
 			}, failRead: func() bool {
 				return h.failRead != nil && h.failRead(name, idx)
+			}, failAfter: func() bool {
+				return h.failAfterWrite != nil && h.failAfterWrite(name, idx)
 			}})
 		}
 		e.Targets = append(e.Targets, tg)
@@ -410,6 +424,26 @@ func TestEmulatorSinkFailures(t *testing.T) {
 		if got := h.heldIDs("c", 2); got[0] != old[0] || got[1] != old[1] {
 			t.Fatalf("sinks changed: %v -> %v", old, got)
 		}
+	})
+	t.Run("every sink fails after taking the new PAT: it is kept, not revoked", func(t *testing.T) {
+		h := newHarness(t, nil, fileCred("c", 1))
+		mustOK(t, h.run(false, nil))
+		old := h.heldIDs("c", 1)[0]
+		h.clk.Advance(25 * 24 * time.Hour)
+		h.failAfterWrite = func(string, int) bool { return true }
+		rep := h.run(false, nil)
+		if rep.Err() == nil || rep.Results[0].Reason != "sink" || !strings.Contains(rep.Err().Error(), "kept") {
+			t.Fatalf("want a sink failure that keeps the new PAT, got %+v / %v", rep.Results[0], rep.Err())
+		}
+		if got := h.heldIDs("c", 1)[0]; got == old {
+			t.Fatalf("the sink should hold the new PAT, still holds %s", old)
+		}
+		h.checkSinksWork() // the PAT the sink holds was not revoked
+		h.failAfterWrite = nil
+		h.clk.Advance(2 * time.Hour)
+		mustOK(t, h.run(false, nil))
+		h.checkSinksWork()
+		h.checkNoUnheld() // the replaced PAT is cleaned up once no sink holds it
 	})
 	t.Run("one sink fails: new kept, old kept, next run converges", func(t *testing.T) {
 		h := newHarness(t, nil, fileCred("c", 2))

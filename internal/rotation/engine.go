@@ -464,6 +464,14 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	}
 	written := len(t.Sinks) - len(failures)
 	if written == 0 {
+		// A sink can fail after the consumer already has the new secret
+		// (metadata or state not recorded, a wait that timed out): never
+		// revoke a PAT that a sink may hold.
+		if who := e.mayHold(ctx, t.Sinks, pat.AuthorizationID); who != "" {
+			res.Err = fmt.Errorf("no sink confirmed the new PAT %s (first error: %w), but %s may hold it, so it was kept; the next run brings every sink in line", pat.AuthorizationID, failErr, who)
+			res.Reason = "sink"
+			return false
+		}
 		rerr := e.compensate(ctx, pat.AuthorizationID)
 		res.Err = fmt.Errorf("no sink accepted the new PAT (first error: %w)%s; every sink keeps its current credential", failErr, revokedNote(rerr))
 		res.Reason = "sink"
@@ -528,6 +536,25 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	// Clean-up only after a complete delivery: a sink that failed may hold
 	// content patrol cannot identify (e.g. a PAT whose metadata was lost).
 	return len(failures) == 0
+}
+
+// mayHold reports a sink (by name) that holds the PAT id, or whose state
+// cannot be read after a failed write, or "" when every sink answers that
+// it holds something else. Like compensate, it runs even when ctx was
+// cancelled, bounded to 30 s.
+func (e *Engine) mayHold(ctx context.Context, sinks []sink.Sink, id string) string {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for _, s := range sinks {
+		h, err := s.Read(cctx)
+		if err != nil {
+			return s.Name() + " (unreadable: " + err.Error() + ")"
+		}
+		if strings.EqualFold(h.AuthorizationID, id) {
+			return s.Name()
+		}
+	}
+	return ""
 }
 
 // compensate revokes a PAT this run created and could not deliver. It runs
