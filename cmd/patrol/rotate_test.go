@@ -141,10 +141,11 @@ credentials:
     sinks: [{type: file, path: ` + filepath.Join(dir, "good.pat") + `}]
   - name: broken
     scopes: [vso.code]
-    sinks: [{type: file, path: ` + filepath.Join(dir, "isadir") + `}]
+    sinks: [{type: file, path: ` + filepath.Join(dir, "broken.pat") + `}]
 `
-	// A directory where the file should be: Read works, every Write fails.
-	if err := os.Mkdir(filepath.Join(dir, "isadir"), 0o700); err != nil {
+	// A non-empty directory where the sink's next metadata goes: Read works
+	// (no file yet), every Write fails before touching anything, for root too.
+	if err := os.MkdirAll(filepath.Join(dir, "broken.pat.meta.json.next", "block"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "patrol.yaml")

@@ -3,6 +3,8 @@ package sink
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,9 +21,12 @@ import (
 
 // The file sink writes the credential to a local file, atomically (temp file
 // in the same directory, fsync, rename, fsync of the directory), mode 0600 by
-// default, and its metadata to <path>.meta.json (also atomic, same mode),
-// always AFTER the secret: a crash between the two leaves a new secret with
-// old metadata, which the next run sees as drift and repairs by rotating.
+// default, and its metadata to <path>.meta.json (also atomic, same mode).
+// The metadata records the SHA-256 of the file's content, and a write goes
+// metadata-next → secret → rename of the next metadata into place, so Read
+// always names the PAT the file really holds, whichever step failed or
+// was interrupted: a failed write never makes patrol believe the file holds
+// a PAT it does not (which would get the held PAT revoked as an orphan).
 //
 // Formats:
 //
@@ -164,6 +169,9 @@ func (s *FileSink) Name() string { return "file:" + s.p.Path }
 // MetaPath is where the metadata lives.
 func (s *FileSink) MetaPath() string { return s.p.Path + ".meta.json" }
 
+// nextMetaPath holds the metadata of a write in progress.
+func (s *FileSink) nextMetaPath() string { return s.MetaPath() + ".next" }
+
 // fileMeta is <path>.meta.json.
 type fileMeta struct {
 	Credential      string    `json:"credential"`
@@ -172,31 +180,61 @@ type fileMeta struct {
 	DisplayName     string    `json:"displayName,omitempty"`
 	ValidTo         time.Time `json:"validTo"`
 	RotatedAt       time.Time `json:"rotatedAt"`
+	// SHA256 of the secret file's content (hex): tells which metadata
+	// describes the content after an interrupted write. A digest of a
+	// high-entropy token reveals nothing usable.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+func contentDigest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// readMeta reads a metadata file; ok is false when it is absent or unusable.
+func readMeta(path string) (fileMeta, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fileMeta{}, false
+	}
+	var m fileMeta
+	if json.Unmarshal(b, &m) != nil {
+		return fileMeta{}, false
+	}
+	return m, true
 }
 
 // Read reports the metadata of what the file holds. A secret file without
 // metadata is Present with an empty AuthorizationID (patrol does not know
 // what it is and will replace it).
 func (s *FileSink) Read(ctx context.Context) (Held, error) {
-	if _, err := os.Stat(s.p.Path); err != nil {
+	content, err := os.ReadFile(s.p.Path)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Held{}, nil
 		}
 		return Held{}, fmt.Errorf("%s: %w", s.Name(), err)
 	}
-	b, err := os.ReadFile(s.MetaPath())
-	if errors.Is(err, fs.ErrNotExist) {
+	digest := contentDigest(content)
+	// A write interrupted after the secret was replaced leaves the next
+	// metadata, matching the content, beside the old one.
+	if m, ok := readMeta(s.nextMetaPath()); ok && m.SHA256 == digest {
+		return heldOf(m), nil
+	}
+	if _, err := os.Stat(s.MetaPath()); errors.Is(err, fs.ErrNotExist) {
 		return Held{Present: true}, nil
 	}
-	if err != nil {
-		return Held{}, fmt.Errorf("%s: read metadata: %w", s.Name(), err)
-	}
-	var m fileMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		// Corrupt metadata: treat as unknown content; the next rotation rewrites it.
+	m, ok := readMeta(s.MetaPath())
+	if !ok || (m.SHA256 != "" && m.SHA256 != digest) {
+		// Unreadable metadata, or metadata of other content: unknown
+		// content; the next rotation rewrites both.
 		return Held{Present: true}, nil
 	}
-	return Held{Present: true, AuthorizationID: m.AuthorizationID, ValidTo: m.ValidTo, RotatedAt: m.RotatedAt}, nil
+	return heldOf(m), nil
+}
+
+func heldOf(m fileMeta) Held {
+	return Held{Present: true, AuthorizationID: m.AuthorizationID, ValidTo: m.ValidTo, RotatedAt: m.RotatedAt}
 }
 
 // Render returns the file content for secret in the configured format.
@@ -239,18 +277,23 @@ func (s *FileSink) Write(ctx context.Context, secret string, meta Meta) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name(), err)
 	}
-	if err := atomicfile.Write(s.p.Path, content, s.mode); err != nil {
-		return fmt.Errorf("%s: write secret: %w", s.Name(), err)
-	}
 	rotated := meta.RotatedAt
 	if rotated.IsZero() {
 		rotated = s.now()
 	}
 	m := fileMeta{Credential: meta.Credential, Kind: meta.Kind, AuthorizationID: meta.AuthorizationID,
-		DisplayName: meta.DisplayName, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotated.UTC()}
+		DisplayName: meta.DisplayName, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotated.UTC(), SHA256: contentDigest(content)}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := atomicfile.Write(s.MetaPath(), append(b, '\n'), s.mode); err != nil {
-		return fmt.Errorf("%s: write metadata %s: %w", s.Name(), s.MetaPath(), err)
+	// Order: next metadata, secret, rename next → metadata. See Read.
+	if err := atomicfile.Write(s.nextMetaPath(), append(b, '\n'), s.mode); err != nil {
+		return fmt.Errorf("%s: write metadata %s: %w (the file was not changed)", s.Name(), s.nextMetaPath(), err)
+	}
+	if err := atomicfile.Write(s.p.Path, content, s.mode); err != nil {
+		_ = os.Remove(s.nextMetaPath())
+		return fmt.Errorf("%s: write secret: %w (the file was not changed)", s.Name(), err)
+	}
+	if err := os.Rename(s.nextMetaPath(), s.MetaPath()); err != nil {
+		return fmt.Errorf("%s: the file holds the new credential, but recording its metadata in %s failed: %w", s.Name(), s.MetaPath(), err)
 	}
 	return nil
 }

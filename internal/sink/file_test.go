@@ -77,26 +77,85 @@ func TestFileSinkUnknownContent(t *testing.T) {
 	}
 }
 
+// blockPath makes path unusable as a file for anyone, root included: a
+// non-empty directory cannot be replaced by a rename.
+func blockPath(t *testing.T, path string) {
+	t.Helper()
+	_ = os.Remove(path)
+	if err := os.MkdirAll(filepath.Join(path, "block"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFileSinkWriteFailureKeepsOld(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "pat")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		block     func(s *FileSink) string // returns the path to block
+		wantHeld  string                   // what Read must report afterwards
+		wantBytes string                   // what the file must contain
+	}{
+		// The next metadata cannot be written: nothing changes.
+		{"next metadata", func(s *FileSink) string { return s.MetaPath() + ".next" }, "a", "old"},
+		// The secret cannot be replaced: nothing changes.
+		{"secret", func(s *FileSink) string { return s.p.Path }, "", ""},
+		// The metadata cannot be renamed into place: the file holds the new
+		// secret and Read must say so (else the PAT it holds would look
+		// like an orphan and be revoked).
+		{"metadata rename", func(s *FileSink) string { return s.MetaPath() }, "b", "new"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "pat")
+			s := buildFile(t, `{"type":"file","path":"`+path+`"}`)
+			if err := s.Write(ctx, "old", Meta{AuthorizationID: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "secret" {
+				// A directory at the secret's path: the old secret is gone
+				// in this case, so only check that Write fails and Read does
+				// not claim the new PAT.
+				blockPath(t, tc.block(s))
+				if err := s.Write(ctx, "new", Meta{AuthorizationID: "b"}); err == nil {
+					t.Fatal("Write succeeded with a directory at the secret path")
+				}
+				if _, err := os.Stat(s.MetaPath() + ".next"); !os.IsNotExist(err) {
+					t.Errorf("next metadata left behind after a failed secret write: %v", err)
+				}
+				if h, _ := s.Read(ctx); h.AuthorizationID == "b" {
+					t.Fatal("Read claims the new PAT although the secret was not written")
+				}
+				return
+			}
+			blockPath(t, tc.block(s))
+			if err := s.Write(ctx, "new", Meta{AuthorizationID: "b"}); err == nil {
+				t.Fatal("Write succeeded, want an error")
+			}
+			if b, _ := os.ReadFile(path); string(b) != tc.wantBytes {
+				t.Fatalf("file holds %q, want %q", b, tc.wantBytes)
+			}
+			h, err := s.Read(ctx)
+			if err != nil || h.AuthorizationID != tc.wantHeld {
+				t.Fatalf("Read = %+v, %v; want it to report %q (what the file holds)", h, err, tc.wantHeld)
+			}
+		})
+	}
+}
+
+func TestFileSinkReadIgnoresMetadataOfOtherContent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pat")
 	s := buildFile(t, `{"type":"file","path":"`+path+`"}`)
-	if err := s.Write(context.Background(), "old", Meta{AuthorizationID: "a"}); err != nil {
+	if err := s.Write(ctx, "one", Meta{AuthorizationID: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(dir, 0o500); err != nil {
+	// Someone replaced the secret by hand: the metadata no longer describes it.
+	if err := os.WriteFile(path, []byte("hand-written"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer os.Chmod(dir, 0o700)
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions")
-	}
-	if err := s.Write(context.Background(), "new", Meta{AuthorizationID: "b"}); err == nil {
-		t.Fatal("write into a read-only directory succeeded")
-	}
-	b, _ := os.ReadFile(path)
-	if string(b) != "old" {
-		t.Fatalf("old content lost: %q", b)
+	h, err := s.Read(ctx)
+	if err != nil || !h.Present || h.AuthorizationID != "" {
+		t.Fatalf("Read = %+v, %v; want present content of unknown origin", h, err)
 	}
 }
 
