@@ -42,11 +42,17 @@ type flaky struct {
 	// failAfter makes Write fail after the content was written (e.g. the
 	// consumer took the secret but recording it failed).
 	failAfter func() bool
+	// unknown makes Read report content of unknown origin (a delivery whose
+	// outcome was lost).
+	unknown func() bool
 }
 
 func (f *flaky) Read(ctx context.Context) (sink.Held, error) {
 	if f.failRead != nil && f.failRead() {
 		return sink.Held{}, errors.New("injected read failure")
+	}
+	if f.unknown != nil && f.unknown() {
+		return sink.Held{Present: true}, nil
 	}
 	return f.FileSink.Read(ctx)
 }
@@ -78,8 +84,11 @@ type harness struct {
 	// failAfterWrite decides per (credential, sink index) whether a write
 	// fails after the content was written.
 	failAfterWrite func(cred string, i int) bool
-	conc           int
-	orphan         time.Duration
+	// readUnknown decides per (credential, sink index) whether Read reports
+	// content of unknown origin.
+	readUnknown func(cred string, i int) bool
+	conc        int
+	orphan      time.Duration
 	// maxAttempts of the devops client (0 = its default).
 	maxAttempts int
 	// timeout of one run (default 2m).
@@ -158,6 +167,8 @@ func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
 				return h.failRead != nil && h.failRead(name, idx)
 			}, failAfter: func() bool {
 				return h.failAfterWrite != nil && h.failAfterWrite(name, idx)
+			}, unknown: func() bool {
+				return h.readUnknown != nil && h.readUnknown(name, idx)
 			}})
 		}
 		e.Targets = append(e.Targets, tg)
@@ -444,6 +455,32 @@ func TestEmulatorSinkFailures(t *testing.T) {
 		mustOK(t, h.run(false, nil))
 		h.checkSinksWork()
 		h.checkNoUnheld() // the replaced PAT is cleaned up once no sink holds it
+	})
+	t.Run("a failed sink whose outcome is unknown: new PAT kept, next run converges", func(t *testing.T) {
+		h := newHarness(t, nil, fileCred("c", 1))
+		mustOK(t, h.run(false, nil))
+		h.clk.Advance(25 * 24 * time.Hour)
+		var failed atomic.Bool
+		h.failSink = func(string, int) bool { failed.Store(true); return true }
+		// Only after the failed write does the sink report unknown content.
+		h.readUnknown = func(string, int) bool { return failed.Load() }
+		rep := h.run(false, nil)
+		if rep.Err() == nil || !strings.Contains(rep.Err().Error(), "unknown origin") {
+			t.Fatalf("want the new PAT kept because of unknown content, got %v", rep.Err())
+		}
+		id := rep.Results[0].AuthorizationID
+		found := false
+		for _, p := range h.activeManaged()["c"] {
+			found = found || strings.EqualFold(p.AuthorizationID, id)
+		}
+		if !found {
+			t.Fatalf("new PAT %s was revoked although the sink may hold it", id)
+		}
+		h.failSink, h.readUnknown = nil, nil
+		h.clk.Advance(2 * time.Hour)
+		mustOK(t, h.run(false, nil))
+		h.checkSinksWork()
+		h.checkNoUnheld()
 	})
 	t.Run("one sink fails: new kept, old kept, next run converges", func(t *testing.T) {
 		h := newHarness(t, nil, fileCred("c", 2))

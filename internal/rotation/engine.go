@@ -538,9 +538,10 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	return len(failures) == 0
 }
 
-// mayHold reports a sink (by name) that holds the PAT id, or whose state
-// cannot be read after a failed write, or "" when every sink answers that
-// it holds something else. Like compensate, it runs even when ctx was
+// mayHold reports a sink (by name) that holds the PAT id, whose state
+// cannot be read after a failed write, or whose content is of unknown
+// origin (a delivery whose outcome was lost), or "" when every sink answers
+// that it holds another, known PAT or nothing. Like compensate, it runs even when ctx was
 // cancelled, bounded to 30 s.
 func (e *Engine) mayHold(ctx context.Context, sinks []sink.Sink, id string) string {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -552,6 +553,9 @@ func (e *Engine) mayHold(ctx context.Context, sinks []sink.Sink, id string) stri
 		}
 		if strings.EqualFold(h.AuthorizationID, id) {
 			return s.Name()
+		}
+		if h.Present && h.AuthorizationID == "" {
+			return s.Name() + " (content of unknown origin)"
 		}
 	}
 	return ""

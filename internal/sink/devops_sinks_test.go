@@ -273,3 +273,50 @@ func TestHTTPSinkUnknownTemplateNameSendsNothing(t *testing.T) {
 		t.Fatalf("state file written after a failed delivery: %v", statErr)
 	}
 }
+
+func TestHTTPSinkLostOutcomeIsReportedAsUnknown(t *testing.T) {
+	var calls atomic.Int32
+	status := atomic.Int32{}
+	status.Store(http.StatusNoContent)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	params := `{"type":"http","url":"` + srv.URL + `/api/x","body":"pat={{token}}","stateFile":"` + state + `"}`
+	s := build(t, params, sink.Deps{HTTPClient: srv.Client()})
+	ctx := context.Background()
+	if err := s.Write(ctx, secret, sink.Meta{AuthorizationID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	// The tool refuses: nothing changed, Read still names the old PAT.
+	status.Store(http.StatusBadRequest)
+	if err := s.Write(ctx, secret, sink.Meta{AuthorizationID: "b"}); err == nil {
+		t.Fatal("want the refusal reported")
+	}
+	if h, _ := s.Read(ctx); h.AuthorizationID != "a" {
+		t.Fatalf("after a refusal Read = %+v, want a", h)
+	}
+	// The tool accepts, but recording the delivery fails (a non-empty
+	// directory where the state file goes): the tool holds "b" while the old
+	// state says "a" — Read must not claim "a".
+	status.Store(http.StatusNoContent)
+	if err := os.Remove(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(state, "block"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, secret, sink.Meta{AuthorizationID: "b"}); err == nil || !strings.Contains(err.Error(), "delivered") {
+		t.Fatalf("want 'delivered, but recording it … failed', got %v", err)
+	}
+	h, err := s.Read(ctx)
+	if err != nil || !h.Present || h.AuthorizationID != "" {
+		t.Fatalf("after a lost outcome Read = %+v, %v; want present content of unknown origin", h, err)
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("tool saw %d requests, want 3", calls.Load())
+	}
+}

@@ -220,6 +220,10 @@ type httpState struct {
 
 // Read reports the state file.
 func (s *HTTPSink) Read(ctx context.Context) (Held, error) {
+	if _, err := os.Stat(s.p.StateFile + ".next"); err == nil {
+		// A delivery whose outcome is unknown: the tool may hold either.
+		return Held{Present: true}, nil
+	}
 	b, err := os.ReadFile(s.p.StateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Held{}, nil
@@ -317,8 +321,21 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 			return fmt.Errorf("%s: endpoint: %w", s.Name(), err)
 		}
 	}
+	// Record the delivery in progress first: if the outcome is lost (the
+	// tool took the request but the answer or the state write failed), Read
+	// reports unknown content rather than the previous credential, so the
+	// engine keeps the new PAT and the next run delivers again.
+	next := s.p.StateFile + ".next"
+	pending := httpState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotatedAt(meta, s.now).UTC()}
+	pb, _ := json.MarshalIndent(pending, "", "  ")
+	if err := atomicfile.Write(next, append(pb, '\n'), 0o600); err != nil {
+		return fmt.Errorf("%s: cannot record the delivery in %s: %w; nothing was sent", s.Name(), next, err)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		if errkind.Of(err) != errkind.Unknown {
+			_ = os.Remove(next) // an authorizer error: nothing reached the tool
+		}
 		k := errkind.Of(err) // an authorizer error (two-hop, JWT, certificate) keeps its kind
 		if k == errkind.Unknown {
 			k = errkind.Transient
@@ -349,13 +366,15 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		if len(msg) > 300 {
 			msg = msg[:300] + "…"
 		}
+		_ = os.Remove(next) // the tool refused it: it keeps its previous credential
 		return errkind.New(k, fmt.Errorf("%s: %s answered %d (%s); the consumer keeps its previous credential", s.Name(), s.p.Method, resp.StatusCode, msg))
 	}
-	st := httpState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotatedAt(meta, s.now).UTC(), Status: resp.StatusCode}
-	b, _ := json.MarshalIndent(st, "", "  ")
+	pending.Status = resp.StatusCode
+	b, _ := json.MarshalIndent(pending, "", "  ")
 	if err := atomicfile.Write(s.p.StateFile, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("%s: delivered, but recording it in stateFile %s failed: %w (the next run will deliver again)", s.Name(), s.p.StateFile, err)
 	}
+	_ = os.Remove(next)
 	return nil
 }
 
