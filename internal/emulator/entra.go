@@ -396,14 +396,25 @@ func (e *Emulator) verifyAssertion(app *App, assertion string) *aadErr {
 
 // ---- token endpoint ----
 
-func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request, p params) {
+// tenantForm parses the form body of a token or device-code request and
+// resolves its {tenant}; on failure it has written the AADSTS answer. tenant
+// is nil for an alias (common, organizations) that names no tenant.
+func (e *Emulator) tenantForm(w http.ResponseWriter, r *http.Request, p params) (tenant *Tenant, ok bool) {
 	if err := r.ParseForm(); err != nil {
 		e.writeAADError(w, &aadErr{400, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded.", ""})
-		return
+		return nil, false
 	}
 	tenant, alias := e.resolveTenant(p["tenant"])
 	if tenant == nil && !alias {
 		e.writeAADError(w, errUnknownTenant(p["tenant"]))
+		return nil, false
+	}
+	return tenant, true
+}
+
+func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request, p params) {
+	tenant, ok := e.tenantForm(w, r, p)
+	if !ok {
 		return
 	}
 	switch g := r.PostForm.Get("grant_type"); g {
@@ -650,13 +661,8 @@ func newUserCode() string {
 }
 
 func (e *Emulator) handleDeviceCode(w http.ResponseWriter, r *http.Request, p params) {
-	if err := r.ParseForm(); err != nil {
-		e.writeAADError(w, &aadErr{400, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded.", ""})
-		return
-	}
-	tenant, alias := e.resolveTenant(p["tenant"])
-	if tenant == nil && !alias {
-		e.writeAADError(w, errUnknownTenant(p["tenant"]))
+	tenant, ok := e.tenantForm(w, r, p)
+	if !ok {
 		return
 	}
 	app, aerr := e.authClient(r, tenant, false)
