@@ -167,14 +167,7 @@ func TestManagedIdentityAppService(t *testing.T) {
 	if m, err := Resolve(o); err != nil || m != MethodManagedIdentity {
 		t.Fatalf("Resolve = %q %v", m, err)
 	}
-	src, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := src.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tok := signIn(t, o)
 	if gotClientID != miClientID {
 		t.Fatalf("client_id = %q", gotClientID)
 	}

@@ -102,14 +102,7 @@ func TestEmulatorClientSecret(t *testing.T) {
 	e := startEmulator(t, nil)
 	o := emuOpts(e)
 	o.ClientID, o.ClientSecret = emulator.DefaultSPClientID, emulator.DefaultSPSecret
-	src, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := src.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, tok := signIn(t, o)
 	if tok.Kind != IdentityServicePrincipal || KindFromClaims(tok.AccessToken) != IdentityServicePrincipal {
 		t.Fatalf("token %v claims %v", tok, Claims(tok.AccessToken))
 	}
@@ -120,7 +113,7 @@ func TestEmulatorClientSecret(t *testing.T) {
 	// wrong secret → AADSTS7000215 through azidentity
 	o.ClientSecret = "wrong-secret-value"
 	src, _ = New(o)
-	_, err = src.Token(context.Background())
+	_, err := src.Token(context.Background())
 	var se *SignInError
 	if !errors.As(err, &se) || se.AADSTS != 7000215 || !strings.Contains(se.Hint, "AZURE_CLIENT_SECRET") {
 		t.Fatalf("err = %v", err)
@@ -142,14 +135,7 @@ func TestEmulatorClientCertificate(t *testing.T) {
 	e := startEmulator(t, &seed)
 	o := emuOpts(e)
 	o.ClientID, o.CertificatePath = emulator.DefaultSPClientID, certPath
-	src, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := src.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, tok := signIn(t, o)
 	if tok.Kind != IdentityServicePrincipal || Claims(tok.AccessToken)["appid"] != emulator.DefaultSPClientID {
 		t.Fatalf("token %v claims %v", tok, Claims(tok.AccessToken))
 	}
@@ -157,7 +143,7 @@ func TestEmulatorClientCertificate(t *testing.T) {
 	other, _ := writeCertPEM(t, t.TempDir())
 	o.CertificatePath = other
 	src, _ = New(o)
-	_, err = src.Token(context.Background())
+	_, err := src.Token(context.Background())
 	var se *SignInError
 	if !errors.As(err, &se) || se.AADSTS != 700027 || !strings.Contains(se.Hint, "upload") {
 		t.Fatalf("err = %v", err)
@@ -186,14 +172,7 @@ func TestEmulatorWorkloadIdentity(t *testing.T) {
 	if m, _ := Resolve(o); m != MethodWorkloadIdentity {
 		t.Fatalf("Resolve = %q", m)
 	}
-	src, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := src.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tok := signIn(t, o)
 	if tok.Kind != IdentityServicePrincipal || Claims(tok.AccessToken)["oid"] != emulator.DefaultSPObjectID {
 		t.Fatalf("token %v claims %v", tok, Claims(tok.AccessToken))
 	}
@@ -210,14 +189,7 @@ func TestEmulatorManagedIdentity(t *testing.T) {
 	if m, err := Resolve(o); err != nil || m != MethodManagedIdentity {
 		t.Fatalf("Resolve = %q %v", m, err)
 	}
-	src, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := src.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tok := signIn(t, o)
 	if tok.Kind != IdentityManagedIdentity || Claims(tok.AccessToken)["oid"] != emulator.DefaultMIObjectID {
 		t.Fatalf("token %v claims %v", tok, Claims(tok.AccessToken))
 	}

@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -124,4 +125,19 @@ func fakeJWT(claims map[string]any) string {
 	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
 	b, _ := json.Marshal(claims)
 	return h + "." + base64.RawURLEncoding.EncodeToString(b) + ".sig"
+}
+
+// signIn builds the source for o and returns it with its first token,
+// failing the test on any error.
+func signIn(t *testing.T, o Options) (TokenSource, Token) {
+	t.Helper()
+	src, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, tok
 }
