@@ -5,7 +5,7 @@ package emulator
 func (e *Emulator) registerRoutes() {
 	e.registerAdmin()
 	e.registerDevOps()
-	e.registerPhase2()
+	e.registerServices()
 	e.registerEndpointProxy()
 	e.registerEntra()
 }

@@ -159,7 +159,7 @@ func (e *Emulator) stateFromSeed() (*state, error) {
 		st.PATs[id] = rec
 		st.patHash[rec.Hash] = id
 	}
-	if err := e.seedPhase2(st); err != nil {
+	if err := e.seedServices(st); err != nil {
 		return nil, err
 	}
 	return st, nil
