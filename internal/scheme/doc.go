@@ -18,7 +18,8 @@
 // comments and trailing commas tolerated), keeps the
 // ms.vss-endpoint.service-endpoint-type contributions and resolves each
 // authenticationSchemes entry against the closed set with MergeScheme:
-// headers replace the defaults entirely when the type lists any,
+// headers merge by name (case-insensitive: a type header overrides the
+// default of that name, defaults not named are kept),
 // inputDescriptors merge by id (type wins, new ids appended), displayName,
 // authorizationUrl, clientCertificates and dataSourceBindings replace when
 // set. LoadTypesList reads the REST types list; BuiltinTypes holds Generic,

@@ -259,8 +259,10 @@ func resolveRef(ref schemeRef, rest bool) (Scheme, error) {
 
 // MergeScheme applies an endpoint type's overrides to a scheme contribution:
 //   - displayName, authorizationUrl: replaced when set;
-//   - headers: when the type lists any, they replace the defaults entirely
-//     (Octopus sends only X-Octopus-ApiKey, not the default Authorization);
+//   - headers: merged by name, case-insensitively, as Azure DevOps does — a
+//     type header replaces the default of the same name in place, new names
+//     are appended, and every default not named is kept (Octopus sends its
+//     X-Octopus-ApiKey and still the Token scheme's default Authorization);
 //   - inputDescriptors: merged by id (case-insensitive) — a type descriptor
 //     replaces the default with the same id in place, new ids are appended
 //     (GCP overrides only Issuer/Audience of JWT and keeps Scope/PrivateKey);
@@ -270,9 +272,7 @@ func MergeScheme(base, ov Scheme) Scheme {
 	if ov.DisplayName != "" {
 		s.DisplayName = ov.DisplayName
 	}
-	if len(ov.Headers) > 0 {
-		s.Headers = append([]Header(nil), ov.Headers...)
-	}
+	s.Headers = mergeHeaders(s.Headers, ov.Headers)
 	for _, d := range ov.InputDescriptors {
 		replaced := false
 		for i := range s.InputDescriptors {
@@ -296,6 +296,26 @@ func MergeScheme(base, ov Scheme) Scheme {
 		s.AuthorizationURL = ov.AuthorizationURL
 	}
 	return s
+}
+
+// mergeHeaders overrides defaults by header name (case-insensitive) and
+// appends headers the defaults do not have.
+func mergeHeaders(defaults, over []Header) []Header {
+	out := append([]Header(nil), defaults...)
+	for _, h := range over {
+		replaced := false
+		for i := range out {
+			if strings.EqualFold(out[i].Name, h.Name) {
+				out[i] = h
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // CleanJSON strips a UTF-8 BOM, // and /* */ comments outside strings, and

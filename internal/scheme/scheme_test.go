@@ -212,8 +212,8 @@ func loadType(t testing.TB, file, name string) *EndpointType {
 func TestManifestMerging(t *testing.T) {
 	oct := loadType(t, "OctopusDeploy__OctoTFS__octopus.json", "OctopusEndpoint")
 	tok, _ := oct.Scheme("token")
-	if len(tok.Headers) != 1 || tok.Headers[0].Name != "X-Octopus-ApiKey" {
-		t.Errorf("octopus headers = %+v; want only X-Octopus-ApiKey", tok.Headers)
+	if len(tok.Headers) != 2 || tok.Headers[0].Name != "Authorization" || tok.Headers[1].Name != "X-Octopus-ApiKey" {
+		t.Errorf("octopus headers = %+v; want the default Authorization kept and X-Octopus-ApiKey added", tok.Headers)
 	}
 	if d, _ := tok.Input("apitoken"); *d.Validation.MaxLength != 36 || d.Mode() != "passwordBox" {
 		t.Errorf("octopus apitoken = %+v", d)

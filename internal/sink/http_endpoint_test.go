@@ -98,8 +98,8 @@ func TestHTTPSinkEndpointManifestTokenHeader(t *testing.T) {
 	if got := h.Get("X-Octopus-ApiKey"); got != apiKey {
 		t.Fatalf("X-Octopus-ApiKey = %q, want the key from the file", got)
 	}
-	if got := h.Get("Authorization"); got != "" {
-		t.Fatalf("the type's headers replace the Token default entirely; got Authorization %q", got)
+	if got := h.Get("Authorization"); got != apiKey {
+		t.Fatalf("type headers merge with the Token default by name, so the default Authorization is sent too; got %q", got)
 	}
 }
 
