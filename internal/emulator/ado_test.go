@@ -320,6 +320,11 @@ func TestFaultsAndCounters(t *testing.T) {
 	if counters["POST /{tenant}/oauth2/v2.0/token password"] != 1 {
 		t.Errorf("counters %v", counters)
 	}
+	var seed Seed
+	do(t, e, "GET", e.URL()+"/_emulator/seed", "", nil).json(t, &seed)
+	if len(seed.Apps) == 0 || seed.Apps[0].ClientID != DefaultClientID || seed.IdentityHeader != DefaultIdentityHeader {
+		t.Errorf("GET /_emulator/seed: %+v", seed)
+	}
 	do(t, e, "POST", e.URL()+"/_emulator/counters/reset", "", nil)
 	if len(e.Counters()) != 0 {
 		t.Errorf("reset: %v", e.Counters())

@@ -607,6 +607,9 @@ func (e *Emulator) registerAdmin() {
 		e.SetFaults(f)
 		writeJSON(w, http.StatusOK, f)
 	})
+	e.handle(http.MethodGet, "/_emulator/seed", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
+		writeJSON(w, http.StatusOK, e.Seed()) // emulator-only values: lets black-box clients find ids and secrets
+	})
 	e.handle(http.MethodGet, "/_emulator/counters", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
 		writeJSON(w, http.StatusOK, e.Counters())
 	})
