@@ -5,6 +5,7 @@ package emulator
 func (e *Emulator) registerRoutes() {
 	e.registerAdmin()
 	e.registerDevOps()
+	e.registerDiscovery()
 	e.registerServices()
 	e.registerEndpointProxy()
 	e.registerEntra()
