@@ -14,9 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// globalPATRetirement is when all global PATs stop working (pat-api.md §10).
-var globalPATRetirement = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-
 // PATView is how a PAT is printed: the wire names of api.PatToken. Token is
 // present only in `pat create` output (the one time the secret exists).
 type PATView struct {
@@ -27,13 +24,18 @@ type PATView struct {
 	ValidFrom       time.Time `json:"validFrom"`
 	ValidTo         time.Time `json:"validTo"`
 	Token           string    `json:"token,omitempty"`
+	// Global marks a global PAT (targetAccounts null); Retired says global
+	// PATs no longer work (from 2026-12-01): replace it with an
+	// organisation-scoped PAT and revoke it.
+	Global  bool `json:"global,omitempty"`
+	Retired bool `json:"retired,omitempty"`
 	// Clamped (update/create): the lifespan policy shortened validTo;
 	// RequestedValidTo is what was asked for.
 	Clamped          bool       `json:"clamped,omitempty"`
 	RequestedValidTo *time.Time `json:"requestedValidTo,omitempty"`
 }
 
-func viewOf(p api.PatToken) PATView {
+func viewOf(p api.PatToken, now time.Time) PATView {
 	return PATView{
 		AuthorizationID: p.AuthorizationID,
 		DisplayName:     p.DisplayName,
@@ -41,7 +43,18 @@ func viewOf(p api.PatToken) PATView {
 		TargetAccounts:  p.TargetAccounts,
 		ValidFrom:       p.ValidFrom,
 		ValidTo:         p.ValidTo,
+		Global:          p.IsGlobal(),
+		Retired:         p.IsGlobal() && api.GlobalPATsRetired(now),
 	}
+}
+
+// globalNote describes a global PAT for the tables.
+func globalNote(p PATView) string {
+	day := api.GlobalPATRetirement.Format("2006-01-02")
+	if p.Retired {
+		return "GLOBAL-RETIRED (no longer works since " + day + "; replace and revoke)"
+	}
+	return "GLOBAL (stops working " + day + ")"
 }
 
 // PATList is the output of `pat list` (a JSON array, never null).
@@ -63,8 +76,8 @@ var patHeader = []string{"AUTHORIZATION ID", "NAME", "SCOPE", "VALID TO (UTC)", 
 
 func patRow(p PATView, now time.Time) []string {
 	orgs := "this org"
-	if p.TargetAccounts == nil {
-		orgs = "GLOBAL (stops working " + globalPATRetirement.Format("2006-01-02") + ")"
+	if p.Global {
+		orgs = globalNote(p)
 	}
 	return []string{p.AuthorizationID, p.DisplayName, p.Scope, p.ValidTo.UTC().Format("2006-01-02 15:04"), humanUntil(p.ValidTo, now), orgs}
 }
@@ -89,8 +102,8 @@ func (d patDetail) MarshalJSON() ([]byte, error) { return marshalJSON(d.PATView)
 func (d patDetail) Table() output.TableData {
 	p := d.PATView
 	orgs := strings.Join(p.TargetAccounts, ", ")
-	if p.TargetAccounts == nil {
-		orgs = "GLOBAL (all organisations; stops working " + globalPATRetirement.Format("2006-01-02") + ")"
+	if p.Global {
+		orgs = globalNote(p) + ", all organisations"
 	}
 	rows := [][]string{
 		{"Authorization ID:", p.AuthorizationID},
@@ -236,7 +249,7 @@ func newPATListCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				list.Items = append(list.Items, viewOf(p))
+				list.Items = append(list.Items, viewOf(p, list.now))
 				if top > 0 && len(list.Items) >= top {
 					break
 				}
@@ -268,12 +281,16 @@ func newPATListCmd(a *app) *cobra.Command {
 func warnGlobal(a *app, items []PATView) {
 	n := 0
 	for _, p := range items {
-		if p.TargetAccounts == nil {
+		if p.Global {
 			n++
 		}
 	}
-	if n > 0 {
-		fmt.Fprintf(a.stderr, "warning: %d global PAT(s) (all organisations) listed: every global PAT stops working on %s; replace them with organisation-scoped PATs\n", n, globalPATRetirement.Format("2006-01-02"))
+	switch {
+	case n == 0:
+	case api.GlobalPATsRetired(a.now()):
+		fmt.Fprintf(a.stderr, "warning: %d global PAT(s) (all organisations) listed: global PATs stopped working on %s and no longer authenticate; create organisation-scoped PATs in their place and revoke these\n", n, api.GlobalPATRetirement.Format("2006-01-02"))
+	default:
+		fmt.Fprintf(a.stderr, "warning: %d global PAT(s) (all organisations) listed: every global PAT stops working on %s; replace them with organisation-scoped PATs\n", n, api.GlobalPATRetirement.Format("2006-01-02"))
 	}
 }
 
@@ -332,8 +349,11 @@ with -o json it is the "token" field. Scopes are vso.* strings or friendly names
 			if err != nil {
 				return err
 			}
+			if allOrgs && api.GlobalPATsRetired(now) {
+				return usageErrorf("--all-orgs asks for a global PAT, but %s", api.GlobalPATRetiredAdvice)
+			}
 			if allOrgs {
-				fmt.Fprintf(a.stderr, "warning: --all-orgs creates a global PAT; every global PAT stops working on %s and tenant policy may block creating them: prefer an organisation-scoped PAT\n", globalPATRetirement.Format("2006-01-02"))
+				fmt.Fprintf(a.stderr, "warning: --all-orgs creates a global PAT; every global PAT stops working on %s and tenant policy may block creating them: prefer an organisation-scoped PAT\n", api.GlobalPATRetirement.Format("2006-01-02"))
 			}
 			ctx := cmd.Context()
 			dc, err := a.patClient(ctx)
@@ -344,7 +364,7 @@ with -o json it is the "token" field. Scopes are vso.* strings or friendly names
 			if err != nil {
 				return err
 			}
-			v := viewOf(p)
+			v := viewOf(p, now)
 			if p.Token != nil {
 				v.Token = *p.Token
 			}
@@ -371,7 +391,7 @@ with -o json it is the "token" field. Scopes are vso.* strings or friendly names
 	f.BoolVar(&allowUnknown, "allow-unknown-scope", false, "pass vso.* scopes that are not in patrol's catalogue through unchanged (for scopes newer than this release)")
 	f.StringVar(&expiresIn, "expires-in", "30d", "lifetime from now: Go duration (720h) or days/weeks (30d, 2w)")
 	f.StringVar(&validTo, "valid-to", "", "expiry as RFC 3339 time (instead of --expires-in)")
-	f.BoolVar(&allOrgs, "all-orgs", false, "create a global PAT for all organisations (deprecated by Microsoft; stops working "+globalPATRetirement.Format("2006-01-02")+")")
+	f.BoolVar(&allOrgs, "all-orgs", false, "create a global PAT for all organisations (retired by Microsoft: refused from "+api.GlobalPATRetirement.Format("2006-01-02")+")")
 	return cmd
 }
 
@@ -391,7 +411,7 @@ func newPATGetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := viewOf(p)
+			v := viewOf(p, a.now())
 			warnGlobal(a, []PATView{v})
 			return a.printer().Print(patDetail{PATView: v, now: a.now()})
 		},
@@ -471,7 +491,7 @@ clamps the date, patrol says so (and -o json carries "clamped": true).`,
 			if err != nil {
 				return err
 			}
-			v := viewOf(p)
+			v := viewOf(p, a.now())
 			if want != nil && devops.Clamped(*want, p.ValidTo) {
 				v.Clamped, v.RequestedValidTo = true, want
 				fmt.Fprintf(a.stderr, "note: the maximum-lifespan policy clamped validTo to %s (asked for %s); updates cannot go past creation date + maximum lifespan — create a new PAT to go further\n", p.ValidTo.UTC().Format(time.RFC3339), want.Format(time.RFC3339))

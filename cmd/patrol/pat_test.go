@@ -19,8 +19,15 @@ import (
 // process environment).
 func emuEnv(tb testing.TB) (*emulator.Emulator, map[string]string) {
 	tb.Helper()
+	return emuEnvOpts(tb, emulator.Options{})
+}
+
+// emuEnvOpts is emuEnv with emulator options (seed, clock).
+func emuEnvOpts(tb testing.TB, opts emulator.Options) (*emulator.Emulator, map[string]string) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e, err := emulator.Start(ctx, emulator.Options{Addr: "127.0.0.1:0"})
+	opts.Addr = "127.0.0.1:0"
+	e, err := emulator.Start(ctx, opts)
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

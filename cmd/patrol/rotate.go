@@ -46,7 +46,7 @@ func scopeCheck(scopes []string, full bool) error {
 
 // loadRotationFile reads and validates patrol.yaml.
 func (a *app) loadRotationFile() (*config.File, error) {
-	return config.LoadFile(a.rotationConfigPath(), config.ValidateOptions{Scopes: scopeCheck})
+	return config.LoadFile(a.rotationConfigPath(), config.ValidateOptions{Scopes: scopeCheck, Now: a.now})
 }
 
 // selectCredentials applies --only.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/sink"
 )
@@ -108,7 +109,8 @@ type Credential struct {
 	RenewBefore RenewBefore `json:"renewBefore,omitzero"`
 	// AllowFullAccess permits the app_token (full access) scope.
 	AllowFullAccess bool `json:"allowFullAccess,omitempty"`
-	// AllOrgs creates global PATs (default false; global PATs stop working on 2026-12-01).
+	// AllOrgs creates global PATs (default false). Global PATs stopped working
+	// on 2026-12-01: from then on allOrgs: true is refused by validation.
 	AllOrgs bool `json:"allOrgs,omitempty"`
 	// GracePeriod keeps the replaced PAT alive this long after a rotation
 	// (default 0: revoke it in the same run once the new one is delivered and verified).
@@ -212,6 +214,9 @@ type ValidateOptions struct {
 	Scopes func(scopes []string, allowFullAccess bool) error
 	// SkipSinks skips sink.Validate (tests of the file format only).
 	SkipSinks bool
+	// Now is the clock for date-dependent rules (allOrgs after the
+	// global-PAT retirement); nil = time.Now.
+	Now func() time.Time
 }
 
 // LoadFile reads and validates patrol.yaml.
@@ -348,6 +353,10 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		}
 	}
 
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
 	seen := map[string]int{}
 	sinkSeen := map[string]string{} // canonical sink → where
 	for i := range f.Credentials {
@@ -384,6 +393,9 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 						add(sp, err.Error())
 					}
 				}
+			}
+			if c.AllOrgs && api.GlobalPATsRetired(now()) {
+				add(p+".allOrgs", "true asks for a global PAT, but "+api.GlobalPATRetiredAdvice+"; remove allOrgs: true")
 			}
 			if c.Lifetime < MinLifetime || c.Lifetime > MaxLifetime {
 				add(p+".lifetime", fmt.Sprintf("%s is out of range; use %s..%s (default %s)", c.Lifetime, MinLifetime, MaxLifetime, DefaultLifetime))

@@ -206,3 +206,33 @@ func FuzzParseFile(f *testing.F) {
 		_, _ = ParseFile(b, "fuzz.yaml", ValidateOptions{})
 	})
 }
+
+// TestAllOrgsRetired: allOrgs: true validates before the global-PAT
+// retirement and is a usage error naming the field, the retirement and the
+// fix from 2026-12-01 on.
+func TestAllOrgsRetired(t *testing.T) {
+	src := []byte("credentials:\n- name: a\n  scopes: [vso.code]\n  allOrgs: true\n  sinks: [{type: file, path: /a}]\n")
+	before := func() time.Time { return time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC) }
+	f, err := ParseFile(src, "patrol.yaml", ValidateOptions{Now: before})
+	if err != nil || !f.Credentials[0].AllOrgs {
+		t.Fatalf("allOrgs before the retirement: %v", err)
+	}
+	after := func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
+	_, err = ParseFile(src, "patrol.yaml", ValidateOptions{Now: after})
+	if errkind.Of(err) != errkind.Usage {
+		t.Fatalf("allOrgs after the retirement: %v (kind %v)", err, errkind.Of(err))
+	}
+	for _, want := range []string{"line 4", "credentials[0].allOrgs", "2026-12-01", "organisation-scoped", "Entra", "remove allOrgs: true"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	// The real clock: today is past the retirement.
+	if _, err := ParseFile(src, "patrol.yaml", ValidateOptions{}); err == nil && !time.Now().Before(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatal("allOrgs: true accepted after the retirement with the default clock")
+	}
+	// allOrgs: false stays valid.
+	if _, err := ParseFile([]byte("credentials:\n- name: a\n  scopes: [vso.code]\n  allOrgs: false\n  sinks: [{type: file, path: /a}]\n"), "patrol.yaml", ValidateOptions{Now: after}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -47,7 +47,7 @@ var schemaDescriptions = map[string]string{
 	"credentials.scopes":           "PAT scopes, e.g. vso.code, vso.packaging (see `patrol pat scopes`).",
 	"credentials.lifetime":         "Lifetime of each new PAT (default 30d, 1h..365d). Units: w, d, h, m, s.",
 	"credentials.renewBefore":      "Renew this long before expiry (\"10d\") or at this percentage of the lifetime left (\"33%\"). Default 33.3%.",
-	"credentials.allOrgs":          "Create global PATs (default false; global PATs stop working on 2026-12-01).",
+	"credentials.allOrgs":          "Create global PATs (default false). Global PATs stopped working on 2026-12-01; from then on true is refused.",
 	"credentials.allowFullAccess":  "Allow the app_token (full access) scope.",
 	"credentials.gracePeriod":      "Keep the replaced PAT alive this long after a rotation (default 0).",
 	"credentials.sinks":            "Where the credential is delivered; each sink has a type and its own parameters.",

@@ -134,6 +134,11 @@ func (e *Emulator) authDevOps(w http.ResponseWriter, r *http.Request, org *Org, 
 			e.unauthorized(w, org, fmt.Sprintf("TF400813: The personal access token is not valid for organization '%s'.", org.Name))
 			return nil, false
 		}
+		if p.TargetAccounts == nil && e.globalPATsRetired(now) {
+			e.unauthorized(w, org, fmt.Sprintf("TF400813: The user '' is not authorized to access this resource. Global personal access tokens were retired on %s and no longer work: create a personal access token for organization '%s'.",
+				e.seed.GlobalPATRetirement.UTC().Format("2006-01-02"), org.Name))
+			return nil, false
+		}
 		if p.TargetAccounts == nil && org.Policy.RestrictCreation && !containsFold(org.Policy.CreationAllowlist, u.UPN) {
 			e.unauthorized(w, org, fmt.Sprintf("TF400813: Global personal access tokens are blocked in organization '%s' by the policy 'Restrict personal access token creation'.", org.Name))
 			return nil, false

@@ -82,6 +82,8 @@ func TestPATPolicies(t *testing.T) {
 	seed := DefaultSeed()
 	seed.Orgs[0].Policy = Policy{MaxLifespanDays: 30, BlockFullScope: true, BlockGlobal: true}
 	seed.Orgs[1].Policy = Policy{RestrictCreation: true, CreationAllowlist: []string{AdminUser}, GlobalPATCreationBlocked: true}
+	// The policies on global PATs are visible only before their retirement.
+	seed.GlobalPATRetirement = time.Now().Add(2 * 365 * 24 * time.Hour)
 	e := start(t, Options{Seed: &seed})
 	auth := userToken(t, e, DefaultUser)
 	far := time.Now().Add(300 * 24 * time.Hour)

@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/atomicfile"
+	"github.com/patrol-dev/patrol/internal/devops/api"
 )
 
 // Options configures Start.
@@ -154,6 +155,9 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	}
 	if seed.RefreshTokenLifetime <= 0 {
 		seed.RefreshTokenLifetime = Duration(90 * 24 * time.Hour)
+	}
+	if seed.GlobalPATRetirement.IsZero() {
+		seed.GlobalPATRetirement = api.GlobalPATRetirement
 	}
 	e.seed = seed
 	e.idx = buildIndex(seed)

@@ -75,13 +75,29 @@ func maxLifespan(org *Org) time.Duration {
 	return defaultMaxLifespan
 }
 
+// globalPATsRetired reports whether global PATs are retired at now (the
+// seed's globalPatRetirement, default 2026-12-01).
+func (e *Emulator) globalPATsRetired(now time.Time) bool {
+	return !now.Before(e.seed.GlobalPATRetirement)
+}
+
+// globalRetiredMessage is the patTokenErrorMessage of a refused global PAT
+// after the retirement. The service's exact wording is unconfirmed.
+func (e *Emulator) globalRetiredMessage() string {
+	return fmt.Sprintf("Global personal access tokens were retired on %s and can no longer be created or modified. Create a personal access token for a specific organization (allOrgs false) instead.",
+		e.seed.GlobalPATRetirement.UTC().Format("2006-01-02"))
+}
+
 // policyCheck applies scope and global-PAT policies; it returns a patTokenError or "".
-func policyCheck(org *Org, scope string, global bool) (string, string) {
+func (e *Emulator) policyCheck(org *Org, scope string, global bool, now time.Time) (string, string) {
 	if bad, ok := validScope(scope); !ok {
 		if bad == "" {
 			return api.ErrInvalidScope, "scope is empty: give space-separated scopes such as vso.code"
 		}
 		return api.ErrInvalidScope, fmt.Sprintf("scope %q is not a known PAT scope", bad)
+	}
+	if global && e.globalPATsRetired(now) {
+		return api.ErrGlobalPATCreationBlocked, e.globalRetiredMessage()
 	}
 	if global && org.Policy.GlobalPATCreationBlocked {
 		return api.ErrGlobalPATCreationBlocked, "creation of global (all organizations) PATs is blocked: create an organization-scoped PAT (allOrgs false)"
@@ -120,7 +136,7 @@ func (e *Emulator) handlePatsCreate(w http.ResponseWriter, r *http.Request, p pa
 		patResult(w, api.ErrInvalidValidTo, "validTo must be in the future")
 		return
 	}
-	if code, msg := policyCheck(org, req.Scope, req.AllOrgs); code != "" {
+	if code, msg := e.policyCheck(org, req.Scope, req.AllOrgs, now); code != "" {
 		patResult(w, code, msg)
 		return
 	}
@@ -232,10 +248,16 @@ func (e *Emulator) handlePatsUpdate(w http.ResponseWriter, r *http.Request, p pa
 		global = *req.AllOrgs
 	}
 	if req.Scope != nil || (req.AllOrgs != nil && *req.AllOrgs && rec.TargetAccounts != nil) {
-		if code, msg := policyCheck(org, next.Scope, global && (req.AllOrgs != nil && *req.AllOrgs)); code != "" {
+		if code, msg := e.policyCheck(org, next.Scope, global && (req.AllOrgs != nil && *req.AllOrgs), now); code != "" {
 			patResult(w, code, msg)
 			return
 		}
+	}
+	if global && e.globalPATsRetired(now) {
+		// A surviving global PAT can only be revoked (or made
+		// organisation-scoped with allOrgs false); unconfirmed, see docs.
+		patResult(w, api.ErrGlobalPATCreationBlocked, e.globalRetiredMessage())
+		return
 	}
 	if global {
 		next.TargetAccounts = nil

@@ -95,6 +95,11 @@ type Seed struct {
 	// RefreshTokenLifetime is the sliding inactivity lifetime of refresh
 	// tokens (default 90 days).
 	RefreshTokenLifetime Duration `json:"refreshTokenLifetime,omitempty"`
+	// GlobalPATRetirement is when global PATs (allOrgs, targetAccounts null)
+	// stop working and can no longer be created or updated (zero = the
+	// service's date, 2026-12-01T00:00:00Z). Tests set it to run before or
+	// after the retirement.
+	GlobalPATRetirement time.Time `json:"globalPatRetirement,omitzero"`
 
 	PATs             []SeedPAT           `json:"pats,omitempty"`
 	ServiceEndpoints []SeedEndpoint      `json:"serviceEndpoints,omitempty"`

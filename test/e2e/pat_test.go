@@ -317,17 +317,30 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-func TestGlobalPATWarning(t *testing.T) {
-	w := start(t, nil)
-	r := w.patrolOpts(runOpts{secretStdout: true}, w.env, "pat", "create", "--name", "g", "--scope", "vso.code", "--all-orgs", "-o", "json").must(t, "create --all-orgs")
-	p := decode[patJSON](t, r.stdout)
-	addSecret(*p.Token, "global PAT secret")
-	if p.TargetAccounts != nil || !strings.Contains(r.stderr, "2026-12-01") {
-		t.Fatalf("global PAT: targetAccounts %v, stderr %q", p.TargetAccounts, r.stderr)
+// TestGlobalPATRetired: today is past 2026-12-01, so --all-orgs is a usage
+// error (exit 2) explaining the retirement, and a surviving global PAT is
+// listed with "global": true, "retired": true and a warning.
+func TestGlobalPATRetired(t *testing.T) {
+	if time.Now().Before(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Skip("the machine's clock is before the global-PAT retirement")
+	}
+	seed := emulator.DefaultSeed()
+	const survivor = "survivingglobalpatsurvivingglobalpatsurvivingglobal"
+	addSecret(survivor, "surviving global PAT secret")
+	seed.PATs = []emulator.SeedPAT{{Owner: emulator.DefaultUser, Org: emulator.DefaultOrg, DisplayName: "old-global", Scope: "vso.code",
+		Global: true, ValidFrom: time.Now().Add(-60 * 24 * time.Hour), ValidTo: time.Now().Add(30 * 24 * time.Hour), Token: survivor}}
+	w := start(t, &seed)
+	r := w.patrol(w.env, "pat", "create", "--name", "g", "--scope", "vso.code", "--all-orgs", "-o", "json")
+	if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "2026-12-01") || !strings.Contains(r.stderr, "organisation-scoped") {
+		t.Fatalf("create --all-orgs: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
 	}
 	r = w.patrol(w.env, "pat", "list", "-o", "json").must(t, "list")
-	if !strings.Contains(r.stderr, "global PAT") {
-		t.Fatalf("list must warn about global PATs: %q", r.stderr)
+	var items []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &items); err != nil || len(items) != 1 {
+		t.Fatalf("list: %v %s", err, r.stdout)
+	}
+	if items[0]["global"] != true || items[0]["retired"] != true || !strings.Contains(r.stderr, "global PAT") {
+		t.Fatalf("surviving global PAT not marked: %v, stderr %q", items[0], r.stderr)
 	}
 }
 
