@@ -104,6 +104,9 @@ func (c *Client) CreateServiceEndpoint(ctx context.Context, ep api.ServiceEndpoi
 	if ep.Name == "" || ep.Type == "" || len(ep.ServiceEndpointProjectReferences) == 0 {
 		return api.ServiceEndpoint{}, errkind.New(errkind.Usage, fmt.Errorf("%s: name, type and at least one serviceEndpointProjectReferences entry are required", op))
 	}
+	if ep.Data == nil {
+		ep.Data = map[string]string{} // as the service's own clients send it
+	}
 	var out api.ServiceEndpoint
 	r := request{op: op, method: http.MethodPost, url: c.devopsOrgURL(endpointsPath, seQuery()), body: ep}
 	if err := c.do(ctx, r, &out); err != nil {

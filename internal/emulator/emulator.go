@@ -136,12 +136,9 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if host != "127.0.0.1" && host != "localhost" {
 		return nil, fmt.Errorf("emulator: listen address %q is not loopback: the emulator binds 127.0.0.1 only", opts.Addr)
 	}
-	e := &Emulator{opts: opts, log: opts.Logger, now: opts.Now, counters: map[string]int64{}}
+	e := &Emulator{opts: opts, log: opts.Logger, now: wireClock(opts.Now), counters: map[string]int64{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
-	}
-	if e.now == nil {
-		e.now = time.Now
 	}
 	seed := DefaultSeed()
 	if opts.Seed != nil {
@@ -231,6 +228,20 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	}()
 	e.log.Info("emulator listening", "url", e.url)
 	return e, nil
+}
+
+// dotNetTick is the resolution of .NET's DateTime: the service writes dates
+// with at most 7 fractional digits.
+const dotNetTick = 100 * time.Nanosecond
+
+// wireClock is the emulator's clock (nil = time.Now), ticking in .NET's
+// 100 ns so that every date the emulator writes has at most 7 fractional
+// digits, as the service's do.
+func wireClock(now func() time.Time) func() time.Time {
+	if now == nil {
+		now = time.Now
+	}
+	return func() time.Time { return now().Truncate(dotNetTick) }
 }
 
 // URL is https://127.0.0.1:PORT.

@@ -96,12 +96,8 @@ func (e *Emulator) registerEndpointProxy() {
 }
 
 func (e *Emulator) handleEndpointProxy(w http.ResponseWriter, r *http.Request, p params) {
-	org, _, ok := e.adoCaller(w, r, p, epRead...)
+	org, _, proj, ok := e.projectCaller(w, r, p, epRead...)
 	if !ok {
-		return
-	}
-	proj := e.projectOf(w, org, p["project"])
-	if proj == nil {
 		return
 	}
 	var req api.ServiceEndpointRequest

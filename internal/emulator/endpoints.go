@@ -11,111 +11,6 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 )
 
-// ---- service endpoint types ----
-
-// EndpointType describes a service endpoint type the emulator accepts:
-// its schemes and, per scheme, the authorization parameters (confidential
-// ones are returned null).
-type EndpointType struct {
-	Name        string           `json:"name"`
-	DisplayName string           `json:"displayName"`
-	Schemes     []EndpointScheme `json:"schemes"`
-}
-
-// EndpointScheme is one authentication scheme of an EndpointType.
-type EndpointScheme struct {
-	Scheme string          `json:"scheme"`
-	Params []EndpointParam `json:"params"`
-}
-
-// EndpointParam is one authorization parameter.
-type EndpointParam struct {
-	Name         string `json:"name"`
-	Confidential bool   `json:"confidential,omitempty"`
-	Required     bool   `json:"required,omitempty"`
-}
-
-// BuiltinEndpointTypes are served by GET .../serviceendpoint/types and
-// validate endpoint bodies (more can be added with Seed.EndpointTypes).
-var BuiltinEndpointTypes = []EndpointType{
-	{Name: "generic", DisplayName: "Generic", Schemes: []EndpointScheme{
-		{Scheme: "UsernamePassword", Params: []EndpointParam{{Name: "username"}, {Name: "password", Confidential: true}}},
-		{Scheme: "None"},
-	}},
-	{Name: "sonarqube", DisplayName: "SonarQube", Schemes: []EndpointScheme{
-		{Scheme: "UsernamePassword", Params: []EndpointParam{{Name: "username", Confidential: true, Required: true}, {Name: "password", Confidential: true}}},
-	}},
-	{Name: "externaltfs", DisplayName: "Azure Repos/Team Foundation Server", Schemes: []EndpointScheme{
-		{Scheme: "Token", Params: []EndpointParam{{Name: "apitoken", Confidential: true, Required: true}}},
-		{Scheme: "UsernamePassword", Params: []EndpointParam{{Name: "username", Required: true}, {Name: "password", Confidential: true, Required: true}}},
-	}},
-	{Name: "externalnugetfeed", DisplayName: "NuGet", Schemes: []EndpointScheme{
-		{Scheme: "Token", Params: []EndpointParam{{Name: "apitoken", Confidential: true, Required: true}}},
-		{Scheme: "UsernamePassword", Params: []EndpointParam{{Name: "username", Required: true}, {Name: "password", Confidential: true, Required: true}}},
-		{Scheme: "None", Params: []EndpointParam{{Name: "nugetkey", Confidential: true}}},
-	}},
-	{Name: "github", DisplayName: "GitHub", Schemes: []EndpointScheme{
-		{Scheme: "PersonalAccessToken", Params: []EndpointParam{{Name: "accessToken", Confidential: true, Required: true}}},
-		{Scheme: "Token", Params: []EndpointParam{{Name: "AccessToken", Confidential: true, Required: true}}},
-	}},
-	{Name: "dockerregistry", DisplayName: "Docker Registry", Schemes: []EndpointScheme{
-		{Scheme: "UsernamePassword", Params: []EndpointParam{{Name: "username", Required: true}, {Name: "password", Confidential: true, Required: true}, {Name: "email"}, {Name: "registry"}}},
-	}},
-	{Name: "azurerm", DisplayName: "Azure Resource Manager", Schemes: []EndpointScheme{
-		{Scheme: "ServicePrincipal", Params: []EndpointParam{{Name: "serviceprincipalid", Required: true}, {Name: "serviceprincipalkey", Confidential: true}, {Name: "tenantid", Required: true}, {Name: "authenticationType"}}},
-		{Scheme: "WorkloadIdentityFederation", Params: []EndpointParam{{Name: "serviceprincipalid", Required: true}, {Name: "tenantid", Required: true}, {Name: "workloadIdentityFederationIssuer"}, {Name: "workloadIdentityFederationSubject"}}},
-	}},
-}
-
-func (e *Emulator) endpointTypes() []EndpointType {
-	return append(append([]EndpointType{}, BuiltinEndpointTypes...), e.seed.EndpointTypes...)
-}
-
-func (e *Emulator) findType(name string) *EndpointType {
-	for _, t := range e.endpointTypes() {
-		if strings.EqualFold(t.Name, name) {
-			return &t
-		}
-	}
-	return nil
-}
-
-func (t *EndpointType) scheme(name string) *EndpointScheme {
-	for i := range t.Schemes {
-		if strings.EqualFold(t.Schemes[i].Scheme, name) {
-			return &t.Schemes[i]
-		}
-	}
-	return nil
-}
-
-func (s *EndpointScheme) confidential(param string) bool {
-	for _, p := range s.Params {
-		if strings.EqualFold(p.Name, param) {
-			return p.Confidential
-		}
-	}
-	return false
-}
-
-func (t EndpointType) wire() api.ServiceEndpointType {
-	out := api.ServiceEndpointType{Name: t.Name, DisplayName: t.DisplayName}
-	for _, s := range t.Schemes {
-		var inputs []map[string]any
-		for _, p := range s.Params {
-			mode := "textbox"
-			if p.Confidential {
-				mode = "passwordbox"
-			}
-			inputs = append(inputs, map[string]any{"id": p.Name, "name": p.Name, "inputMode": mode, "isConfidential": p.Confidential,
-				"validation": map[string]any{"isRequired": p.Required, "dataType": "string"}})
-		}
-		b, _ := json.Marshal(map[string]any{"scheme": s.Scheme, "displayName": s.Scheme, "inputDescriptors": inputs, "authorizationHeaders": []any{}})
-		out.AuthenticationSchemes = append(out.AuthenticationSchemes, b)
-	}
-	return out
-}
-
 // ---- endpoint state ----
 
 // EndpointBehavior controls readiness of endpoints created or updated from
@@ -190,7 +85,8 @@ func (e *Emulator) RecordEndpointExecution(id string, data map[string]any) error
 	if rec == nil {
 		return fmt.Errorf("emulator: no service endpoint %s", id)
 	}
-	d := map[string]any{"id": len(rec.History) + 1, "startTime": e.now().UTC(), "finishTime": e.now().UTC(), "result": "succeeded", "planType": "Build"}
+	now := e.now().UTC()
+	d := map[string]any{"id": len(rec.History) + 1, "startTime": now, "finishTime": now, "result": "succeeded", "planType": "Build"}
 	for k, v := range data {
 		d[k] = v
 	}
@@ -307,12 +203,15 @@ func findProject(org *Org, nameOrID string) *Project {
 
 func (e *Emulator) registerServices() {
 	e.handle(http.MethodGet, "/devops/{org}/_apis/serviceendpoint/types", "ado", e.handleEndpointTypes)
+	e.handle(http.MethodPost, "/devops/{org}/_apis/serviceendpoint/types", "ado", e.handleEndpointTypesFiltered)
+	e.handle(http.MethodGet, "/devops/{org}"+iconPath, "ado", e.handleEndpointIcon)
 	e.handle(http.MethodPost, "/devops/{org}/_apis/serviceendpoint/endpoints", "ado", e.handleEndpointCreate)
 	e.handle(http.MethodPut, "/devops/{org}/_apis/serviceendpoint/endpoints", "ado", e.handleEndpointUpdateMany)
 	e.handle(http.MethodPut, "/devops/{org}/_apis/serviceendpoint/endpoints/{id}", "ado", e.handleEndpointUpdate)
 	e.handle(http.MethodPatch, "/devops/{org}/_apis/serviceendpoint/endpoints/{id}", "ado", e.handleEndpointShare)
 	e.handle(http.MethodDelete, "/devops/{org}/_apis/serviceendpoint/endpoints/{id}", "ado", e.handleEndpointDelete)
 	e.handle(http.MethodGet, "/devops/{org}/{project}/_apis/serviceendpoint/endpoints", "ado", e.handleEndpointList)
+	e.handle(http.MethodPost, "/devops/{org}/{project}/_apis/serviceendpoint/endpoints", "ado", e.handleEndpointsRefreshed)
 	e.handle(http.MethodGet, "/devops/{org}/{project}/_apis/serviceendpoint/endpoints/{id}", "ado", e.handleEndpointGet)
 	e.handle(http.MethodGet, "/devops/{org}/{project}/_apis/serviceendpoint/{id}/executionhistory", "ado", e.handleEndpointHistory)
 
@@ -353,31 +252,13 @@ var (
 	vgWrite = []string{"vso.variablegroups_write", "vso.variablegroups_manage"}
 )
 
-func (e *Emulator) handleEndpointTypes(w http.ResponseWriter, r *http.Request, p params) {
-	if _, _, ok := e.adoCaller(w, r, p, epRead...); !ok {
-		return
-	}
-	typ, scheme := r.URL.Query().Get("type"), r.URL.Query().Get("scheme")
-	out := api.ListOf[api.ServiceEndpointType]{Value: []api.ServiceEndpointType{}}
-	e.mu.Lock()
-	for _, t := range e.endpointTypes() {
-		if typ != "" && !strings.EqualFold(t.Name, typ) {
-			continue
-		}
-		if scheme != "" && t.scheme(scheme) == nil {
-			continue
-		}
-		out.Value = append(out.Value, t.wire())
-	}
-	e.mu.Unlock()
-	out.Count = len(out.Value)
-	writeJSON(w, http.StatusOK, out)
-}
-
 // redacted returns the wire form of an endpoint: confidential parameters null.
 func (e *Emulator) redactedLocked(rec *endpointRecord) api.ServiceEndpoint {
 	ep := rec.Endpoint
 	ep.Data = cloneMap(ep.Data)
+	if ep.Data == nil {
+		ep.Data = map[string]string{} // the service answers {} for an endpoint without data
+	}
 	ep.ServiceEndpointProjectReferences = append([]api.ServiceEndpointProjectReference{}, ep.ServiceEndpointProjectReferences...)
 	if ep.Authorization != nil {
 		var sch *EndpointScheme
@@ -484,7 +365,7 @@ func (e *Emulator) handleEndpointCreate(w http.ResponseWriter, r *http.Request, 
 		}
 	}
 	now := e.now().UTC()
-	who := &api.IdentityRef{ID: c.OID, DisplayName: c.name(), UniqueName: c.name()}
+	who := e.identityRefLocked(org, c)
 	ep.ID = newGUID()
 	ep.CreatedBy, ep.ModifiedBy, ep.CreationDate, ep.ModificationDate = who, who, &now, &now
 	if ep.Owner == "" {
@@ -572,7 +453,7 @@ func (e *Emulator) applyUpdateLocked(org *Org, c *caller, rec *endpointRecord, i
 	}
 	now := e.now().UTC()
 	cur.ModificationDate = &now
-	cur.ModifiedBy = &api.IdentityRef{ID: c.OID, DisplayName: c.name(), UniqueName: c.name()}
+	cur.ModifiedBy = e.identityRefLocked(org, c)
 	rec.Polls, rec.Fail = e.epBehavior.InProgressPolls, e.epBehavior.Fail
 	return 0, nil
 }
@@ -720,6 +601,16 @@ func (e *Emulator) handleEndpointDelete(w http.ResponseWriter, r *http.Request, 
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// projectCaller is adoCaller plus the {project} of the route.
+func (e *Emulator) projectCaller(w http.ResponseWriter, r *http.Request, p params, scopes ...string) (*Org, *caller, *Project, bool) {
+	org, c, ok := e.adoCaller(w, r, p, scopes...)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	proj := e.projectOf(w, org, p["project"])
+	return org, c, proj, proj != nil
+}
+
 func (e *Emulator) projectOf(w http.ResponseWriter, org *Org, name string) *Project {
 	proj := findProject(org, name)
 	if proj == nil {
@@ -729,12 +620,8 @@ func (e *Emulator) projectOf(w http.ResponseWriter, org *Org, name string) *Proj
 }
 
 func (e *Emulator) handleEndpointList(w http.ResponseWriter, r *http.Request, p params) {
-	org, _, ok := e.adoCaller(w, r, p, epRead...)
+	org, _, proj, ok := e.projectCaller(w, r, p, epRead...)
 	if !ok {
-		return
-	}
-	proj := e.projectOf(w, org, p["project"])
-	if proj == nil {
 		return
 	}
 	q := r.URL.Query()
@@ -774,13 +661,63 @@ func (e *Emulator) handleEndpointList(w http.ResponseWriter, r *http.Request, p 
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (e *Emulator) handleEndpointGet(w http.ResponseWriter, r *http.Request, p params) {
-	org, _, ok := e.adoCaller(w, r, p, epRead...)
+// identityRefLocked is the IdentityRef of a caller as the service writes it
+// into createdBy/modifiedBy: the display name, the UPN (or client id) as
+// uniqueName, the subject descriptor and the identity and avatar URLs.
+func (e *Emulator) identityRefLocked(org *Org, c *caller) *api.IdentityRef {
+	name := c.name()
+	if c.User != nil && c.User.DisplayName != "" {
+		name = c.User.DisplayName
+	} else if a := e.idx.apps[strings.ToLower(c.AppID)]; c.Kind != kindUser && a != nil && a.DisplayName != "" {
+		name = a.DisplayName
+	}
+	desc := subjectDescriptor(c.OID)
+	avatar := e.DevOpsURL() + "/" + org.Name + "/_apis/GraphProfile/MemberAvatars/" + desc
+	return &api.IdentityRef{ID: c.OID, DisplayName: name, UniqueName: c.name(), Descriptor: desc,
+		URL:      e.VSSPSURL() + "/" + org.Name + "/_apis/Identities/" + c.OID,
+		ImageURL: avatar, Links: map[string]any{"avatar": map[string]string{"href": avatar}}}
+}
+
+// handleEndpointsRefreshed serves POST {org}/{project}/_apis/serviceendpoint/endpoints?endpointIds=
+// ("get service endpoints with refreshed authentication"; not a create). The
+// body lists RefreshAuthenticationParameters; the emulator mints no OAuth
+// tokens, so the answer is the named endpoints as GET returns them.
+func (e *Emulator) handleEndpointsRefreshed(w http.ResponseWriter, r *http.Request, p params) {
+	org, _, proj, ok := e.projectCaller(w, r, p, epRead...)
 	if !ok {
 		return
 	}
-	proj := e.projectOf(w, org, p["project"])
-	if proj == nil {
+	ids := r.URL.Query().Get("endpointIds")
+	if ids == "" {
+		writeVSSError(w, http.StatusBadRequest, "ArgumentNullException",
+			"Value cannot be null.\r\nParameter name: endpointIds (name the endpoints whose authentication to refresh; creating an endpoint is POST {org}/_apis/serviceendpoint/endpoints)")
+		return
+	}
+	var body []struct {
+		EndpointID             string `json:"endpointId"`
+		Scope                  []int  `json:"scope"`
+		TokenValidityInMinutes int    `json:"tokenValidityInMinutes"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeVSSError(w, http.StatusBadRequest, "ArgumentException", "the body must be a RefreshAuthenticationParameters array ([{\"endpointId\":…,\"scope\":[],\"tokenValidityInMinutes\":5}]): "+err.Error())
+		return
+	}
+	out := api.ListOf[api.ServiceEndpoint]{Value: []api.ServiceEndpoint{}}
+	e.mu.Lock()
+	for _, id := range strings.Split(ids, ",") {
+		rec := e.st.Endpoints[strings.ToLower(strings.TrimSpace(id))]
+		if rec != nil && strings.EqualFold(rec.Org, org.Name) && rec.sharedWith(proj.ID) {
+			out.Value = append(out.Value, e.redactedLocked(rec))
+		}
+	}
+	e.mu.Unlock()
+	out.Count = len(out.Value)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (e *Emulator) handleEndpointGet(w http.ResponseWriter, r *http.Request, p params) {
+	org, _, proj, ok := e.projectCaller(w, r, p, epRead...)
+	if !ok {
 		return
 	}
 	e.mu.Lock()

@@ -152,7 +152,7 @@ func (e *Emulator) stateFromSeed() (*state, error) {
 			targets = []string{o.ID}
 		}
 		rec := &patRecord{AuthorizationID: id, OwnerOID: u.ObjectID, Org: o.Name, DisplayName: sp.DisplayName,
-			Scope: sp.Scope, TargetAccounts: targets, ValidFrom: vf.UTC(), ValidTo: sp.ValidTo.UTC(), Revoked: sp.Revoked, Hash: hashSecret(secret)}
+			Scope: sp.Scope, TargetAccounts: targets, ValidFrom: vf.UTC().Truncate(dotNetTick), ValidTo: sp.ValidTo.UTC().Truncate(dotNetTick), Revoked: sp.Revoked, Hash: hashSecret(secret)}
 		if _, dup := st.PATs[id]; dup {
 			return nil, fmt.Errorf("emulator: seed pats[%d]: duplicate authorizationId %s", i, id)
 		}

@@ -7,12 +7,13 @@ import (
 
 // ServiceEndpoint is a service connection (serviceEndpoint 7.2 spec).
 type ServiceEndpoint struct {
-	ID                               string                            `json:"id,omitempty"`
-	Name                             string                            `json:"name"`
-	Type                             string                            `json:"type"`
-	URL                              string                            `json:"url"`
-	Description                      *string                           `json:"description,omitempty"`
-	Data                             map[string]string                 `json:"data,omitempty"`
+	ID          string  `json:"id,omitempty"`
+	Name        string  `json:"name"`
+	Type        string  `json:"type"`
+	URL         string  `json:"url"`
+	Description *string `json:"description,omitempty"`
+	// Data is always sent: the service answers {} for an endpoint without data.
+	Data                             map[string]string                 `json:"data"`
 	Authorization                    *EndpointAuthorization            `json:"authorization,omitempty"`
 	IsShared                         bool                              `json:"isShared"`
 	IsReady                          bool                              `json:"isReady"`
@@ -55,11 +56,17 @@ type ServiceEndpointProjectReference struct {
 	Description      string           `json:"description,omitempty"`
 }
 
-// IdentityRef is the subset of an identity reference patrol reads.
+// IdentityRef is an identity reference (createdBy, modifiedBy): the user's
+// display name, its UPN as uniqueName, its subject descriptor and the URLs
+// of the identity and its avatar.
 type IdentityRef struct {
-	ID          string `json:"id,omitempty"`
-	DisplayName string `json:"displayName,omitempty"`
-	UniqueName  string `json:"uniqueName,omitempty"`
+	ID          string         `json:"id,omitempty"`
+	DisplayName string         `json:"displayName,omitempty"`
+	UniqueName  string         `json:"uniqueName,omitempty"`
+	Descriptor  string         `json:"descriptor,omitempty"`
+	URL         string         `json:"url,omitempty"`
+	ImageURL    string         `json:"imageUrl,omitempty"`
+	Links       map[string]any `json:"_links,omitempty"`
 }
 
 // ListOf is the wire wrapper of array responses: {"count": n, "value": [...]}.
@@ -130,8 +137,11 @@ type ServiceEndpointExecutionRecord struct {
 type ServiceEndpointType struct {
 	Name                  string            `json:"name"`
 	DisplayName           string            `json:"displayName"`
+	Description           string            `json:"description,omitempty"`
 	AuthenticationSchemes []json.RawMessage `json:"authenticationSchemes"`
-	DataSources           []json.RawMessage `json:"dataSources,omitempty"`
-	InputDescriptors      []json.RawMessage `json:"inputDescriptors,omitempty"`
+	DataSources           []json.RawMessage `json:"dataSources"`
+	InputDescriptors      []json.RawMessage `json:"inputDescriptors"`
 	EndpointURL           json.RawMessage   `json:"endpointUrl,omitempty"`
+	HelpMarkDown          string            `json:"helpMarkDown"`
+	IconURL               string            `json:"iconUrl,omitempty"`
 }
