@@ -112,12 +112,14 @@ var resourceAreas = []resourceArea{
 }
 
 // unlocatedRoutes are Azure DevOps routes that have no ApiResourceLocation
-// in the real service either: the sign-in page and the tenant-discovery probe
-// of the organization URL are not REST resources.
+// in the real service either: the sign-in page, the tenant-discovery probe
+// of the organization URL and the endpoint types' icon (an extension asset
+// the types' iconUrl names) are not REST resources.
 var unlocatedRoutes = map[string]bool{
-	"GET /vssps/{org}/_signin":  true,
-	"GET /devops/{org}/_signin": true,
-	"GET /devops/{org}":         true,
+	"GET /vssps/{org}/_signin":     true,
+	"GET /devops/{org}/_signin":    true,
+	"GET /devops/{org}":            true,
+	"GET /devops/{org}" + iconPath: true,
 }
 
 func (e *Emulator) registerDiscovery() {
