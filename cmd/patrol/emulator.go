@@ -1,15 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/emulator"
+	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/spf13/cobra"
 )
 
@@ -82,6 +85,9 @@ technical user's password and the app's client secret.`,
 			}
 			ctx := cmd.Context()
 			e, err := emulator.Start(ctx, opts)
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return errkind.WithHint(errkind.Usage, err, fmt.Sprintf("another process already listens on %s: stop it or pick another --addr (127.0.0.1:0 picks a free port)", addr))
+			}
 			if err != nil {
 				return err
 			}
@@ -93,7 +99,8 @@ technical user's password and the app's client secret.`,
 				caFile = abs
 			}
 			if err := e.WriteCA(caFile); err != nil {
-				return fmt.Errorf("writing the emulator CA to --ca-file %s: %w", caFile, err)
+				return errkind.WithHint(errkind.Usage, fmt.Errorf("writing the emulator CA to --ca-file %s: %w", caFile, err),
+					"--ca-file must name a file in a writable directory (not a directory itself)")
 			}
 			env := e.Env(caFile)
 			keys := make([]string, 0, len(env))

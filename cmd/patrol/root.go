@@ -239,7 +239,7 @@ func advice(k errkind.Kind) string {
 	case errkind.Policy:
 		return "an Azure DevOps or Entra policy refused the operation: the message names the policy; change the request or ask an administrator for an exemption (exit 4)"
 	case errkind.NotFound:
-		return "the thing named does not exist (or is in another organisation): check the id, e.g. with `patrol pat list --filter all` (exit 5)"
+		return "the thing named above does not exist (or is in another organisation or project): check its name or id (exit 5)"
 	case errkind.Transient:
 		return "the service is throttling or unavailable; patrol already retried within its limits, so try again later (exit 6)"
 	case errkind.Conflict:

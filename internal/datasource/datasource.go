@@ -92,6 +92,7 @@ type Error struct {
 	Status     int
 	Err        error
 	kind       errkind.Kind
+	hint       string
 }
 
 func (e *Error) Error() string {
@@ -115,11 +116,20 @@ func (e *Error) Kind() errkind.Kind {
 // ErrorHint implements errkind.Hinter: a refusal by the endpoint's server is
 // about the endpoint's credentials, not patrol's own sign-in.
 func (e *Error) ErrorHint() string {
+	if e.hint != "" {
+		return e.hint
+	}
 	switch e.Status {
 	case 401:
 		return "the endpoint's server refused its credentials: check the endpoint's authorization parameters (`patrol endpoint header` shows what is sent, masked)"
 	case 403:
 		return "the endpoint's credentials were accepted but lack a permission on that server: grant it there"
+	}
+	if e.Kind() == errkind.Transient {
+		if e.Status != 0 {
+			return fmt.Sprintf("the endpoint's server answered %d (throttled or failing); data sources are not retried (Azure DevOps does not retry them either): try again later", e.Status)
+		}
+		return "the endpoint's server could not be reached (refused, reset or timed out): check that it is up and reachable (proxy: HTTPS_PROXY/NO_PROXY), then try again"
 	}
 	return ""
 }
@@ -197,11 +207,19 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 	res := &Result{}
 	seen := map[string]bool{}
 	for {
-		url, err := expand(ctx, ds.EndpointURL, req, base)
+		rendered, err := expand(ctx, ds.EndpointURL, req, base)
 		if err != nil {
 			return fail("endpointUrl", errkind.Usage, err)
 		}
-		url = strings.TrimSpace(url)
+		target, err := requestURL(rendered, req.Endpoint.URL)
+		if err != nil {
+			return fail("endpointUrl", errkind.Usage, err)
+		}
+		url := target.String()
+		selector, err := renderSelector(ctx, ds.ResultSelector, base)
+		if err != nil {
+			return fail("resultSelector", errkind.Usage, err)
+		}
 		var body io.Reader
 		if ds.RequestContent != "" {
 			b, err := expand(ctx, ds.RequestContent, req, base)
@@ -216,12 +234,12 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 		}
 		hr, err := http.NewRequestWithContext(ctx, verb, url, body)
 		if err != nil {
-			return fail("request", errkind.Usage, fmt.Errorf("endpointUrl rendered to an invalid URL: %v", err))
+			return fail("requestVerb", errkind.Usage, fmt.Errorf("cannot build a %q request to %s: %v", verb, redact(url), err))
 		}
 		if body != nil && hr.Header.Get("Content-Type") == "" {
 			hr.Header.Set("Content-Type", "application/json")
 		}
-		switch sel := strings.ToLower(strings.TrimSpace(ds.ResultSelector)); {
+		switch sel := strings.ToLower(selector); {
 		case strings.HasPrefix(sel, "xpath:"):
 			hr.Header.Set("Accept", "application/xml, text/xml")
 		case sel == "plaintext":
@@ -235,10 +253,16 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 		resp, err := client.Do(hr)
 		if err != nil {
 			var k errkind.Kinder
-			if errors.As(err, &k) {
-				return fail("request", 0, err)
+			if errors.As(err, &k) && k.Kind() != errkind.Unknown {
+				return fail("request", 0, err) // the authorizer's own error (two-hop, JWT, certificate)
 			}
-			return fail("request", errkind.Transient, fmt.Errorf("%s %s: %w", verb, redact(url), err))
+			kind, hint := errkind.Transport(err)
+			step := "request"
+			if kind == errkind.Usage {
+				step = "endpointUrl"
+			}
+			return nil, &Error{DataSource: ds.Name, Step: step, kind: kind, hint: hint,
+				Err: fmt.Errorf("%s %s: %w", verb, redact(url), unwrapURLError(err))}
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, opts.MaxResponseBytes+1))
 		resp.Body.Close()
@@ -255,7 +279,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 				Err: fmt.Errorf("%s %s answered HTTP %d: %s", verb, redact(url), resp.StatusCode, snippet(data))}
 			return nil, e
 		}
-		doc, items, err := Select(data, ds.ResultSelector)
+		doc, items, err := Select(data, selector)
 		if err != nil {
 			return fail("resultSelector", errkind.Usage, err)
 		}

@@ -173,3 +173,18 @@ func copyMap(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// renderSelector renders resultSelector with the data-source context (Azure
+// DevOps renders it before selecting: jsonpath:$.items[?(@.id ==
+// {{systemId}})]) and checks its kind before anything is sent.
+func renderSelector(ctx context.Context, src string, c map[string]any) (string, error) {
+	sel, err := renderString(ctx, src, c)
+	if err != nil {
+		return "", err
+	}
+	sel = strings.TrimSpace(sel)
+	if err := checkSelector(sel); err != nil {
+		return "", err
+	}
+	return sel, nil
+}

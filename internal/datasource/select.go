@@ -43,7 +43,17 @@ func Select(body []byte, selector string) (any, []any, error) {
 		}
 		return doc, []any{doc}, nil
 	}
-	return nil, nil, fmt.Errorf("resultSelector %q: use jsonpath:<expr>, xpath:<expr>, plaintext or none", selector)
+	return nil, nil, checkSelector(sel)
+}
+
+// checkSelector accepts the selector kinds Azure DevOps knows.
+func checkSelector(sel string) error {
+	lower := strings.ToLower(strings.TrimSpace(sel))
+	switch {
+	case strings.HasPrefix(lower, "jsonpath:"), strings.HasPrefix(lower, "xpath:"), lower == "plaintext", lower == "none", lower == "":
+		return nil
+	}
+	return fmt.Errorf("%q is not a selector Azure DevOps knows; use jsonpath:<expr>, xpath:<expr>, plaintext or none", sel)
 }
 
 var xpathStep = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]*(:[A-Za-z_][A-Za-z0-9_.\-]*)?$`)

@@ -65,8 +65,12 @@ type APIError struct {
 	RetryAfter time.Duration
 
 	kind  errkind.Kind
-	final bool // do not retry even though transient
+	final bool   // do not retry even though transient
+	hint  string // advice better than the kind's generic one
 }
+
+// ErrorHint implements errkind.Hinter.
+func (e *APIError) ErrorHint() string { return e.hint }
 
 func (e *APIError) Error() string {
 	var b strings.Builder
@@ -103,7 +107,7 @@ func (e *APIError) advice() string {
 // Kind derives from the status.
 func (e *APIError) Kind() errkind.Kind { return e.kind }
 
-// NetworkError is a failure to get any response. Kind is errkind.Transient.
+// NetworkError is a failure to get any response.
 type NetworkError struct {
 	Op  string
 	URL string
@@ -115,8 +119,21 @@ func (e *NetworkError) Error() string {
 }
 func (e *NetworkError) Unwrap() error { return e.Err }
 
-// Kind is errkind.Transient.
-func (e *NetworkError) Kind() errkind.Kind { return errkind.Transient }
+// Kind is errkind.Transient for a network failure (refused, reset, timeout),
+// errkind.Usage when retrying cannot help: a host name that does not
+// resolve (a misspelt PATROL_DEVOPS_URL), an untrusted server certificate.
+func (e *NetworkError) Kind() errkind.Kind {
+	if k, _ := errkind.Transport(e.Err); k == errkind.Usage {
+		return errkind.Usage
+	}
+	return errkind.Transient
+}
+
+// ErrorHint implements errkind.Hinter for the non-transient cases.
+func (e *NetworkError) ErrorHint() string {
+	_, hint := errkind.Transport(e.Err)
+	return hint
+}
 
 func statusKind(status int) errkind.Kind {
 	switch {
@@ -159,6 +176,9 @@ func (c *Client) classify(r request, resp *http.Response, body []byte, tok entra
 		return ae
 	}
 	e := &APIError{Op: r.op, Method: r.method, URL: u, Status: status, Message: vss.Message, TypeKey: vss.TypeKey, ErrorCode: vss.ErrorCode, kind: statusKind(status)}
+	if strings.EqualFold(vss.TypeKey, "AccountNotFoundException") {
+		e.hint = fmt.Sprintf("there is no Azure DevOps organisation %q: check AZURE_DEVOPS_ORG / --org / organization (the name in https://dev.azure.com/<org>)", c.org)
+	}
 	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		e.RetryAfter = d
 	}

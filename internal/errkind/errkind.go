@@ -121,3 +121,18 @@ func HintOf(err error) string {
 	}
 	return ""
 }
+
+// WithHint wraps err with kind k and the advice hint (see Hinter).
+func WithHint(k Kind, err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{kindError: kindError{k: k, err: err}, hint: hint}
+}
+
+type hintError struct {
+	kindError
+	hint string
+}
+
+func (e *hintError) ErrorHint() string { return e.hint }

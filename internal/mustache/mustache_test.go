@@ -673,3 +673,20 @@ func TestCallWords(t *testing.T) {
 		t.Fatalf("out = %q", out)
 	}
 }
+
+// A template that outruns its own time limit is the template's problem
+// (usage), not a transient failure worth retrying.
+func TestOwnTimeoutIsUsage(t *testing.T) {
+	items := make([]any, 2000)
+	for i := range items {
+		items[i] = i
+	}
+	tpl, err := ParseWith("{{#items}}{{.}}{{/items}}", Options{Timeout: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tpl.Render(map[string]any{"items": items})
+	if err == nil || errkind.Of(err) != errkind.Usage || !strings.Contains(err.Error(), "time limit") {
+		t.Fatalf("own timeout: %v (kind %v)", err, errkind.Of(err))
+	}
+}

@@ -21,11 +21,21 @@ func (r *renderer) errAt(off int, err error, format string, args ...any) *Error 
 	return e
 }
 
+// stopped reports a render the context ended: the template's own time
+// limit is the template's problem (errkind.Usage); the caller's deadline or
+// cancellation keeps the context error.
+func (r *renderer) stopped(off int, err error, what string) *Error {
+	if errors.Is(context.Cause(r.ctx), errOwnTimeout) {
+		return r.errAt(off, errOwnTimeout, "%s exceeded the template's time limit of %s; simplify the template (fewer iterations, simpler helpers) or raise Options.Timeout", what, r.t.opts.Timeout)
+	}
+	return r.errAt(off, err, "%s stopped (deadline or cancellation of the caller)", what)
+}
+
 func (r *renderer) check(off int) error {
 	r.steps++
 	if r.steps&63 == 0 {
 		if err := r.ctx.Err(); err != nil {
-			return r.errAt(off, err, "rendering stopped (timeout %s or cancelled)", r.t.opts.Timeout)
+			return r.stopped(off, err, "rendering")
 		}
 	}
 	return nil
@@ -232,7 +242,7 @@ func (r *renderer) callHelper(e *expr, n *node, fr *frame, depth int, block bool
 			return nil, err
 		}
 		if cerr := r.ctx.Err(); cerr != nil {
-			return nil, r.errAt(n.off, cerr, "helper %q stopped (timeout %s or cancelled)", e.name, r.t.opts.Timeout)
+			return nil, r.stopped(n.off, cerr, fmt.Sprintf("helper %q", e.name))
 		}
 		return nil, r.errAt(n.off, err, "helper %q: %v", e.name, err)
 	}

@@ -107,7 +107,7 @@ func (t *Template) RenderContext(ctx context.Context, data any) (string, error) 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, cancel := context.WithTimeout(ctx, t.opts.Timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, t.opts.Timeout, errOwnTimeout)
 	defer cancel()
 	r := &renderer{t: t, ctx: ctx, root: data}
 	r.out.Grow(len(t.src))
@@ -117,6 +117,9 @@ func (t *Template) RenderContext(ctx context.Context, data any) (string, error) 
 	}
 	return r.out.String(), nil
 }
+
+// errOwnTimeout is the cause of a render that outran Options.Timeout.
+var errOwnTimeout = errkind.New(errkind.Usage, errors.New("template time limit exceeded"))
 
 // Error is a parse or render error. It never contains rendered values (which
 // may be secrets), only template text, paths and helper names.
@@ -145,8 +148,9 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Kind is errkind.Usage (the template or its data is wrong) unless the cause
-// says otherwise; a timeout or cancellation is errkind.Transient.
+// Kind is errkind.Usage (the template or its data is wrong, or it outran its
+// own time limit) unless the cause says otherwise; the caller's deadline or
+// cancellation is errkind.Transient.
 func (e *Error) Kind() errkind.Kind {
 	if e.Err != nil {
 		if errors.Is(e.Err, context.DeadlineExceeded) || errors.Is(e.Err, context.Canceled) {

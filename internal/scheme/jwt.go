@@ -147,7 +147,11 @@ func (a *EndpointAuthorizer) jwtToken(ctx context.Context) (string, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := a.opts.HTTPClient.Do(req)
 	if err != nil {
-		return "", authErr(JWT, "token request", errkind.Transient, "POST %s: %v", redactURL(in.audience), err)
+		k, hint := errkind.Transport(err)
+		if hint != "" {
+			hint = " (" + hint + ")"
+		}
+		return "", authErr(JWT, "token request", k, "POST %s: %v%s", redactURL(in.audience), err, hint)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))

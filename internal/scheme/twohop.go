@@ -232,7 +232,11 @@ func (a *EndpointAuthorizer) twoHop(ctx context.Context, raw string) (string, er
 		if r.IgnoreError {
 			return "", nil
 		}
-		return fail(errkind.Transient, "%s %s: %v", r.Method, redactURL(target), err)
+		k, hint := errkind.Transport(err)
+		if hint != "" {
+			hint = " (" + hint + ")"
+		}
+		return fail(k, "%s %s: %v%s", r.Method, redactURL(target), err, hint)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, twoHopMaxRespLen))

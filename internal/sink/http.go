@@ -336,11 +336,17 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		if errkind.Of(err) != errkind.Unknown {
 			_ = os.Remove(next) // an authorizer error: nothing reached the tool
 		}
-		k := errkind.Of(err) // an authorizer error (two-hop, JWT, certificate) keeps its kind
+		// An authorizer error (two-hop, JWT, certificate) keeps its kind; a
+		// host that does not resolve or an untrusted certificate is the
+		// sink's configuration, only network failures are transient.
+		k, hint := errkind.Transport(err)
 		if k == errkind.Unknown {
 			k = errkind.Transient
 		}
-		return errkind.New(k, fmt.Errorf("%s: %s", s.Name(), redact(err.Error())))
+		if hint != "" {
+			hint = "; " + hint
+		}
+		return errkind.New(k, fmt.Errorf("%s: %s%s", s.Name(), redact(err.Error()), hint))
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
