@@ -18,6 +18,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/patsecret"
 )
 
 const patsPath = "/_apis/tokens/pats"
@@ -310,9 +311,15 @@ func Clamped(requested, got time.Time) bool {
 // VerifyPAT checks that secret authenticates to the organisation: GET
 // {DevOpsURL}/{org}/_apis/connectionData with Basic ":"+PAT and no Entra token.
 // It fails with *AuthError when the PAT is refused or the call is anonymous.
+// Both PAT formats (84-character identifiable, 52-character legacy) and
+// unknown ones are sent; a secret that is empty or carries whitespace is a
+// usage error before any request.
 func (c *Client) VerifyPAT(ctx context.Context, secret string) (api.ConnectionData, error) {
-	if secret == "" {
-		return api.ConnectionData{}, errkind.New(errkind.Usage, errors.New("verify PAT: the PAT is empty; pass the secret from the sink or the create response"))
+	if p := patsecret.Problem(secret); p != "" {
+		return api.ConnectionData{}, errkind.New(errkind.Usage, fmt.Errorf("verify PAT: the PAT %s; pass the whole secret from the sink or the create response, without whitespace", p))
+	}
+	if f := patsecret.Of(secret); f == patsecret.Unknown {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "verify PAT: the secret has neither known PAT format (84 characters with AZDO, or 52 base32 characters); sending it anyway", slog.Int("length", len(secret)))
 	}
 	q := url.Values{}
 	r := request{op: "verify PAT", method: http.MethodGet, url: c.devopsOrgURL("/_apis/connectionData", q), auth: authBasicPAT, pat: secret, retry: true}

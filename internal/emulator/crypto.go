@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/big"
 	"net"
 	"strings"
@@ -128,9 +129,56 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// newPATSecret returns 52 lowercase base32 characters (256 random bits), the
-// format of the recorded examples.
-func newPATSecret() string {
+// newPATSecret returns a PAT secret in the seed's format: the 84-character
+// identifiable format (default) or, with legacyPatFormat, the 52-character one.
+func (e *Emulator) newPATSecret() string {
+	if e.seed.LegacyPATFormat {
+		return newLegacyPATSecret()
+	}
+	return newIdentifiablePATSecret(e.now())
+}
+
+const base62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// newIdentifiablePATSecret returns an 84-character PAT: 52 random base62
+// characters, "JQQJ", "99", a year and a month character, 16 reserved 'A's,
+// the provider signature "AZDO" at 76–80 and a 4-character checksum (base62
+// of the CRC-32 of the first 80 characters). Length and AZDO position are
+// the service's; the rest follows Microsoft's public secret-scanning
+// patterns where they say something and is the emulator's choice where they
+// do not (docs/emulator.md).
+func newIdentifiablePATSecret(now time.Time) string {
+	var b strings.Builder
+	b.Grow(84)
+	buf := make([]byte, 64)
+	for b.Len() < 52 {
+		_, _ = rand.Read(buf)
+		for _, c := range buf {
+			if c < 248 && b.Len() < 52 { // 248 = 4*62: no modulo bias
+				b.WriteByte(base62[int(c)%62])
+			}
+		}
+	}
+	y := now.UTC().Year() - 2024
+	if y < 0 || y >= len(base62) {
+		y = 0
+	}
+	b.WriteString("JQQJ99")
+	b.WriteByte(base62[y])
+	b.WriteByte(byte('A' + int(now.UTC().Month()) - 1))
+	b.WriteString(strings.Repeat("A", 16))
+	b.WriteString("AZDO")
+	sum := crc32.ChecksumIEEE([]byte(b.String()))
+	for i := 0; i < 4; i++ {
+		b.WriteByte(base62[sum%62])
+		sum /= 62
+	}
+	return b.String()
+}
+
+// newLegacyPATSecret returns 52 lowercase base32 characters (256 random
+// bits), the format of the recorded examples.
+func newLegacyPATSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))

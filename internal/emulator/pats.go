@@ -144,7 +144,7 @@ func (e *Emulator) handlePatsCreate(w http.ResponseWriter, r *http.Request, p pa
 	if limit := now.Add(maxLifespan(org)); validTo.After(limit) {
 		validTo = limit
 	}
-	secret := newPATSecret()
+	secret := e.newPATSecret()
 	rec := &patRecord{AuthorizationID: newGUID(), OwnerOID: c.OID, Org: org.Name, DisplayName: req.DisplayName,
 		Scope: strings.Join(strings.Fields(req.Scope), " "), ValidFrom: now.Truncate(100 * time.Nanosecond),
 		ValidTo: validTo.Round(10 * time.Millisecond), Hash: hashSecret(secret)}
@@ -478,7 +478,7 @@ func (e *Emulator) IssuePAT(upn, org, displayName, scope string, validTo time.Ti
 	if u == nil || o == nil {
 		return "", "", fmt.Errorf("emulator: IssuePAT: unknown user %q or org %q", upn, org)
 	}
-	secret = newPATSecret()
+	secret = e.newPATSecret()
 	rec := &patRecord{AuthorizationID: newGUID(), OwnerOID: u.ObjectID, Org: o.Name, DisplayName: displayName, Scope: scope,
 		TargetAccounts: []string{o.ID}, ValidFrom: e.now().UTC(), ValidTo: validTo.UTC().Round(10 * time.Millisecond), Hash: hashSecret(secret)}
 	e.st.PATs[rec.AuthorizationID] = rec

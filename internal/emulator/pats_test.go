@@ -1,12 +1,14 @@
 package emulator
 
 import (
+	"hash/crc32"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
+	"github.com/patrol-dev/patrol/internal/patsecret"
 )
 
 func TestPATLifecycle(t *testing.T) {
@@ -18,8 +20,8 @@ func TestPATLifecycle(t *testing.T) {
 		t.Fatalf("create: %+v", res)
 	}
 	secret := *res.PatToken.Token
-	if len(secret) != 52 || strings.ToLower(secret) != secret {
-		t.Errorf("secret format: len %d", len(secret))
+	if patsecret.Of(secret) != patsecret.Identifiable || secret[76:80] != "AZDO" {
+		t.Errorf("secret format: len %d, %v", len(secret), patsecret.Of(secret))
 	}
 	if got := res.PatToken.TargetAccounts; len(got) != 1 || got[0] != DefaultOrgID {
 		t.Errorf("targetAccounts = %v, want [%s]", got, DefaultOrgID)
@@ -82,5 +84,54 @@ func TestPATLifecycle(t *testing.T) {
 	r.json(t, &got)
 	if got.PatTokenError != api.ErrAuthorizationNotFound {
 		t.Errorf("update revoked: %s", r.Body)
+	}
+}
+
+// TestPATSecretFormats: new PATs are 84 characters (base62, JQQJ at 52, AZDO
+// at 76, the emulator's CRC-32 checksum at 80, all distinct); the seed option
+// legacyPatFormat keeps the 52-character base32 format. Both authenticate.
+func TestPATSecretFormats(t *testing.T) {
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		s := newIdentifiablePATSecret(now)
+		if patsecret.Of(s) != patsecret.Identifiable || s[52:56] != "JQQJ" || s[58:60] != "CL" || seen[s] {
+			t.Fatalf("identifiable secret %q: %v", s, patsecret.Of(s))
+		}
+		seen[s] = true
+		sum := crc32.ChecksumIEEE([]byte(s[:80]))
+		for j := 80; j < 84; j++ {
+			if s[j] != base62[sum%62] {
+				t.Fatalf("checksum of %q", s)
+			}
+			sum /= 62
+		}
+	}
+	for _, legacy := range []bool{false, true} {
+		seed := DefaultSeed()
+		seed.LegacyPATFormat = legacy
+		e := start(t, Options{Seed: &seed})
+		auth := userToken(t, e, DefaultUser)
+		res := createPAT(t, e, auth, DefaultOrg, api.PatTokenCreateRequest{DisplayName: "f", Scope: "vso.code", ValidTo: future})
+		secret := *res.PatToken.Token
+		want := patsecret.Identifiable
+		if legacy {
+			want = patsecret.Legacy
+			if len(secret) != 52 || strings.ToLower(secret) != secret {
+				t.Fatalf("legacy secret %q", secret)
+			}
+		}
+		if got := patsecret.Of(secret); got != want {
+			t.Fatalf("legacyPatFormat=%v: format %v, want %v", legacy, got, want)
+		}
+		_, hook, err := e.IssuePAT(DefaultUser, DefaultOrg, "hook", "vso.code", future)
+		if err != nil || patsecret.Of(hook) != want {
+			t.Fatalf("IssuePAT with legacyPatFormat=%v: %v %v", legacy, patsecret.Of(hook), err)
+		}
+		for _, s := range []string{secret, hook} {
+			if r := do(t, e, "GET", e.DevOpsURL()+"/"+DefaultOrg+"/_apis/connectionData", basicPAT(s), nil); r.Status != 200 {
+				t.Fatalf("%v PAT does not authenticate: %d", want, r.Status)
+			}
+		}
 	}
 }

@@ -100,6 +100,10 @@ type Seed struct {
 	// service's date, 2026-12-01T00:00:00Z). Tests set it to run before or
 	// after the retirement.
 	GlobalPATRetirement time.Time `json:"globalPatRetirement,omitzero"`
+	// LegacyPATFormat makes new PATs 52 lowercase base32 characters (the
+	// format before 2024) instead of the 84-character identifiable format
+	// with the AZDO signature.
+	LegacyPATFormat bool `json:"legacyPatFormat,omitempty"`
 
 	PATs             []SeedPAT           `json:"pats,omitempty"`
 	ServiceEndpoints []SeedEndpoint      `json:"serviceEndpoints,omitempty"`

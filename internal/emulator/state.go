@@ -141,7 +141,7 @@ func (e *Emulator) stateFromSeed() (*state, error) {
 		}
 		secret := sp.Token
 		if secret == "" {
-			secret = newPATSecret()
+			secret = e.newPATSecret()
 		}
 		vf := sp.ValidFrom
 		if vf.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/patsecret"
 )
 
 // Redacted replaces secret attribute values in logs.
@@ -41,9 +42,10 @@ func IsSecretKey(key string) bool {
 }
 
 // RedactAttr is a slog ReplaceAttr function that replaces the value of any
-// attribute whose key names a secret (see IsSecretKey) with "REDACTED".
-// Groups are walked recursively. Empty values stay empty so that "not set"
-// is still visible.
+// attribute whose key names a secret (see IsSecretKey) with "REDACTED", and
+// any PAT-shaped word (either format, see patsecret) inside other string and
+// error values, the message included. Groups are walked recursively. Empty
+// values stay empty so that "not set" is still visible.
 func RedactAttr(_ []string, a slog.Attr) slog.Attr {
 	if a.Value.Kind() == slog.KindGroup {
 		attrs := a.Value.Group()
@@ -58,6 +60,16 @@ func RedactAttr(_ []string, a slog.Attr) slog.Attr {
 			return a
 		}
 		return slog.String(a.Key, Redacted)
+	}
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if v := a.Value.String(); patsecret.Contains(v) {
+			return slog.String(a.Key, patsecret.Redact(v, Redacted))
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok && err != nil && patsecret.Contains(err.Error()) {
+			return slog.String(a.Key, patsecret.Redact(err.Error(), Redacted))
+		}
 	}
 	return a
 }

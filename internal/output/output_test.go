@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -85,10 +86,19 @@ func TestPrintFormats(t *testing.T) {
 	}
 }
 
+// Both PAT formats: the 52-character legacy one and the 84-character one
+// with the AZDO signature (made-up values).
+const (
+	legacyPAT       = "dip55dwf4vpitomw63jzvomefmi2jluguprzwwqwuc6xq4fhocwq"
+	identifiablePAT = "Q7mfW2kPz9LcR4tYx8NbV3hJd6GsA1uEoK5iT0pXq2wZyMn7RvBcJQQJ99CLACAAAAAAAAAAAAASAZDO3fKx"
+)
+
 func TestMask(t *testing.T) {
-	secret := "dip55dwf4vpitomw63jzvomefmi2jluguprzwwqwuc6xq4fhocwq"
-	if got := Mask(secret); got != "dip5****" {
+	if got := Mask(legacyPAT); got != "dip5****" {
 		t.Fatalf("Mask = %q", got)
+	}
+	if got := Mask(identifiablePAT); got != "Q7mf****" {
+		t.Fatalf("Mask(84-character PAT) = %q", got)
 	}
 	if got := Mask("short"); got != "****" {
 		t.Fatalf("short secrets must be fully hidden: %q", got)
@@ -145,6 +155,31 @@ func TestIsSecretKey(t *testing.T) {
 	} {
 		if IsSecretKey(k) != want {
 			t.Errorf("IsSecretKey(%q) = %v", k, !want)
+		}
+	}
+}
+
+// TestLoggerRedactsPATShapes: a PAT of either format is redacted wherever it
+// appears in a log record — in the message, in a string attribute whose key
+// does not sound secret, in an error — and what surrounds it is kept.
+func TestLoggerRedactsPATShapes(t *testing.T) {
+	for _, pat := range []string{legacyPAT, identifiablePAT} {
+		for _, format := range []string{"text", "json"} {
+			var b bytes.Buffer
+			l, err := NewLogger(&b, format, "debug", slog.LevelWarn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Debug("got "+pat+" back", "value", "x="+pat+";", "err", errors.New("failed with "+pat), slog.Group("g", "line", pat))
+			out := b.String()
+			if strings.Contains(out, pat) {
+				t.Fatalf("%s log leaks a %d-character PAT: %s", format, len(pat), out)
+			}
+			for _, keep := range []string{"got REDACTED back", "x=REDACTED;", "failed with REDACTED"} {
+				if !strings.Contains(out, keep) {
+					t.Fatalf("%s log lost %q: %s", format, keep, out)
+				}
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,17 @@ func buildFile(t *testing.T, params string) *FileSink {
 	return s.(*FileSink)
 }
 
+// testSecret84 is a made-up PAT in the 84-character format (AZDO at 76).
+const testSecret84 = "Q7mfW2kPz9LcR4tYx8NbV3hJd6GsA1uEoK5iT0pXq2wZyMn7RvBcJQQJ99CLACAAAAAAAAAAAAASAZDO3fKx"
+
+// TestFileSinkFormats writes both PAT formats in every file format.
 func TestFileSinkFormats(t *testing.T) {
+	for _, secret := range []string{testSecret, testSecret84} {
+		t.Run(strconv.Itoa(len(secret)), func(t *testing.T) { testFileSinkFormats(t, secret) })
+	}
+}
+
+func testFileSinkFormats(t *testing.T, testSecret string) {
 	dir := t.TempDir()
 	meta := Meta{Credential: "c", AuthorizationID: "4ab5764f-4193-4f1d-b995-64144880b7d7", ValidTo: time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC), RotatedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	cases := map[string]struct{ params, want string }{
@@ -187,6 +198,7 @@ func TestFileSinkRefusesLineBreaks(t *testing.T) {
 
 func FuzzFileRender(f *testing.F) {
 	f.Add(testSecret, "env")
+	f.Add(testSecret84, "env")
 	f.Add("it's", "env")
 	f.Fuzz(func(t *testing.T, secret, format string) {
 		fp, err := decodeFileParams(json.RawMessage(`{"type":"file","path":"/x","format":` + jsonString(format) + `}`))

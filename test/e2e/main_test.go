@@ -6,7 +6,7 @@
 // all stdout except the outputs where printing a secret is the point (pat
 // create, token), is collected; after the suite TestMain fails if any secret
 // of the emulator seed, any created PAT secret or any access token appears in
-// it.
+// it, or any PAT-shaped string (either format).
 package e2e
 
 import (
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/emulator"
+	"github.com/patrol-dev/patrol/internal/patsecret"
 )
 
 var (
@@ -104,6 +105,12 @@ func leaksIn(out string, secrets map[string]string) []string {
 	if jwtRE.MatchString(out) {
 		leaks = append(leaks, "a JWT access token")
 	}
+	// Any PAT-shaped word (84 characters with AZDO, or 52 base32), even one
+	// the suite never saw: created PATs are added above, this also catches
+	// those created by patrol itself (rotate, demo).
+	for _, p := range patsecret.Find(out) {
+		leaks = append(leaks, fmt.Sprintf("a %d-character PAT (%s****)", len(p), p[:4]))
+	}
 	sort.Strings(leaks)
 	return leaks
 }
@@ -117,7 +124,13 @@ func TestLeakScannerDetects(t *testing.T) {
 	if l := leaksIn("Authorization: Bearer "+jwt, s); len(l) != 1 {
 		t.Fatalf("planted JWT not found: %v", l)
 	}
-	if l := leaksIn("authorizationId=abc REDACTED", s); len(l) != 0 {
+	for _, pat := range []string{"dip55dwf4vpitomw63jzvomefmi2jluguprzwwqwuc6xq4fhocwq",
+		"Q7mfW2kPz9LcR4tYx8NbV3hJd6GsA1uEoK5iT0pXq2wZyMn7RvBcJQQJ99CLACAAAAAAAAAAAAASAZDO3fKx"} {
+		if l := leaksIn("wrote PAT="+pat+"\n", s); len(l) != 1 {
+			t.Fatalf("unlisted %d-character PAT not found: %v", len(pat), l)
+		}
+	}
+	if l := leaksIn("authorizationId=abc REDACTED 4ab5764f-4193-4f1d-b995-64144880b7d7", s); len(l) != 0 {
 		t.Fatalf("false positive: %v", l)
 	}
 }
