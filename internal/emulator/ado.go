@@ -246,6 +246,7 @@ func (e *Emulator) registerDevOps() {
 	e.handle(http.MethodGet, "/devops/{org}/_apis/connectiondata", "ado", e.handleConnectionData)
 	e.handle(http.MethodGet, "/vssps/{org}/_apis/connectiondata", "ado", e.handleConnectionData)
 	e.handle(http.MethodGet, "/devops/{org}/_apis/projects", "ado", e.handleProjects)
+	e.handle(http.MethodGet, "/devops/{org}/_apis/projects/{project}", "ado", e.handleProject)
 	signin := func(w http.ResponseWriter, r *http.Request, _ params) {
 		writeSignInPage(w, http.StatusNonAuthoritativeInfo)
 	}
@@ -286,12 +287,35 @@ func (e *Emulator) handleProjects(w http.ResponseWriter, r *http.Request, p para
 		return
 	}
 	out := api.ListOf[projectInfo]{Value: []projectInfo{}}
-	for _, pr := range org.Projects {
-		out.Value = append(out.Value, projectInfo{ID: pr.ID, Name: pr.Name, State: "wellFormed", Visibility: "private",
-			URL: e.DevOpsURL() + "/" + org.Name + "/_apis/projects/" + pr.ID})
+	for i := range org.Projects {
+		out.Value = append(out.Value, e.projectInfo(org, &org.Projects[i]))
 	}
 	out.Count = len(out.Value)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// handleProject serves GET {org}/_apis/projects/{projectId} (id or name) as a
+// TeamProject; an unknown project is the service's 404.
+func (e *Emulator) handleProject(w http.ResponseWriter, r *http.Request, p params) {
+	org := e.lookupOrg(w, p["org"])
+	if org == nil {
+		return
+	}
+	if _, ok := e.authDevOps(w, r, org, true); !ok {
+		return
+	}
+	pr := findProject(org, p["project"])
+	if pr == nil {
+		writeVSSError(w, http.StatusNotFound, "ProjectDoesNotExistWithNameException",
+			fmt.Sprintf("TF200016: The following project does not exist: %s. Verify that the name of the project is correct and that the project exists on the specified Azure DevOps Server.", p["project"]))
+		return
+	}
+	writeJSON(w, http.StatusOK, e.projectInfo(org, pr))
+}
+
+func (e *Emulator) projectInfo(org *Org, pr *Project) projectInfo {
+	return projectInfo{ID: pr.ID, Name: pr.Name, State: "wellFormed", Visibility: "private",
+		URL: e.DevOpsURL() + "/" + org.Name + "/_apis/projects/" + pr.ID}
 }
 
 func (e *Emulator) handleConnectionData(w http.ResponseWriter, r *http.Request, p params) {

@@ -457,3 +457,23 @@ func TestProjectsListAcceptsPATAndBearer(t *testing.T) {
 		t.Errorf("revoked PAT: status %d, want 401", r.Status)
 	}
 }
+
+func TestProjectGetByIDOrName(t *testing.T) {
+	e := start(t, Options{})
+	auth := userToken(t, e, DefaultUser)
+	base := e.DevOpsURL() + "/" + DefaultOrg + "/_apis/projects/"
+	for _, ref := range []string{DefaultProjectID, DefaultProject, strings.ToLower(DefaultProject)} {
+		r := do(t, e, "GET", base+ref, auth, nil)
+		var got projectInfo
+		r.json(t, &got)
+		if r.Status != 200 || got.ID != DefaultProjectID || got.Name != DefaultProject || got.State != "wellFormed" {
+			t.Errorf("GET projects/%s = %d %+v", ref, r.Status, got)
+		}
+	}
+	if r := do(t, e, "GET", base+"NoSuchProject", auth, nil); r.Status != http.StatusNotFound {
+		t.Errorf("unknown project: status %d, want 404", r.Status)
+	}
+	if r := do(t, e, "GET", base+DefaultProject, "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("anonymous: status %d, want 401", r.Status)
+	}
+}
