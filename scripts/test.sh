@@ -2,17 +2,19 @@
 # test.sh — patrol's whole test suite, as the README's quick start runs it:
 #   1. gofmt check       2. go vet ./...
 #   3. go test -race ./...   (unit, emulator-backed integration and e2e tests)
-#   4. Node clients (scripts/test-node.sh: @azure/msal-node, @azure/identity and
+#   4. Go SDK (test/sdk, a nested module: Microsoft's azure-devops-go-api v7,
+#      unmodified, against the `patrol emulator` binary)
+#   5. Node clients (scripts/test-node.sh: @azure/msal-node, @azure/identity and
 #      azure-devops-node-api, pinned in test/node, against `patrol emulator`;
 #      installs nodejs/npm from Debian when missing, fails when it cannot)
-#   5. Kubernetes integration tests (scripts/test-kube.sh, when present: it
+#   6. Kubernetes integration tests (scripts/test-kube.sh, when present: it
 #      builds/caches kube-apiserver + etcd and runs the kube-tagged packages)
 #
 # Output of go test goes to stdout unchanged (CI reads its summary lines).
 # Environment:
 #   PATROL_TEST_FLAGS  extra flags for go test (e.g. "-run TestPAT -v")
-#   PATROL_SKIP_NODE=1 skip step 4
-#   PATROL_SKIP_KUBE=1 skip step 5
+#   PATROL_SKIP_NODE=1 skip step 5
+#   PATROL_SKIP_KUBE=1 skip step 6
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,6 +43,12 @@ if ! go vet ./...; then fail=1; fi
 step "go test -race ./..."
 # shellcheck disable=SC2086
 if ! go test -race -count=1 ${PATROL_TEST_FLAGS:-} ./...; then fail=1; fi
+
+step "Go SDK against patrol emulator (test/sdk: go vet, go test)"
+if ! (cd test/sdk && go vet ./... && go test -count=1 ./...); then
+  echo "FAILED: azure-devops-go-api tests (test/sdk)"
+  fail=1
+fi
 
 if [ "${PATROL_SKIP_NODE:-}" != "1" ]; then
   step "Node clients against patrol emulator (scripts/test-node.sh)"
