@@ -24,6 +24,7 @@ func newEmulatorCmd(a *app) *cobra.Command {
 	var (
 		addr, seedFile, stateFile, caFile string
 		printCreds                        bool
+		allowOutbound                     []string
 		f                                 struct {
 			latency, retryAfter, tokenLifetime  time.Duration
 			throttle, serverErrors, signInPages float64
@@ -37,7 +38,9 @@ func newEmulatorCmd(a *app) *cobra.Command {
 		Long: `Run patrol's emulator of Microsoft Entra ID, Azure DevOps (PAT API, service
 endpoints, variable groups) and Azure Key Vault until interrupted. It listens on
 127.0.0.1 only, writes its CA certificate to --ca-file and prints the export
-lines that point patrol (and azidentity-based tools) at it:
+lines that point patrol (and azidentity-based tools) at it. Its endpointproxy
+(running service-connection data sources) calls only loopback addresses
+unless --allow-outbound names more hosts:
 
   eval "$(patrol emulator --print-credentials &)"   # or copy the lines
 
@@ -61,10 +64,14 @@ technical user's password and the app's client secret.`,
 					return usageErrorf("%s %g must be between 0 and 1", r.name, r.v)
 				}
 			}
+			if err := emulator.ParseAllowOutbound(allowOutbound); err != nil {
+				return usageErrorf("--allow-outbound: %v", err)
+			}
 			opts := emulator.Options{
-				Addr:      addr,
-				StateFile: stateFile,
-				Logger:    a.logger(),
+				Addr:          addr,
+				StateFile:     stateFile,
+				Logger:        a.logger(),
+				AllowOutbound: allowOutbound,
 				Faults: emulator.Faults{
 					Latency:         emulator.Duration(f.latency),
 					ThrottleRate:    f.throttle,
@@ -135,6 +142,7 @@ technical user's password and the app's client secret.`,
 	fl.StringVar(&stateFile, "state", "", "state file: loaded at start, rewritten after every change (keeps PATs across restarts)")
 	fl.StringVar(&caFile, "ca-file", "", "where to write the CA certificate PEM (default $TMPDIR/patrol-emulator-ca.pem)")
 	fl.BoolVar(&printCreds, "print-credentials", false, "also print export lines for the default user's password and client secret (emulator-only values)")
+	fl.StringSliceVar(&allowOutbound, "allow-outbound", nil, "HOST[:PORT] the endpointproxy may call besides loopback (repeatable or comma-separated; default: loopback only)")
 	fl.DurationVar(&f.latency, "latency", 0, "fault: latency added to each request")
 	fl.Float64Var(&f.throttle, "throttle-rate", 0, "fault: fraction (0..1) of requests answered 429 with Retry-After")
 	fl.DurationVar(&f.retryAfter, "retry-after", 0, "fault: Retry-After of injected 429s (default 1s)")

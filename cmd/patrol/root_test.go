@@ -81,6 +81,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"-o", "xml", "version"},
 		{"completion", "tcsh"},
 		{"completion"},
+		{"emulator", "--addr", "127.0.0.1:0", "--allow-outbound", "https://tool.example.com"},
 	} {
 		code, stdout, stderr := runCLI(t, map[string]string{"AZURE_DEVOPS_ORG": "contoso"}, args...)
 		if code != 2 {
@@ -92,6 +93,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 		if !strings.Contains(stderr, "hint: ") {
 			t.Errorf("%q: no hint: %q", args, stderr)
 		}
+	}
+}
+
+func TestEmulatorAllowOutboundNamesTheBadEntry(t *testing.T) {
+	_, _, stderr := runCLI(t, nil, "emulator", "--addr", "127.0.0.1:0", "--allow-outbound", "tool.example.com,tool.example.com/x")
+	if !strings.Contains(stderr, "--allow-outbound") || !strings.Contains(stderr, `"tool.example.com/x"`) || !strings.Contains(stderr, "HOST:PORT") {
+		t.Errorf("stderr %q must name the flag, the entry and the form", stderr)
 	}
 }
 

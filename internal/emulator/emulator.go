@@ -68,7 +68,15 @@ type Options struct {
 	Now func() time.Time
 	// OutboundHTTPClient makes the endpointproxy's calls to third-party
 	// tools (the service endpoint's URL). nil = a client with system roots.
+	// Whatever the client, the emulator calls only loopback addresses and
+	// AllowOutbound (docs/emulator.md, "Outbound calls").
 	OutboundHTTPClient *http.Client
+	// AllowOutbound lists the HOST or HOST:PORT entries (names or IPs) the
+	// endpointproxy may call besides loopback (`--allow-outbound`).
+	AllowOutbound []string
+	// OutboundResolver resolves the names of outbound calls; nil = net.DefaultResolver.
+	// Names are resolved only when the policy lets them through.
+	OutboundResolver Resolver
 	// EndpointProxy runs endpointproxy data sources; nil = the registered
 	// default (internal/emulator/endpointproxy registers itself when imported).
 	EndpointProxy EndpointProxyRunner
@@ -109,6 +117,8 @@ type Emulator struct {
 	url    string
 	client *http.Client
 	routes []*route
+	// outbound is the endpointproxy's client (loopback + AllowOutbound only).
+	outbound *http.Client
 
 	mu         sync.Mutex // guards everything below
 	seed       Seed
@@ -156,6 +166,11 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if seed.GlobalPATRetirement.IsZero() {
 		seed.GlobalPATRetirement = api.GlobalPATRetirement
 	}
+	guard, err := newOutboundGuard(opts.AllowOutbound, opts.OutboundResolver)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	e.outbound = guard.client(opts.OutboundHTTPClient)
 	e.seed = seed
 	e.idx = buildIndex(seed)
 	e.setFaultsLocked(opts.Faults)

@@ -35,7 +35,8 @@ type EndpointProxyCall struct {
 	Stored bool
 	// Request is the request body as sent.
 	Request api.ServiceEndpointRequest
-	// HTTPClient is the outbound client (Options.OutboundHTTPClient).
+	// HTTPClient is the outbound client (Options.OutboundHTTPClient behind the
+	// loopback-only policy of Options.AllowOutbound); use it for every call.
 	HTTPClient *http.Client
 	Now        func() time.Time
 }
@@ -82,14 +83,9 @@ func (e *Emulator) endpointProxyRunner() EndpointProxyRunner {
 	return defaultRunner
 }
 
-func (e *Emulator) outboundClient() *http.Client {
-	if e.opts.OutboundHTTPClient != nil {
-		return e.opts.OutboundHTTPClient
-	}
-	return defaultOutbound
-}
-
-var defaultOutbound = &http.Client{Timeout: 60 * time.Second}
+// outboundClient is the client of the endpointproxy's calls: loopback and
+// Options.AllowOutbound only (outbound.go).
+func (e *Emulator) outboundClient() *http.Client { return e.outbound }
 
 func (e *Emulator) registerEndpointProxy() {
 	e.handle(http.MethodPost, "/devops/{org}/{project}/_apis/serviceendpoint/endpointproxy", "ado", e.handleEndpointProxy)

@@ -140,7 +140,9 @@ func (r *Runner) RunEndpointProxy(ctx context.Context, call emulator.EndpointPro
 	capt := &capture{limit: r.maxResponse()}
 	base := call.HTTPClient
 	if base == nil {
-		base = &http.Client{}
+		// The emulator always passes its loopback-only client; never fall
+		// back to an unguarded one.
+		return out, errors.New("endpointproxy: the call has no outbound HTTP client (emulator.EndpointProxyCall.HTTPClient)")
 	}
 	inner := base.Transport
 	if inner == nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -101,14 +102,19 @@ type fixture struct {
 	projID string
 }
 
-func setup(t *testing.T) *fixture {
+// setup starts the emulator with the tool; mods adjust its options.
+func setup(t *testing.T, mods ...func(*emulator.Options)) *fixture {
 	t.Helper()
 	tl := newTool(t)
 	seed := emulator.DefaultSeed()
 	seed.EndpointTypes = append(seed.EndpointTypes, emulator.EndpointType{Name: "acmetool", DisplayName: "Acme",
 		Schemes: []emulator.EndpointScheme{{Scheme: "UsernamePassword", Params: []emulator.EndpointParam{{Name: "username", Required: true}, {Name: "password", Confidential: true, Required: true}}}}})
-	e, err := emulator.Start(context.Background(), emulator.Options{Seed: &seed, Logger: slog.New(slog.DiscardHandler),
-		OutboundHTTPClient: tl.Client(), EndpointProxy: &endpointproxy.Runner{Types: []scheme.EndpointType{acmeType(t)}}})
+	opts := emulator.Options{Seed: &seed, Logger: slog.New(slog.DiscardHandler),
+		OutboundHTTPClient: tl.Client(), EndpointProxy: &endpointproxy.Runner{Types: []scheme.EndpointType{acmeType(t)}}}
+	for _, m := range mods {
+		m(&opts)
+	}
+	e, err := emulator.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,6 +344,61 @@ func TestUnreachableTool(t *testing.T) {
 	}
 	if res.StatusCode != "badGateway" || res.ErrorMessage == "" {
 		t.Fatalf("status %q error %q", res.StatusCode, res.ErrorMessage)
+	}
+}
+
+// lookups counts name resolutions (and answers none).
+type lookups struct {
+	mu    sync.Mutex
+	hosts []string
+}
+
+func (l *lookups) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.hosts = append(l.hosts, host)
+	return nil, &net.DNSError{Err: "no such host (test resolver)", Name: host, IsNotFound: true}
+}
+
+// An endpoint outside this machine fails with a message that says how to
+// allow it, without a DNS lookup or a dial; allowed, its name is resolved.
+func TestOutboundOffLoopbackRefusedWithoutLookup(t *testing.T) {
+	res := &lookups{}
+	f := setup(t, func(o *emulator.Options) { o.OutboundResolver = res })
+	ep, err := f.client.CreateServiceEndpoint(context.Background(), api.ServiceEndpoint{
+		Name: "far", Type: "generic", URL: "https://tool.example.com/",
+		Authorization:                    &api.EndpointAuthorization{Scheme: "UsernamePassword", Parameters: map[string]*string{"username": ptr(toolUser), "password": ptr(toolPass)}},
+		ServiceEndpointProjectReferences: []api.ServiceEndpointProjectReference{{ProjectReference: api.ProjectReference{ID: f.projID}, Name: "far"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := api.ServiceEndpointRequest{DataSourceDetails: &api.DataSourceDetails{DataSourceURL: "{{{endpoint.url}}}api/ping", ResultSelector: "none"}}
+	res1, err := f.client.ExecuteServiceEndpointRequest(context.Background(), project, ep.ID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res1.StatusCode != "badGateway" || !strings.Contains(res1.ErrorMessage, "--allow-outbound tool.example.com") {
+		t.Errorf("status %q error %q, want badGateway and how to allow the host", res1.StatusCode, res1.ErrorMessage)
+	}
+	if auths, _ := f.tool.seen(); len(res.hosts) != 0 || len(auths) != 0 {
+		t.Errorf("%d lookups %v and %d tool calls, want none", len(res.hosts), res.hosts, len(auths))
+	}
+
+	allowed := &lookups{}
+	g := setup(t, func(o *emulator.Options) { o.OutboundResolver, o.AllowOutbound = allowed, []string{"tool.example.com"} })
+	ep2, err := g.client.CreateServiceEndpoint(context.Background(), api.ServiceEndpoint{Name: "far", Type: "generic", URL: "https://tool.example.com/",
+		Authorization:                    &api.EndpointAuthorization{Scheme: "UsernamePassword", Parameters: map[string]*string{"username": ptr(toolUser), "password": ptr(toolPass)}},
+		ServiceEndpointProjectReferences: []api.ServiceEndpointProjectReference{{ProjectReference: api.ProjectReference{ID: g.projID}, Name: "far"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2, err := g.client.ExecuteServiceEndpointRequest(context.Background(), project, ep2.ID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allowed.hosts) != 1 || strings.Contains(res2.ErrorMessage, "allow-outbound") {
+		t.Errorf("allowed host: lookups %v, error %q; want one lookup and no refusal", allowed.hosts, res2.ErrorMessage)
 	}
 }
 
