@@ -149,6 +149,7 @@ func (a *app) loadLocal(ctx context.Context, o *endpointOpts) (*api.ServiceEndpo
 	if err != nil {
 		return nil, nil, err
 	}
+	a.warnType(t)
 	if ep.Type == "" {
 		ep.Type = t.Name
 	}
@@ -156,6 +157,13 @@ func (a *app) loadLocal(ctx context.Context, o *endpointOpts) (*api.ServiceEndpo
 		ep.URL = t.URL.Value
 	}
 	return ep, t, nil
+}
+
+// warnType prints what loading the type skipped (Azure DevOps skips it too).
+func (a *app) warnType(t *scheme.EndpointType) {
+	for _, w := range t.Warnings {
+		fmt.Fprintf(a.stderr, "warning: %s: type %s: %s\n", t.Source, t.Name, w)
+	}
 }
 
 // serverType fetches the endpoint's type from Azure DevOps.

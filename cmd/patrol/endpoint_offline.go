@@ -105,6 +105,9 @@ func newEndpointTypesCmd(a *app, o *endpointOpts) *cobra.Command {
 				if ts, err = scheme.LoadManifestFile(o.manifest); err != nil {
 					return err
 				}
+				for i := range ts {
+					a.warnType(&ts[i])
+				}
 			} else {
 				ts = scheme.BuiltinTypes()
 			}
@@ -146,18 +149,29 @@ func (v validation) Table() output.TableData {
 }
 
 func newEndpointValidateCmd(a *app, o *endpointOpts) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate --endpoint FILE [--type NAME | --manifest FILE]",
+	var strict bool
+	cmd := &cobra.Command{
+		Use:   "validate --endpoint FILE [--type NAME | --manifest FILE] [--strict]",
 		Short: "Check an endpoint against its type's schemes and input descriptors",
-		Args:  noArgs,
+		Long: `Check an endpoint against its type's schemes and input descriptors.
+A manifest's authenticationSchemes entry whose type is outside the closed set is
+skipped with a warning, as Azure DevOps skips it; --strict makes it an error.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ep, t, err := a.loadLocal(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			ps, verr := scheme.Validate(ep, t)
+			for _, w := range t.Warnings {
+				ps = append(ps, scheme.Problem{Field: "type", Message: w, Warning: !strict})
+			}
 			if ps == nil {
 				ps = []scheme.Problem{}
+			}
+			if strict && len(t.Warnings) > 0 && verr == nil {
+				verr = &scheme.ManifestError{Source: t.Source, Where: "type " + t.Name,
+					Err: fmt.Errorf("--strict: %s; fix the manifest or drop --strict", strings.Join(t.Warnings, "; "))}
 			}
 			if err := a.printer().Print(validation{Endpoint: ep.Name, Type: t.Name, Valid: verr == nil, Problems: ps}); err != nil {
 				return err
@@ -165,6 +179,8 @@ func newEndpointValidateCmd(a *app, o *endpointOpts) *cobra.Command {
 			return verr
 		},
 	}
+	cmd.Flags().BoolVar(&strict, "strict", false, "treat what loading the manifest skipped (unknown scheme types) as errors")
+	return cmd
 }
 
 // ---- header ----

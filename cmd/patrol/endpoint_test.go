@@ -186,3 +186,17 @@ func TestEndpointRequestBindingCLI(t *testing.T) {
 		t.Errorf("exit %d out %s err %s", code, out, errs)
 	}
 }
+
+func TestEndpointValidateStrictUnknownScheme(t *testing.T) {
+	m := writeFile(t, "odd.json", `{"contributions":[{"id":"odd","type":"ms.vss-endpoint.service-endpoint-type","properties":{"name":"odd","url":"https://odd.example/",
+ "authenticationSchemes":[{"type":"ms.vss-endpoint.endpoint-auth-scheme-kerberos"},{"type":"ms.vss-endpoint.endpoint-auth-scheme-token"}]}}]}`)
+	ep := writeFile(t, "e.json", `{"type":"odd","url":"https://odd.example/","authorization":{"scheme":"Token","parameters":{"apitoken":"t"}}}`)
+	code, _, errs := runEP(t, map[string]string{}, "", "endpoint", "validate", "--manifest", m, "--endpoint", ep, "-o", "json")
+	if code != 0 || !strings.Contains(errs, "warning:") || !strings.Contains(errs, "endpoint-auth-scheme-kerberos") {
+		t.Errorf("lenient: exit %d\n%s", code, errs)
+	}
+	code, out, errs := runEP(t, map[string]string{}, "", "endpoint", "validate", "--manifest", m, "--endpoint", ep, "--strict", "-o", "json")
+	if code != 2 || !strings.Contains(errs, "--strict") || !strings.Contains(out, `"valid": false`) {
+		t.Errorf("strict: exit %d\n%s\n%s", code, out, errs)
+	}
+}

@@ -17,10 +17,12 @@
 // Types. LoadManifest reads vss-extension.json (BOM stripped; // and /* */
 // comments and trailing commas tolerated), keeps the
 // ms.vss-endpoint.service-endpoint-type contributions and resolves each
-// authenticationSchemes entry against the closed set with MergeScheme:
+// authenticationSchemes entry against the closed set with MergeScheme (an
+// entry of an unknown type is skipped and noted in EndpointType.Warnings,
+// as Azure DevOps skips it):
 // headers merge by name (case-insensitive: a type header overrides the
 // default of that name, defaults not named are kept),
-// inputDescriptors merge by id (type wins, new ids appended), displayName,
+// inputDescriptors merge by id, case-sensitively (type wins, new ids appended), displayName,
 // authorizationUrl, clientCertificates and dataSourceBindings replace when
 // set. LoadTypesList reads the REST types list; BuiltinTypes holds Generic,
 // sonarqube and Microsoft's recorded types list.

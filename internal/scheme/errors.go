@@ -139,3 +139,48 @@ func sortedCopy(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// AzureDevOpsSchemeContributions is the closed set of scheme contribution
+// ids an endpoint type may reference in Azure DevOps (observed in Azure
+// DevOps Server 2022). patrol implements the built-in ones (Schemes); the
+// rest (azure-cert, azure-storage, publishprofile, jiraconnectapp,
+// installationtoken) are known to the service but not usable locally.
+var AzureDevOpsSchemeContributions = []string{
+	"ms.vss-endpoint.endpoint-auth-scheme-basic", "ms.vss-endpoint.endpoint-auth-scheme-token",
+	"ms.vss-endpoint.endpoint-auth-scheme-cert", "ms.vss-endpoint.endpoint-auth-scheme-none",
+	"ms.vss-endpoint.endpoint-auth-scheme-JWT", "ms.vss-endpoint.endpoint-auth-scheme-oauth2",
+	"ms.vss-endpoint.endpoint-auth-scheme-azure-cert", "ms.vss-endpoint.endpoint-auth-scheme-azure-storage",
+	"ms.vss-endpoint.endpoint-auth-scheme-service-principal", "ms.vss-endpoint.endpoint-auth-scheme-workload-identity-federation",
+	"ms.vss-endpoint.endpoint-auth-scheme-managed-service-identity", "ms.vss-endpoint.endpoint-auth-scheme-publishprofile",
+	"ms.vss-endpoint.endpoint-auth-scheme-kubernetes", "ms.vss-endpoint.endpoint-auth-scheme-jiraconnectapp",
+	"ms.vss-endpoint.endpoint-auth-scheme-installationtoken",
+}
+
+// KnownToAzureDevOps reports whether ref is one of AzureDevOpsSchemeContributions
+// (compared case-insensitively: docs write endpoint-auth-scheme-JWT).
+func KnownToAzureDevOps(ref string) bool {
+	for _, id := range AzureDevOpsSchemeContributions {
+		if strings.EqualFold(strings.TrimSpace(ref), id) {
+			return true
+		}
+	}
+	return false
+}
+
+func unknownSchemeWarning(i int, ref string) string {
+	if KnownToAzureDevOps(ref) {
+		return fmt.Sprintf("authenticationSchemes[%d]: scheme type %q is known to Azure DevOps but patrol cannot authorize it locally; skipped (patrol supports: %s)",
+			i, ref, strings.Join(builtinIDs(), ", "))
+	}
+	return fmt.Sprintf("authenticationSchemes[%d]: scheme type %q is not in the closed set of scheme contributions, so Azure DevOps skips it and so does patrol; use one of: %s",
+		i, ref, strings.Join(AzureDevOpsSchemeContributions, ", "))
+}
+
+func builtinIDs() []string {
+	list, _ := builtins()
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		out = append(out, s.ID)
+	}
+	return out
+}

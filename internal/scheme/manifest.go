@@ -189,12 +189,21 @@ func buildType(p typeProps, rest bool) (EndpointType, error) {
 	}
 	for i, ref := range p.AuthenticationSchemes {
 		s, err := resolveRef(ref, rest)
+		var ue *UnknownSchemeError
+		if errors.As(err, &ue) && !rest {
+			// Azure DevOps skips a scheme entry whose type it does not know.
+			t.Warnings = append(t.Warnings, unknownSchemeWarning(i, ue.Ref))
+			continue
+		}
 		if err != nil {
 			return EndpointType{}, fmt.Errorf("authenticationSchemes[%d]: %w", i, err)
 		}
 		t.AuthenticationSchemes = append(t.AuthenticationSchemes, s)
 	}
 	if len(t.AuthenticationSchemes) == 0 {
+		if len(t.Warnings) > 0 {
+			return EndpointType{}, fmt.Errorf("type %q has no usable authenticationSchemes: %s", p.Name, strings.Join(t.Warnings, "; "))
+		}
 		return EndpointType{}, fmt.Errorf("type %q declares no authenticationSchemes; add at least one (e.g. ms.vss-endpoint.endpoint-auth-scheme-none)", p.Name)
 	}
 	return t, nil
@@ -263,7 +272,8 @@ func resolveRef(ref schemeRef, rest bool) (Scheme, error) {
 //     type header replaces the default of the same name in place, new names
 //     are appended, and every default not named is kept (Octopus sends its
 //     X-Octopus-ApiKey and still the Token scheme's default Authorization);
-//   - inputDescriptors: merged by id (case-insensitive) — a type descriptor
+//   - inputDescriptors: merged by id, case-sensitively as the service
+//     compares them — a type descriptor
 //     replaces the default with the same id in place, new ids are appended
 //     (GCP overrides only Issuer/Audience of JWT and keeps Scope/PrivateKey);
 //   - clientCertificates, dataSourceBindings: replaced when set.
@@ -276,7 +286,7 @@ func MergeScheme(base, ov Scheme) Scheme {
 	for _, d := range ov.InputDescriptors {
 		replaced := false
 		for i := range s.InputDescriptors {
-			if strings.EqualFold(s.InputDescriptors[i].ID, d.ID) {
+			if s.InputDescriptors[i].ID == d.ID { // case-sensitive, as the service compares ids
 				s.InputDescriptors[i] = d
 				replaced = true
 				break

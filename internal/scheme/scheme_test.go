@@ -220,11 +220,7 @@ func TestManifestMerging(t *testing.T) {
 	}
 	gcp := loadType(t, "microsoft__azure-pipelines-terraform__terraform.json", "GoogleCloudServiceEndpoint")
 	jwt, _ := gcp.Scheme("JWT")
-	var ids []string
-	for _, d := range jwt.InputDescriptors {
-		ids = append(ids, d.ID)
-	}
-	if strings.Join(ids, ",") != "Issuer,Audience,Scope,PrivateKey" {
+	if ids := inputIDs(jwt); strings.Join(ids, ",") != "Issuer,Audience,Scope,PrivateKey" {
 		t.Errorf("GCP JWT inputs = %v", ids)
 	}
 	if d, _ := jwt.Input("issuer"); d.DisplayName() != "Client email" {
@@ -275,8 +271,7 @@ func TestLoadManifestErrors(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 	_, err = LoadManifest([]byte(`{"contributions":[{"type":"ms.vss-endpoint.service-endpoint-type","id":"x","properties":{"name":"n","authenticationSchemes":[{"type":"ms.vss-endpoint.endpoint-auth-scheme-kerberos"}]}}]}`), "m.json")
-	var ue *UnknownSchemeError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "contribution x") {
+	if errkind.Of(err) != errkind.Usage || !strings.Contains(err.Error(), "contribution x") || !strings.Contains(err.Error(), "no usable authenticationSchemes") {
 		t.Errorf("err = %v", err)
 	}
 	_, err = LoadManifest([]byte("{\n\"contributions\": [\n}"), "bad.json")

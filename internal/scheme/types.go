@@ -288,6 +288,9 @@ type EndpointType struct {
 	HelpMarkDown          string            `json:"helpMarkDown,omitempty"`
 	// Source is where the type was loaded from (manifest path, "builtin", "server").
 	Source string `json:"source,omitempty"`
+	// Warnings are what loading skipped, e.g. an authenticationSchemes entry
+	// whose type is outside the closed set (Azure DevOps skips it too).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Scheme returns the first scheme of the type whose wire name matches name
