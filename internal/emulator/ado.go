@@ -94,6 +94,10 @@ func (e *Emulator) authDevOps(w http.ResponseWriter, r *http.Request, org *Org, 
 			e.unauthorized(w, org, fmt.Sprintf("TF400813: The user '%s' is not authorized to access this resource. The token was issued by tenant %s but organization '%s' is connected to tenant %s: sign in to that tenant.", c.OID, c.TID, org.Name, org.TenantID))
 			return nil, false
 		}
+		if at, revoked := e.sessionRevokedAt(c); revoked {
+			e.claimsChallenge(w, org, c.OID, at)
+			return nil, false
+		}
 		cl := &caller{Kind: c.kind(), OID: c.OID, TID: c.TID, UPN: c.UPN, AppID: c.AppID}
 		e.mu.Lock()
 		if cl.Kind == kindUser {

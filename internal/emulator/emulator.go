@@ -485,6 +485,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				g = g[i+1:]
 			}
 			key += " " + g
+			if r.PostForm.Get("claims") != "" {
+				key += " claims" // a claims request (e.g. answering a CAE challenge)
+			}
 		}
 	}
 	e.cmu.Lock()

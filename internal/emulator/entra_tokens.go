@@ -36,6 +36,8 @@ type tokenClaims struct {
 	Ver   string   `json:"ver"`
 	Name  string   `json:"name,omitempty"`
 	Roles []string `json:"roles,omitempty"`
+	// AIO is opaque in Entra; the emulator stamps the issue time in it (sessions.go).
+	AIO string `json:"aio,omitempty"`
 }
 
 func (c *tokenClaims) kind() string {
@@ -72,7 +74,7 @@ func (e *Emulator) issueAccessToken(p principal, aud, scp string, lifetime time.
 			ExpiresAt: jwt.NewNumericDate(exp),
 			ID:        newGUID(),
 		},
-		TID: p.TID, OID: p.OID, AppID: p.AppID, Ver: "2.0", Name: p.Name,
+		TID: p.TID, OID: p.OID, AppID: p.AppID, Ver: "2.0", Name: p.Name, AIO: issueStamp(now),
 	}
 	if p.Kind == kindUser {
 		c.IDTyp, c.UPN, c.Scp = "user", p.UPN, scp

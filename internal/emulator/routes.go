@@ -4,6 +4,7 @@ package emulator
 // literal are registered before the Entra routes that start with {tenant}.
 func (e *Emulator) registerRoutes() {
 	e.registerAdmin()
+	e.registerSessionAdmin()
 	e.registerDevOps()
 	e.registerDiscovery()
 	e.registerServices()

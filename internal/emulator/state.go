@@ -67,6 +67,9 @@ type state struct {
 	VariableGroups map[int]*vgRecord          `json:"variableGroups"`
 	NextVGID       int                        `json:"nextVariableGroupId"`
 	Vaults         map[string]*vaultRecord    `json:"vaults"`
+	// SessionsRevoked: user object id (lower case) → when its sign-in
+	// sessions were revoked (RevokeSignInSessions).
+	SessionsRevoked map[string]time.Time `json:"sessionsRevoked,omitempty"`
 
 	patHash map[string]string // secret hash -> authorizationId
 }
@@ -74,7 +77,7 @@ type state struct {
 func newState() *state {
 	return &state{PATs: map[string]*patRecord{}, Refresh: map[string]*refreshRecord{},
 		Endpoints: map[string]*endpointRecord{}, VariableGroups: map[int]*vgRecord{}, NextVGID: 1,
-		Vaults: map[string]*vaultRecord{}, patHash: map[string]string{}}
+		Vaults: map[string]*vaultRecord{}, SessionsRevoked: map[string]time.Time{}, patHash: map[string]string{}}
 }
 
 func (s *state) reindex() {
@@ -95,6 +98,9 @@ func (s *state) reindex() {
 	}
 	if s.Vaults == nil {
 		s.Vaults = map[string]*vaultRecord{}
+	}
+	if s.SessionsRevoked == nil {
+		s.SessionsRevoked = map[string]time.Time{}
 	}
 	s.patHash = map[string]string{}
 	for id, p := range s.PATs {
