@@ -191,7 +191,7 @@ func TestServiceEndpoint(t *testing.T) {
 			t.Fatalf("GetServiceEndpointExecutionRecords: %v", err)
 		}
 		if len(recs.Value) < 3 {
-			t.Fatalf("%d execution records, want one per executed request (3)", len(recs.Value))
+			t.Fatalf("%d execution records, want one per executed request (at least 3)", len(recs.Value))
 		}
 		for _, r := range recs.Value {
 			if r.Data == nil || r.Data.Result == nil || *r.Data.Result != serviceendpoint.ServiceEndpointExecutionResultValues.Succeeded ||
@@ -205,6 +205,35 @@ func TestServiceEndpoint(t *testing.T) {
 		}
 		if len(page.Value) != 1 || page.ContinuationToken == "" {
 			t.Errorf("top 1: %d records, continuation token %q", len(page.Value), page.ContinuationToken)
+		}
+	})
+
+	t.Run("batch update and refreshed authentication", func(t *testing.T) {
+		eps, err := c.UpdateServiceEndpoints(ctx(t), serviceendpoint.UpdateServiceEndpointsArgs{Endpoints: &[]serviceendpoint.ServiceEndpoint{{
+			Id: &id, Name: &name, Type: ptr("generic"), Url: ptr(tl.URL + "/"), Description: ptr("batch"),
+			Authorization: &serviceendpoint.EndpointAuthorization{Scheme: ptr("UsernamePassword"),
+				Parameters: &map[string]string{"username": "svc"}},
+			ServiceEndpointProjectReferences: &[]serviceendpoint.ServiceEndpointProjectReference{{
+				ProjectReference: &serviceendpoint.ProjectReference{Id: proj.Id, Name: proj.Name}, Name: &name}},
+		}}})
+		if err != nil {
+			t.Fatalf("UpdateServiceEndpoints: %v", err)
+		}
+		if len(*eps) != 1 || (*eps)[0].Description == nil || *(*eps)[0].Description != "batch" {
+			t.Errorf("UpdateServiceEndpoints = %+v", *eps)
+		}
+		execute(t, c, id)
+		if u := tl.lastUser(); u != "svc:secret-2" {
+			t.Errorf("after the batch update the tool saw %q, want the kept secret svc:secret-2", u)
+		}
+		refreshed, err := c.GetServiceEndpointsWithRefreshedAuthentication(ctx(t), serviceendpoint.GetServiceEndpointsWithRefreshedAuthenticationArgs{
+			Project: ptr(project), EndpointIds: &[]uuid.UUID{id},
+			RefreshAuthenticationParameters: &[]serviceendpoint.RefreshAuthenticationParameters{{EndpointId: &id, TokenValidityInMinutes: ptr(5)}}})
+		if err != nil {
+			t.Fatalf("GetServiceEndpointsWithRefreshedAuthentication: %v", err)
+		}
+		if !containsEndpoint(*refreshed, id) {
+			t.Errorf("GetServiceEndpointsWithRefreshedAuthentication lacks %s", id)
 		}
 	})
 
