@@ -57,6 +57,6 @@ func TestLocationResourceAreas(t *testing.T) {
 		t.Fatalf("GetResourceArea(tokenadmin): %v", err)
 	}
 	if one.LocationUrl == nil || !strings.EqualFold(*one.LocationUrl, emu.vsspsURL+"/") {
-		t.Errorf("GetResourceArea(tokenadmin) = %+v, want the vssps host", one)
+		t.Errorf("GetResourceArea(tokenadmin) at %v, want the vssps host %s/", deref(one.LocationUrl), emu.vsspsURL)
 	}
 }
