@@ -21,6 +21,7 @@ type caller struct {
 	AppID string
 	User  *User
 	PAT   *patRecord // set when authenticated with Basic :PAT
+	Scp   string     // delegated permissions of an Entra user token
 }
 
 func (c *caller) name() string {
@@ -85,7 +86,7 @@ func (e *Emulator) authDevOps(w http.ResponseWriter, r *http.Request, org *Org, 
 		e.unauthorized(w, org, "TF400813: The user '' is not authorized to access this resource. No credentials were supplied.")
 		return nil, false
 	case strings.EqualFold(scheme, "Bearer"):
-		c, err := e.verifyAccessToken(strings.TrimSpace(cred), api.ResourceID)
+		c, err := e.verifyAccessToken(strings.TrimSpace(cred), api.ResourceID, adoAppIDURI)
 		if err != nil {
 			e.unauthorized(w, org, "TF400813: The user '' is not authorized to access this resource. The access token is invalid or expired: "+err.Error()+".")
 			return nil, false
@@ -98,7 +99,7 @@ func (e *Emulator) authDevOps(w http.ResponseWriter, r *http.Request, org *Org, 
 			e.claimsChallenge(w, org, c.OID, at)
 			return nil, false
 		}
-		cl := &caller{Kind: c.kind(), OID: c.OID, TID: c.TID, UPN: c.UPN, AppID: c.AppID}
+		cl := &caller{Kind: c.kind(), OID: c.OID, TID: c.TID, UPN: c.UPN, AppID: c.AppID, Scp: c.Scp}
 		e.mu.Lock()
 		if cl.Kind == kindUser {
 			cl.User = e.idx.usersByOID[strings.ToLower(c.OID)]
@@ -159,12 +160,46 @@ func (e *Emulator) authDevOps(w http.ResponseWriter, r *http.Request, org *Org, 
 	}
 }
 
-// requirePATScope answers 401 when a PAT caller lacks all of want.
-func (e *Emulator) requirePATScope(w http.ResponseWriter, org *Org, c *caller, want ...string) bool {
-	if c.PAT == nil || scopeGrants(c.PAT.Scope, want...) {
+// requireScope answers 401 when the caller's scopes grant none of want: a
+// PAT's scope (app_token grants all), or the delegated permissions (scp) of
+// an Entra user token (user_impersonation grants all). Service principals
+// and managed identities carry no scopes; their access is the organisation's
+// permissions. No want = any scope will do.
+//
+// The service answers a request its credential's scopes do not cover with
+// 401 and the generic TF400813 message (observed for PATs lacking a scope;
+// the wording for Entra tokens lacking vso.pats* is unconfirmed).
+func (e *Emulator) requireScope(w http.ResponseWriter, org *Org, c *caller, want ...string) bool {
+	switch {
+	case len(want) == 0:
+		return true
+	case c.PAT != nil:
+		if scopeGrants(c.PAT.Scope, want...) {
+			return true
+		}
+	case c.Kind == kindUser:
+		if delegationGrants(c.Scp, want...) {
+			return true
+		}
+	default:
 		return true
 	}
-	e.unauthorized(w, org, fmt.Sprintf("TF400813: The personal access token does not grant the scope this request needs (one of %s).", strings.Join(want, ", ")))
+	e.unauthorized(w, org, fmt.Sprintf("TF400813: The user '%s' is not authorized to access this resource.", c.name()))
+	return false
+}
+
+// delegationGrants reports whether an Entra token's scp grants any of want.
+func delegationGrants(scp string, want ...string) bool {
+	for _, s := range strings.Fields(scp) {
+		if s == permUserImpersonation {
+			return true
+		}
+		for _, w := range want {
+			if s == w {
+				return true
+			}
+		}
+	}
 	return false
 }
 

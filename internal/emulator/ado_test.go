@@ -54,12 +54,12 @@ func TestPATAuthFailures(t *testing.T) {
 	if r := do(t, e, "GET", patsURL(e, DefaultOrg, ""), basicPAT(secret), nil); r.Status != 401 {
 		t.Errorf("PAT on PAT API: %d", r.Status)
 	}
-	// Expired token.
+	// Expired token (beyond the five minutes of clock skew the service allows).
 	e.SetFaults(Faults{TokenLifetime: Duration(time.Second)})
 	short := userToken(t, e, DefaultUser)
 	e.SetFaults(Faults{})
 	now := time.Now()
-	e.now = func() time.Time { return now.Add(time.Minute) }
+	e.now = func() time.Time { return now.Add(10 * time.Minute) }
 	if r := do(t, e, "GET", patsURL(e, DefaultOrg, ""), short, nil); r.Status != 401 {
 		t.Errorf("expired token: %d", r.Status)
 	}

@@ -640,6 +640,7 @@ func (e *Emulator) registerAdmin() {
 		e.SetFaults(f)
 		writeJSON(w, http.StatusOK, f)
 	})
+	e.handle(http.MethodPost, "/_emulator/apps/{clientId}/certificates", "admin", e.handleNewAppCertificate)
 	e.handle(http.MethodGet, "/_emulator/seed", "admin", func(w http.ResponseWriter, r *http.Request, _ params) {
 		writeJSON(w, http.StatusOK, e.Seed()) // emulator-only values: lets black-box clients find ids and secrets
 	})

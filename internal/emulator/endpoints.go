@@ -229,7 +229,7 @@ func (e *Emulator) registerServices() {
 	e.handle(http.MethodPatch, "/keyvault/{vault}/secrets/{name}/{version}", "kv", e.handleKVPatch)
 }
 
-// adoCaller runs org lookup, api-version and authentication with PAT scope check.
+// adoCaller runs org lookup, api-version and authentication with the scope check.
 func (e *Emulator) adoCaller(w http.ResponseWriter, r *http.Request, p params, scopes ...string) (*Org, *caller, bool) {
 	org := e.lookupOrg(w, p["org"])
 	if org == nil {
@@ -239,7 +239,7 @@ func (e *Emulator) adoCaller(w http.ResponseWriter, r *http.Request, p params, s
 		return nil, nil, false
 	}
 	c, ok := e.authDevOps(w, r, org, true)
-	if !ok || !e.requirePATScope(w, org, c, scopes...) {
+	if !ok || !e.requireScope(w, org, c, scopes...) {
 		return nil, nil, false
 	}
 	return org, c, true

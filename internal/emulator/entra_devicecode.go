@@ -42,7 +42,7 @@ func (e *Emulator) handleDeviceCode(w http.ResponseWriter, r *http.Request, p pa
 	if !ok {
 		return
 	}
-	app, aerr := e.authClient(r, tenant, false)
+	app, _, aerr := e.authClient(r, tenant, false)
 	if aerr != nil {
 		e.writeAADError(w, aerr)
 		return
@@ -52,8 +52,8 @@ func (e *Emulator) handleDeviceCode(w http.ResponseWriter, r *http.Request, p pa
 		return
 	}
 	scope := r.PostForm.Get("scope")
-	if _, _, _, _, err := resourceOf(scope); err != nil {
-		e.writeAADError(w, &aadErr{400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid. " + err.Error(), ""})
+	if _, err := parseScope(scope); err != nil {
+		e.writeAADError(w, errInvalidScope(err))
 		return
 	}
 	dc := "DAQABAAEAAAD." + randomToken(48)
@@ -118,7 +118,7 @@ func (e *Emulator) DeclineDeviceCode(userCode string) error {
 }
 
 func (e *Emulator) grantDeviceCode(w http.ResponseWriter, r *http.Request, tenant *Tenant) {
-	app, aerr := e.authClient(r, tenant, false)
+	app, acr, aerr := e.authClient(r, tenant, false)
 	if aerr != nil {
 		e.writeAADError(w, aerr)
 		return
@@ -153,10 +153,7 @@ func (e *Emulator) grantDeviceCode(w http.ResponseWriter, r *http.Request, tenan
 		e.writeAADError(w, fail)
 		return
 	}
-	if !app.ConsentGranted {
-		e.writeAADError(w, &aadErr{400, "invalid_grant", 65001, fmt.Sprintf("The user or administrator has not consented to use the application with ID '%s' named '%s'.", app.ClientID, app.DisplayName), "consent_required"})
-		return
-	}
-	resource, scp, offline, openid, _ := resourceOf(d.Scope)
-	e.issueUserTokens(w, r, u, app, resource, scp, d.Scope, offline, openid)
+	req, _ := parseScope(d.Scope) // validated when the flow started
+	// The user signed in interactively: MFA is considered satisfied.
+	e.issueUserTokens(w, r, userGrant{User: u, App: app, ACR: acr, AMR: []string{"pwd", "mfa"}, Req: req, Scope: d.Scope})
 }

@@ -54,15 +54,15 @@ func (e *Emulator) grantPassword(w http.ResponseWriter, r *http.Request, tenant 
 		e.writeAADError(w, &aadErr{400, "invalid_request", 90002, fmt.Sprintf("The resource owner password grant cannot use the '%s' authority: use the tenant id or domain.", seg), ""})
 		return
 	}
-	app, aerr := e.authClient(r, tenant, false)
+	app, acr, aerr := e.authClient(r, tenant, false)
 	if aerr != nil {
 		e.writeAADError(w, aerr)
 		return
 	}
 	scope := r.PostForm.Get("scope")
-	resource, scp, offline, openid, err := resourceOf(scope)
+	req, err := parseScope(scope)
 	if err != nil {
-		e.writeAADError(w, &aadErr{400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid. " + err.Error(), ""})
+		e.writeAADError(w, errInvalidScope(err))
 		return
 	}
 	upn := r.PostForm.Get("username")
@@ -86,14 +86,10 @@ func (e *Emulator) grantPassword(w http.ResponseWriter, r *http.Request, tenant 
 		return
 	}
 	if u.MFARequired {
-		e.writeAADError(w, &aadErr{400, "invalid_grant", 50076, fmt.Sprintf("Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'.", resource), "basic_action"})
+		e.writeAADError(w, &aadErr{400, "invalid_grant", 50076, fmt.Sprintf("Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'.", req.Resource), "basic_action"})
 		return
 	}
-	if !app.ConsentGranted {
-		e.writeAADError(w, &aadErr{400, "invalid_grant", 65001, fmt.Sprintf("The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource.", app.ClientID, app.DisplayName), "consent_required"})
-		return
-	}
-	e.issueUserTokens(w, r, u, app, resource, scp, scope, offline, openid)
+	e.issueUserTokens(w, r, userGrant{User: u, App: app, ACR: acr, AMR: []string{"pwd"}, Req: req, Scope: scope})
 }
 
 func (e *Emulator) grantClientCredentials(w http.ResponseWriter, r *http.Request, tenant *Tenant) {
@@ -101,30 +97,30 @@ func (e *Emulator) grantClientCredentials(w http.ResponseWriter, r *http.Request
 		e.writeAADError(w, &aadErr{400, "invalid_request", 90002, "Client credentials need a tenant-specific authority: use the tenant id or domain, not common/organizations.", ""})
 		return
 	}
-	app, aerr := e.authClient(r, tenant, true)
+	app, acr, aerr := e.authClient(r, tenant, true)
 	if aerr != nil {
 		e.writeAADError(w, aerr)
 		return
 	}
 	scope := r.PostForm.Get("scope")
-	resource, scp, _, _, err := resourceOf(scope)
-	if err != nil || scp != "user_impersonation" || !strings.Contains(scope, "/.default") {
+	req, err := parseScope(scope)
+	if err != nil || !req.isDefault() {
 		e.writeAADError(w, &aadErr{400, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope), ""})
 		return
 	}
 	lt := e.lifetime()
-	at, _, err := e.issueAccessToken(principal{Kind: kindApp, OID: app.ObjectID, TID: app.TenantID, AppID: app.ClientID, Name: app.DisplayName}, resource, "", lt)
+	at, _, err := e.issueAccessToken(principal{Kind: kindApp, OID: app.ObjectID, TID: app.TenantID, AppID: app.ClientID, Name: app.DisplayName, ACR: acr}, req.Resource, "", lt)
 	if err != nil {
 		e.writeAADError(w, &aadErr{500, "server_error", 90033, "A transient error has occurred. Please try again.", ""})
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "access_token": at, "scope": resource + "/.default",
+	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "access_token": at, "scope": req.Resource + "/.default",
 		"expires_in": int(lt / time.Second), "ext_expires_in": int(lt / time.Second)})
 }
 
 func (e *Emulator) grantRefreshToken(w http.ResponseWriter, r *http.Request, tenant *Tenant) {
-	app, aerr := e.authClient(r, tenant, false)
+	app, acr, aerr := e.authClient(r, tenant, false)
 	if aerr != nil {
 		e.writeAADError(w, aerr)
 		return
@@ -169,12 +165,13 @@ func (e *Emulator) grantRefreshToken(w http.ResponseWriter, r *http.Request, ten
 	if strings.TrimSpace(scope) == "" {
 		scope = rec.Scope
 	}
-	resource, scp, _, openid, err := resourceOf(scope)
+	req, err := parseScope(scope)
 	if err != nil {
-		e.writeAADError(w, &aadErr{400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid. " + err.Error(), ""})
+		e.writeAADError(w, errInvalidScope(err))
 		return
 	}
-	e.issueUserTokens(w, r, u, app, resource, scp, scope, true, openid)
+	req.Offline = true // a refresh token is always renewed
+	e.issueUserTokens(w, r, userGrant{User: u, App: app, ACR: acr, AMR: rec.AMR, Req: req, Scope: scope})
 }
 
 // RevokeRefreshTokens revokes every refresh token of a user (like "revoke

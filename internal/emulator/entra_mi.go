@@ -55,7 +55,7 @@ func (e *Emulator) handleMSI(w http.ResponseWriter, r *http.Request, _ params) {
 		return
 	}
 	lt := e.lifetime()
-	at, exp, err := e.issueAccessToken(principal{Kind: kindMI, OID: mi.ObjectID, TID: mi.TenantID, AppID: mi.ClientID}, resource, "", lt)
+	at, exp, err := e.issueAccessToken(principal{Kind: kindMI, OID: mi.ObjectID, TID: mi.TenantID, AppID: mi.ClientID, ACR: acrCertificate}, resource, "", lt)
 	if err != nil {
 		msiErr(http.StatusInternalServerError, "token signing failed")
 		return

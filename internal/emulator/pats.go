@@ -48,8 +48,17 @@ func patResult(w http.ResponseWriter, code, msg string) {
 	writeJSON(w, http.StatusOK, api.PatTokenResult{PatToken: nil, PatTokenError: code, PatTokenErrorMessage: msg})
 }
 
-// patCaller runs the common checks of the PAT API: org, api-version, user token.
-func (e *Emulator) patCaller(w http.ResponseWriter, r *http.Request, p params) (*Org, *caller, bool) {
+// Delegated permissions the PAT API needs (tokens-7.2.json: vso.pats for
+// get and list, vso.pats_manage — "read and manage" — for create, update and
+// revoke; user_impersonation grants both).
+var (
+	patRead   = []string{permPATs, permPATsManage}
+	patManage = []string{permPATsManage}
+)
+
+// patCaller runs the common checks of the PAT API: org, api-version, user
+// token, and its delegated permissions (want).
+func (e *Emulator) patCaller(w http.ResponseWriter, r *http.Request, p params, want []string) (*Org, *caller, bool) {
 	org := e.lookupOrg(w, p["org"])
 	if org == nil {
 		return nil, nil, false
@@ -63,6 +72,9 @@ func (e *Emulator) patCaller(w http.ResponseWriter, r *http.Request, p params) (
 	}
 	if c.Kind != kindUser || c.User == nil {
 		e.objectMoved(w, r, org)
+		return nil, nil, false
+	}
+	if !e.requireScope(w, org, c, want...) {
 		return nil, nil, false
 	}
 	return org, c, true
@@ -112,7 +124,7 @@ func (e *Emulator) policyCheck(org *Org, scope string, global bool, now time.Tim
 }
 
 func (e *Emulator) handlePatsCreate(w http.ResponseWriter, r *http.Request, p params) {
-	org, c, ok := e.patCaller(w, r, p)
+	org, c, ok := e.patCaller(w, r, p, patManage)
 	if !ok {
 		return
 	}
@@ -175,7 +187,7 @@ func (e *Emulator) handlePatsGet(w http.ResponseWriter, r *http.Request, p param
 		e.handlePatsList(w, r, p)
 		return
 	}
-	org, c, ok := e.patCaller(w, r, p)
+	org, c, ok := e.patCaller(w, r, p, patRead)
 	if !ok {
 		return
 	}
@@ -199,7 +211,7 @@ func (e *Emulator) handlePatsGet(w http.ResponseWriter, r *http.Request, p param
 }
 
 func (e *Emulator) handlePatsUpdate(w http.ResponseWriter, r *http.Request, p params) {
-	org, c, ok := e.patCaller(w, r, p)
+	org, c, ok := e.patCaller(w, r, p, patManage)
 	if !ok {
 		return
 	}
@@ -286,7 +298,7 @@ func (e *Emulator) handlePatsUpdate(w http.ResponseWriter, r *http.Request, p pa
 }
 
 func (e *Emulator) handlePatsRevoke(w http.ResponseWriter, r *http.Request, p params) {
-	org, c, ok := e.patCaller(w, r, p)
+	org, c, ok := e.patCaller(w, r, p, patManage)
 	if !ok {
 		return
 	}
@@ -359,7 +371,7 @@ func less(sortBy string, a, b sortKey) bool {
 }
 
 func (e *Emulator) handlePatsList(w http.ResponseWriter, r *http.Request, p params) {
-	org, c, ok := e.patCaller(w, r, p)
+	org, c, ok := e.patCaller(w, r, p, patRead)
 	if !ok {
 		return
 	}
@@ -523,6 +535,9 @@ func (e *Emulator) tokenAdminCaller(w http.ResponseWriter, r *http.Request, p pa
 	if c.Kind != kindUser || !containsFold(org.Admins, c.UPN) {
 		writeVSSError(w, http.StatusUnauthorized, "UnauthorizedRequestException",
 			fmt.Sprintf("TF400813: %s is not a Project Collection Administrator of organization '%s': TokenAdmin needs an organization administrator.", c.name(), org.Name))
+		return nil, false
+	}
+	if !e.requireScope(w, org, c, "vso.tokenadministration") { // tokenAdmin-7.2.json security
 		return nil, false
 	}
 	return org, true

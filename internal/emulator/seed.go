@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/devops/api"
 	"sigs.k8s.io/yaml"
 )
 
@@ -58,6 +59,15 @@ const (
 	ConfidentialClientSecret = "emulator-only-confidential-secret"
 	// NoConsentClientID has no admin consent: user flows fail with AADSTS65001.
 	NoConsentClientID = "a3b4c5d6-e7f8-4091-a2b3-c4d5e6f7a8b9"
+	// Public-client apps with admin consent for less than the default set
+	// (DefaultClientID consents user_impersonation, vso.pats and vso.pats_manage):
+	// PATManageClientID consents vso.pats + vso.pats_manage (the least-privilege
+	// setup the README recommends), PATReadClientID only vso.pats (list and get;
+	// create, update and revoke get 401), ImpersonationClientID only
+	// user_impersonation (everything, the legacy setup).
+	PATManageClientID     = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d"
+	PATReadClientID       = "7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0e"
+	ImpersonationClientID = "8c9d0e1f-2a3b-4c4d-8e5f-6a7b8c9d0e1f"
 
 	// DefaultSPClientID is a service principal (client credentials with
 	// DefaultSPSecret, or workload identity with the federated credential below).
@@ -143,8 +153,16 @@ type App struct {
 	Certificates         []string              `json:"certificates,omitempty"`
 	PublicClient         bool                  `json:"publicClient,omitempty"`
 	FederatedCredentials []FederatedCredential `json:"federatedCredentials,omitempty"`
-	// ConsentGranted: admin consent for delegated permissions exists (user flows).
+	// ConsentGranted: an admin consented the default delegated permissions:
+	// for Azure DevOps DefaultDevOpsConsent (user_impersonation, vso.pats,
+	// vso.pats_manage), for any other resource user_impersonation.
 	ConsentGranted bool `json:"consentGranted,omitempty"`
+	// ConsentedScopes are the delegated permissions an admin consented, per
+	// resource (application id or ID URI, e.g. 499b84ac-1321-427f-aa17-267ca6975798:
+	// [vso.pats, vso.pats_manage]). A resource listed here gets exactly these,
+	// with or without ConsentGranted. /.default yields them all; an explicit
+	// permission not listed fails with AADSTS65001.
+	ConsentedScopes map[string][]string `json:"consentedScopes,omitempty"`
 }
 
 // FederatedCredential accepts client assertions (workload identity) whose
@@ -310,6 +328,12 @@ func DefaultSeed() Seed {
 				Secrets: []string{ConfidentialClientSecret}, ConsentGranted: true},
 			{ClientID: NoConsentClientID, ObjectID: "1a2b3c4d-5e6f-4708-b9c0-d1e2f3a4b5c6", TenantID: DefaultTenantID, DisplayName: "patrol-no-consent",
 				PublicClient: true},
+			{ClientID: PATManageClientID, ObjectID: "9d0e1f2a-3b4c-4d5e-9f6a-7b8c9d0e1f2a", TenantID: DefaultTenantID, DisplayName: "patrol-pats-manage",
+				PublicClient: true, ConsentedScopes: map[string][]string{api.ResourceID: {permPATs, permPATsManage}}},
+			{ClientID: PATReadClientID, ObjectID: "0e1f2a3b-4c5d-4e6f-8a7b-8c9d0e1f2a3b", TenantID: DefaultTenantID, DisplayName: "patrol-pats-read",
+				PublicClient: true, ConsentedScopes: map[string][]string{api.ResourceID: {permPATs}}},
+			{ClientID: ImpersonationClientID, ObjectID: "1f2a3b4c-5d6e-4f7a-9b8c-9d0e1f2a3b4c", TenantID: DefaultTenantID, DisplayName: "patrol-user-impersonation",
+				PublicClient: true, ConsentedScopes: map[string][]string{api.ResourceID: {permUserImpersonation}}},
 			{ClientID: DefaultSPClientID, ObjectID: DefaultSPObjectID, TenantID: DefaultTenantID, DisplayName: "patrol-sp",
 				Secrets: []string{DefaultSPSecret}, ConsentGranted: true,
 				FederatedCredentials: []FederatedCredential{{Issuer: DefaultFederatedIssuer, Subject: DefaultFederatedSubject, Audience: DefaultFederatedAudience}}},
@@ -382,6 +406,19 @@ func (s Seed) Validate() error {
 		}
 		if err := check(fmt.Sprintf("apps[%d] (%s)", i, a.ClientID), a.TenantID); err != nil {
 			return err
+		}
+		for res, perms := range a.ConsentedScopes {
+			if strings.TrimSpace(res) == "" || len(perms) == 0 {
+				return fmt.Errorf("apps[%d] (%s).consentedScopes: give each resource (application id or ID URI) a non-empty list of permissions", i, a.ClientID)
+			}
+			for _, p := range perms {
+				if canonicalResource(res) == canonicalResource(adoAppIDURI) && p != permUserImpersonation && (!KnownScopes[p] || p == "app_token") {
+					return fmt.Errorf("apps[%d] (%s).consentedScopes[%s]: %q is not an Azure DevOps delegated permission: use user_impersonation or a vso.* scope such as vso.pats, vso.pats_manage", i, a.ClientID, res, p)
+				}
+				if strings.ContainsAny(p, " /") || p == ".default" {
+					return fmt.Errorf("apps[%d] (%s).consentedScopes[%s]: %q is not a permission name (no spaces, slashes or .default)", i, a.ClientID, res, p)
+				}
+			}
 		}
 		for j, c := range a.Certificates {
 			if _, err := parseCertPEM(c); err != nil {

@@ -30,8 +30,8 @@ func (c *tokenClaims) issuedAt() time.Time {
 			return time.Unix(0, ns)
 		}
 	}
-	if c.IssuedAt != nil {
-		return c.IssuedAt.Time
+	if c.IAT != nil {
+		return c.IAT.Time
 	}
 	return time.Time{}
 }

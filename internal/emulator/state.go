@@ -128,6 +128,7 @@ type refreshRecord struct {
 	ClientID   string    `json:"clientId"`
 	TenantID   string    `json:"tenantId"`
 	Scope      string    `json:"scope"`
+	AMR        []string  `json:"amr,omitempty"` // how the user signed in (carried into refreshed tokens)
 	IssuedAt   time.Time `json:"issuedAt"`
 	LastUsed   time.Time `json:"lastUsed"`
 	Revoked    bool      `json:"revoked,omitempty"`

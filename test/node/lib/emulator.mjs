@@ -121,3 +121,34 @@ export function app(emu, displayName) {
   if (!a) throw new Error(`the emulator seed has no app named ${displayName}`);
   return a;
 }
+
+/** The seed user with the given display name. */
+export function user(emu, displayName) {
+  const u = emu.seed.users.find((x) => x.displayName === displayName);
+  if (!u) throw new Error(`the emulator seed has no user named ${displayName}`);
+  return u;
+}
+
+/**
+ * Asserts that an access token for Azure DevOps has the v1 shape in which
+ * Entra issues it: aud the resource id (a string), iss sts.windows.net, ver
+ * 1.0, appid, oid, tid, idtyp, and upn/unique_name/scp for users.
+ * @param {string} token
+ * @param {{kind: 'user'|'app'|'mi', appid: string, tid: string, upn?: string}} want
+ */
+export function assertADOToken(token, want) {
+  const c = claims(token);
+  const fail = (what) => { throw new Error(`Azure DevOps token ${what}: ${JSON.stringify(c)}`); };
+  if (c.aud !== ADO) fail(`aud must be the string ${ADO}`);
+  if (c.iss !== `https://sts.windows.net/${want.tid}/`) fail('iss must be https://sts.windows.net/{tid}/');
+  if (c.ver !== '1.0') fail('ver must be 1.0');
+  if (c.appid !== want.appid) fail(`appid must be ${want.appid}`);
+  if (c.tid !== want.tid || !c.oid) fail('tid/oid');
+  if (want.kind === 'user') {
+    if (c.idtyp !== 'user' || c.upn !== want.upn || c.unique_name !== want.upn || !c.scp) fail(`user claims (upn ${want.upn})`);
+  } else {
+    if (c.idtyp !== 'app' || c.upn || c.scp) fail('app claims');
+    if (want.kind === 'mi' && !c.xms_mirid) fail('managed identity xms_mirid');
+  }
+  return c;
+}
