@@ -211,7 +211,8 @@ func (e *Emulator) hostLocations(host string) []apiLocation {
 
 // handleLocations serves OPTIONS {org}/_apis[/{area}]: the host's locations,
 // all of them or those of one area (case-insensitive; an unknown area gives
-// an empty list, as the service answers). Anonymous, as in the service.
+// an empty list: an emulator choice, which clients report as "Failed to find api
+// location"). Anonymous, as in the service.
 func (e *Emulator) handleLocations(host string) func(http.ResponseWriter, *http.Request, params) {
 	return func(w http.ResponseWriter, r *http.Request, p params) {
 		if e.lookupOrg(w, p["org"]) == nil {

@@ -12,6 +12,7 @@
 //	/vssps/{org}/_apis/tokens/pats, /vssps/{org}/_apis/tokenadmin/...   Azure DevOps VSSPS
 //	/devops/{org}/_apis/connectionData, /devops/{org}/{project}/_apis/serviceendpoint/...,
 //	/devops/{org}/{project}/_apis/distributedtask/variablegroups...      Azure DevOps
+//	OPTIONS /{vssps|devops}/{org}/_apis[/{area}], …/_apis/ResourceAreas  location discovery (discovery.go)
 //	/keyvault/{vault}/secrets/{name}[/{version}]     Azure Key Vault
 //	/_emulator/faults, /_emulator/counters, /_emulator/reset             admin API
 //
