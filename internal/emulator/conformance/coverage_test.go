@@ -68,6 +68,8 @@ var coverage = map[string]string{
 	"POST /_emulator/counters/reset":                      "elsewhere emulator admin API",
 	"POST /_emulator/reset":                               "elsewhere emulator admin API",
 	"POST /_emulator/devicecode/approve":                  "elsewhere emulator admin API; internal/emulator entra tests",
+	"POST /_emulator/apps/{clientId}/certificates":        "elsewhere emulator admin API (a new client certificate); test/node msal-node.test.mjs",
+	"POST /_emulator/users/{upn}/revokesigninsessions":    "elsewhere emulator admin API (sign-in session revocation); internal/emulator sessions tests",
 	"PUT /keyvault/{vault}/secrets/{name}":                "elsewhere Key Vault fake; internal/emulator TestKeyVault (the real azsecrets client)",
 	"GET /keyvault/{vault}/secrets/{name}":                "elsewhere Key Vault fake; azsecrets",
 	"GET /keyvault/{vault}/secrets/{name}/versions":       "elsewhere Key Vault fake; azsecrets",
