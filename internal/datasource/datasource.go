@@ -7,6 +7,9 @@
 //  2. then Mustache renders them with {endpoint: data − confidential inputs +
 //     url, configuration, system: {teamProject, utcNow}, <parameters>,
 //     <paging context>} — secrets are NOT visible in URLs or bodies;
+//     A relative endpointUrl is joined to the endpoint URL with one '/', and
+//     the URL is escaped like .NET's Uri (url.go); resultSelector is
+//     rendered the same way before selecting;
 //  3. the request (requestVerb, default GET) is authorized by
 //     internal/scheme (data-source headers with Authorization first, then
 //     the endpoint's scheme, or the data source's own authenticationScheme);
@@ -216,7 +219,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 			return fail("endpointUrl", errkind.Usage, err)
 		}
 		url := target.String()
-		selector, err := renderSelector(ctx, ds.ResultSelector, base)
+		selector, err := renderSelector(ctx, ds.ResultSelector, req, base)
 		if err != nil {
 			return fail("resultSelector", errkind.Usage, err)
 		}

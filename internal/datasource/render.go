@@ -174,11 +174,12 @@ func copyMap(m map[string]any) map[string]any {
 	return out
 }
 
-// renderSelector renders resultSelector with the data-source context (Azure
-// DevOps renders it before selecting: jsonpath:$.items[?(@.id ==
+// renderSelector renders resultSelector like endpointUrl ($(name) macros,
+// then Mustache with the data-source context; Azure DevOps renders it
+// before selecting: jsonpath:$.items[?(@.id ==
 // {{systemId}})]) and checks its kind before anything is sent.
-func renderSelector(ctx context.Context, src string, c map[string]any) (string, error) {
-	sel, err := renderString(ctx, src, c)
+func renderSelector(ctx context.Context, src string, req Request, c map[string]any) (string, error) {
+	sel, err := expand(ctx, src, req, c)
 	if err != nil {
 		return "", err
 	}
