@@ -22,6 +22,7 @@ import (
 type endpointOpts struct {
 	typeName     string
 	manifest     string
+	manifestEnv  []string
 	endpointFile string
 	project      string
 	serverTypes  bool
@@ -46,7 +47,8 @@ reads the new secret from stdin, --secret-env or --secret-file.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.typeName, "type", "", "endpoint type name (built in, or picked from --manifest)")
-	pf.StringVar(&o.manifest, "manifest", "", "extension manifest (vss-extension.json) defining the endpoint type")
+	pf.StringVar(&o.manifest, "manifest", "", "extension manifest defining the endpoint type: vss-extension.json, or a JavaScript manifest (vss-extension.js, manifest.js) evaluated sandboxed")
+	pf.StringArrayVar(&o.manifestEnv, "manifest-env", nil, "KEY=VALUE passed to a JavaScript manifest's exported function, like tfx --env (repeatable)")
 	pf.StringVar(&o.endpointFile, "endpoint", "", "endpoint JSON file (REST shape); '-' reads stdin")
 	pf.StringVar(&o.project, "project", "", "Azure DevOps project name or id (env PATROL_PROJECT)")
 	pf.BoolVar(&o.serverTypes, "server-types", false, "take the endpoint type from Azure DevOps (GET _apis/serviceendpoint/types) instead of built-ins")
@@ -105,7 +107,7 @@ func resolveType(o *endpointOpts, ep *api.ServiceEndpoint) (*scheme.EndpointType
 		want = ep.Type
 	}
 	if o.manifest != "" {
-		ts, err := scheme.LoadManifestFile(o.manifest)
+		ts, err := o.loadManifest()
 		if err != nil {
 			return nil, err
 		}
@@ -157,6 +159,19 @@ func (a *app) loadLocal(ctx context.Context, o *endpointOpts) (*api.ServiceEndpo
 		ep.URL = t.URL.Value
 	}
 	return ep, t, nil
+}
+
+// loadManifest loads --manifest (JSON or JavaScript, with --manifest-env).
+func (o *endpointOpts) loadManifest() ([]scheme.EndpointType, error) {
+	env := map[string]string{}
+	for _, kv := range o.manifestEnv {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageErrorf("--manifest-env %q: write it as KEY=VALUE", kv)
+		}
+		env[k] = v
+	}
+	return scheme.LoadManifestFileWith(o.manifest, scheme.JSOptions{Env: env})
 }
 
 // warnType prints what loading the type skipped (Azure DevOps skips it too).

@@ -102,7 +102,7 @@ func newEndpointTypesCmd(a *app, o *endpointOpts) *cobra.Command {
 			var ts []scheme.EndpointType
 			if o.manifest != "" {
 				var err error
-				if ts, err = scheme.LoadManifestFile(o.manifest); err != nil {
+				if ts, err = o.loadManifest(); err != nil {
 					return err
 				}
 				for i := range ts {

@@ -200,3 +200,17 @@ func TestEndpointValidateStrictUnknownScheme(t *testing.T) {
 		t.Errorf("strict: exit %d\n%s\n%s", code, out, errs)
 	}
 }
+
+func TestEndpointJavaScriptManifestCLI(t *testing.T) {
+	m := writeFile(t, "vss-extension.js", `module.exports = (env) => ({contributions: [{id: "t", type: "ms.vss-endpoint.service-endpoint-type",
+  properties: {name: "js-" + env.mode, url: "https://js.example/", authenticationSchemes: [{type: "ms.vss-endpoint.endpoint-auth-scheme-basic"}]}}]});`)
+	code, out, errs := runEP(t, map[string]string{}, "", "endpoint", "types", "--manifest", m, "--manifest-env", "mode=dev", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"name": "js-dev"`) {
+		t.Errorf("exit %d\n%s\n%s", code, out, errs)
+	}
+	bad := writeFile(t, "manifest.js", `require("child_process").execSync("id"); module.exports = {};`)
+	code, _, errs = runEP(t, map[string]string{}, "", "endpoint", "types", "--manifest", bad)
+	if code != 2 || !strings.Contains(errs, `require("child_process") is not available`) {
+		t.Errorf("require: exit %d\n%s", code, errs)
+	}
+}

@@ -64,8 +64,15 @@ type contribProps struct {
 	InputDescriptors []InputDescriptor `json:"inputDescriptors"`
 }
 
-// LoadManifestFile reads a vss-extension.json file; see LoadManifest.
+// LoadManifestFile reads a vss-extension.json file (see LoadManifest) or a
+// JavaScript manifest (vss-extension.js, manifest.js: see EvalManifestJS)
+// with default JSOptions.
 func LoadManifestFile(path string) ([]EndpointType, error) {
+	return LoadManifestFileWith(path, JSOptions{})
+}
+
+// LoadManifestFileWith is LoadManifestFile with options for JavaScript manifests.
+func LoadManifestFileWith(path string, jo JSOptions) ([]EndpointType, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &ManifestError{Source: path, Err: fmt.Errorf("cannot open: %w (check the path)", err)}
@@ -77,6 +84,9 @@ func LoadManifestFile(path string) ([]EndpointType, error) {
 	}
 	if len(data) > MaxManifestSize {
 		return nil, &ManifestError{Source: path, Err: fmt.Errorf("larger than %d bytes; is this really an extension manifest?", MaxManifestSize)}
+	}
+	if IsJSManifest(path) {
+		return LoadManifestJS(data, path, jo)
 	}
 	return LoadManifest(data, path)
 }
