@@ -114,6 +114,8 @@ type Stats struct {
 	Requests  int64
 	Retries   int64
 	Throttled int64
+	// Challenges counts fresh sign-ins made to answer a claims challenge.
+	Challenges int64
 }
 
 // Client is an Azure DevOps REST client. It is safe for concurrent use.
@@ -133,9 +135,13 @@ type Client struct {
 
 	gate gate
 
-	requests  atomic.Int64
-	retries   atomic.Int64
-	throttled atomic.Int64
+	requests   atomic.Int64
+	retries    atomic.Int64
+	throttled  atomic.Int64
+	challenges atomic.Int64
+
+	caeMu  sync.Mutex
+	caeTok entra.Token // the last token of a fresh sign-in for a claims challenge
 }
 
 // orgName is Azure DevOps' organisation-name rule: letters, digits and
@@ -240,7 +246,7 @@ func (c *Client) Organization() string { return c.org }
 
 // Stats returns the counters so far.
 func (c *Client) Stats() Stats {
-	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), Throttled: c.throttled.Load()}
+	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), Throttled: c.throttled.Load(), Challenges: c.challenges.Load()}
 }
 
 // ---- the request engine ----------------------------------------------------
@@ -264,6 +270,9 @@ type request struct {
 	retry   bool   // retry transient failures blindly
 	patAPI  bool   // the PAT lifecycle API (sign-in-page hints mention user tokens)
 	accept2 bool   // any 2xx is success, body may be empty
+	// bearer, when set, is the token to send (the answer to a claims
+	// challenge); the request is then not answered again.
+	bearer *entra.Token
 }
 
 // response is a successful response: status, headers and the body reader
@@ -395,8 +404,9 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, attempt
 			return nil, &ConfigError{Field: "token", Problem: "is not configured, but " + r.op + " needs an Entra access token",
 				Fix: "configure sign-in (auth: in the connection config)"}
 		}
-		tok, err = c.token.Token(ctx)
-		if err != nil {
+		if r.bearer != nil {
+			tok = *r.bearer
+		} else if tok, err = c.token.Token(ctx); err != nil {
 			return nil, fmt.Errorf("%s: getting an Entra access token for Azure DevOps: %w", r.op, err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
@@ -422,7 +432,23 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, attempt
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return nil, c.classify(r, resp, data, tok)
+	err = c.classify(r, resp, data, tok)
+	var ae *AuthError
+	if r.auth != authBearer || !errors.As(err, &ae) || ae.Claims == "" {
+		return nil, err
+	}
+	if r.bearer != nil {
+		ae.Reason = "401 Unauthorized with a claims challenge, again after a fresh sign-in"
+		ae.Hint = challengeHint
+		return nil, ae
+	}
+	// A claims challenge: sign in afresh once and send the request once more.
+	fresh, ferr := c.answerChallenge(ctx, r.op, tok, ae.Claims)
+	if ferr != nil {
+		return nil, ferr
+	}
+	r.bearer = &fresh
+	return c.attempt(ctx, r, payload, attempt, start)
 }
 
 func isHTML(h http.Header) bool {

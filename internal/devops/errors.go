@@ -32,6 +32,9 @@ type AuthError struct {
 	TokenTenant string
 	// Message is the server's message, if it sent a VSS error body.
 	Message string
+	// Claims is the decoded claims request of a claims challenge (401 with
+	// WWW-Authenticate Bearer error="insufficient_claims"), if any.
+	Claims string
 }
 
 func (e *AuthError) Error() string {
@@ -164,6 +167,9 @@ func (c *Client) classify(r request, resp *http.Response, body []byte, tok entra
 		ae := &AuthError{Op: r.op, Method: r.method, URL: u, Status: status, Message: vss.Message}
 		ae.TokenTenant = tokenTenant(tok.AccessToken)
 		ae.ResourceTenant = resourceTenant(resp.Header)
+		if status == http.StatusUnauthorized {
+			ae.Claims, _ = claimsChallenge(resp.Header)
+		}
 		switch {
 		case signIn && status >= 300 && status < 400:
 			ae.Reason = fmt.Sprintf("redirect %d to the sign-in page", status)

@@ -38,7 +38,11 @@ type credSource struct {
 }
 
 func (s *credSource) Token(ctx context.Context) (Token, error) {
-	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.o.Scope}})
+	return s.token(ctx, policy.TokenRequestOptions{Scopes: []string{s.o.Scope}})
+}
+
+func (s *credSource) token(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
+	at, err := s.cred.GetToken(ctx, opts)
 	if err != nil {
 		return Token{}, s.o.wrapAzError(ctx, s.method, err)
 	}

@@ -168,7 +168,11 @@ type refreshSource struct {
 	rt string // last known refresh token
 }
 
-func (s *refreshSource) Token(ctx context.Context) (Token, error) {
+func (s *refreshSource) Token(ctx context.Context) (Token, error) { return s.token(ctx, "") }
+
+// token redeems the refresh token; claims (decoded JSON) is sent as the
+// claims parameter.
+func (s *refreshSource) token(ctx context.Context, claims string) (Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.o
@@ -193,6 +197,9 @@ func (s *refreshSource) Token(ctx context.Context) (Token, error) {
 	}
 	if o.ClientSecret != "" {
 		form.Set("client_secret", o.ClientSecret)
+	}
+	if claims != "" {
+		form.Set("claims", claims)
 	}
 	secrets := []string{s.rt, o.ClientSecret}
 	res, err := o.post(ctx, MethodDeviceCode, o.endpoint("token"), form, secrets)

@@ -11,7 +11,10 @@ import (
 // secret). client_secret is sent only when set (confidential client).
 type ropcSource struct{ o Options }
 
-func (s ropcSource) Token(ctx context.Context) (Token, error) {
+func (s ropcSource) Token(ctx context.Context) (Token, error) { return s.token(ctx, "") }
+
+// token signs in; claims (decoded JSON) is sent as the claims parameter.
+func (s ropcSource) token(ctx context.Context, claims string) (Token, error) {
 	o := s.o
 	form := url.Values{
 		"grant_type": {"password"},
@@ -22,6 +25,9 @@ func (s ropcSource) Token(ctx context.Context) (Token, error) {
 	}
 	if o.ClientSecret != "" {
 		form.Set("client_secret", o.ClientSecret)
+	}
+	if claims != "" {
+		form.Set("claims", claims)
 	}
 	secrets := []string{o.Password, o.ClientSecret}
 	res, err := o.post(ctx, MethodROPC, o.endpoint("token"), form, secrets)
