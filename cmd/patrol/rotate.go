@@ -13,7 +13,6 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/lock"
-	"github.com/patrol-dev/patrol/internal/metrics"
 	"github.com/patrol-dev/patrol/internal/output"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/sink"
@@ -71,34 +70,64 @@ func selectCredentials(f *config.File, only []string) ([]config.Credential, erro
 
 // buildEngine builds the engine with every sink of creds.
 func (a *app) buildEngine(ctx context.Context, f *config.File, creds []config.Credential, log *slog.Logger) (*rotation.Engine, error) {
+	e, _, err := a.buildEngineTolerant(ctx, f, creds, nil, log)
+	return e, err
+}
+
+// buildRunEngine builds the engine of a rotation run with every configured
+// credential; a credential outside the selection whose sinks cannot be
+// built is left out (returned in unbuilt) instead of failing the run.
+func (a *app) buildRunEngine(ctx context.Context, f *config.File, selected []config.Credential, log *slog.Logger) (*rotation.Engine, map[string]error, error) {
+	sel := map[string]bool{}
+	for _, c := range selected {
+		sel[strings.ToLower(c.Name)] = true
+	}
+	return a.buildEngineTolerant(ctx, f, f.Credentials, func(name string) bool { return !sel[strings.ToLower(name)] }, log)
+}
+
+func (a *app) buildEngineTolerant(ctx context.Context, f *config.File, creds []config.Credential, tolerate func(string) bool, log *slog.Logger) (*rotation.Engine, map[string]error, error) {
 	dc, err := a.devops(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hc, err := a.httpClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e := &rotation.Engine{PATs: dc, Now: a.now, Logger: log, Concurrency: f.Rotation.Concurrency, OrphanAge: f.Rotation.OrphanAge.D()}
+	unbuilt := map[string]error{}
 	for _, c := range creds {
-		if c.Kind == config.KindEntraToken && e.Tokens == nil {
-			ts, err := a.tokenSource(ctx)
-			if err != nil {
-				return nil, err
+		t, err := a.buildTarget(ctx, e, c, sink.Deps{Logger: log, HTTPClient: hc, DevOps: dc, Now: a.now})
+		if err != nil {
+			if tolerate != nil && tolerate(c.Name) {
+				log.Warn("credential not observed: its sinks cannot be built", slog.String("name", c.Name), slog.String("error", err.Error()))
+				unbuilt[c.Name] = err
+				continue
 			}
-			e.Tokens = ts
-		}
-		t := rotation.Target{Credential: c}
-		for _, s := range c.Sinks {
-			sk, err := sink.Build(s.Spec(), sink.Deps{Logger: log, HTTPClient: hc, DevOps: dc, Now: a.now})
-			if err != nil {
-				return nil, err
-			}
-			t.Sinks = append(t.Sinks, sk)
+			return nil, nil, err
 		}
 		e.Targets = append(e.Targets, t)
 	}
-	return e, nil
+	return e, unbuilt, nil
+}
+
+func (a *app) buildTarget(ctx context.Context, e *rotation.Engine, c config.Credential, deps sink.Deps) (rotation.Target, error) {
+	if c.Kind == config.KindEntraToken && e.Tokens == nil {
+		ts, err := a.tokenSource(ctx)
+		if err != nil {
+			return rotation.Target{}, err
+		}
+		e.Tokens = ts
+	}
+	t := rotation.Target{Credential: c}
+	for _, s := range c.Sinks {
+		sk, err := sink.Build(s.Spec(), deps)
+		if err != nil {
+			return rotation.Target{}, err
+		}
+		t.Sinks = append(t.Sinks, sk)
+	}
+	return t, nil
 }
 
 // locker builds the configured run lock.
@@ -207,7 +236,6 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 		return err
 	}
 	log := a.runLogger()
-	rec := metrics.New()
 	var lk lock.Locker = lock.None()
 	if !o.dryRun {
 		if lk, err = a.locker(f); err != nil {
@@ -225,15 +253,22 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 			log.Warn("release run lock", slog.String("error", err.Error()))
 		}
 	}()
-	eng, err := a.buildEngine(ctx, f, creds, log)
+	// Every configured credential is observed (metrics export all of them,
+	// and clean-up must see every sink); only the selected ones are applied.
+	eng, unbuilt, err := a.buildRunEngine(ctx, f, creds, log)
 	if err != nil {
 		return err
 	}
-	plan, err := eng.Plan(ctx, o.force)
+	r := a.newRunReport(f, log, start)
+	eng.Reverify = r.state.Reverify()
+	in, err := eng.Observe(ctx)
 	if err != nil {
-		a.exportMetrics(ctx, f, rec, nil, err, start, log)
+		if !o.dryRun {
+			r.finish(ctx, eng, listFailure(creds, err), in, err, unbuilt)
+		}
 		return err
 	}
+	plan := selectedPlan(in, creds, o.force)
 	p := a.printer()
 	if o.dryRun {
 		if p.Machine() {
@@ -255,50 +290,34 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 	} else if err := p.Print(resultTable{rep}); err != nil {
 		return err
 	}
-	a.exportMetrics(ctx, f, rec, &rep, nil, start, log)
+	r.finish(ctx, eng, rep, in, nil, unbuilt)
 	return rep.Err()
 }
 
-// exportMetrics records the run and writes/pushes metrics. Export failures
-// are logged, never fatal: the credentials matter more than their metrics.
-func (a *app) exportMetrics(ctx context.Context, f *config.File, rec *metrics.Recorder, rep *rotation.Report, runErr error, start time.Time, log *slog.Logger) {
-	m := f.Rotation.Metrics
-	if m.Textfile == "" && m.Pushgateway == "" {
-		return
+// selectedPlan plans the selected credentials from an observation of all.
+func selectedPlan(in rotation.Input, creds []config.Credential, force bool) rotation.Plan {
+	keep := map[string]bool{}
+	for _, c := range creds {
+		keep[strings.ToLower(c.Name)] = true
 	}
-	now := a.now()
-	if rep != nil {
-		for i, r := range rep.Results {
-			validTo := r.ValidTo
-			if r.Err != nil && (r.Action == rotation.ActionCreate || r.Action == rotation.ActionRenew) {
-				// The sinks (mostly) still hold the previous credential.
-				validTo = time.Time{}
-				if cur := rep.Plan.Items[i].Current; cur != nil {
-					validTo = cur.ValidTo
-				}
-			}
-			rec.Observe(metrics.Outcome{Credential: r.Credential, ValidTo: validTo, Rotated: r.Err == nil && (r.Action == rotation.ActionCreate || r.Action == rotation.ActionRenew || r.Action == rotation.ActionRefresh), Failed: r.Err != nil, Reason: r.Reason, At: now})
-		}
-	} else if runErr != nil {
-		for _, c := range f.Credentials {
-			rec.Observe(metrics.Outcome{Credential: c.Name, Failed: true, Reason: "list", At: now})
+	var sel []config.Credential
+	for _, c := range in.Credentials {
+		if keep[strings.ToLower(c.Name)] {
+			sel = append(sel, c)
 		}
 	}
-	rec.RunDuration(time.Since(start))
-	if m.Textfile != "" {
-		if err := rec.WriteTextfile(m.Textfile); err != nil {
-			log.Warn("metrics textfile", slog.String("error", err.Error()))
-		}
+	in.Credentials, in.Force = sel, force
+	return rotation.MakePlan(in)
+}
+
+// listFailure is the report of a run that could not list the PATs: every
+// selected credential failed with reason list.
+func listFailure(creds []config.Credential, err error) rotation.Report {
+	var rep rotation.Report
+	for _, c := range creds {
+		rep.Results = append(rep.Results, rotation.Result{Credential: c.Name, Kind: c.Kind, Action: rotation.ActionFail, Err: err, Error: err.Error(), Reason: "list"})
 	}
-	if m.Pushgateway != "" {
-		hc, err := a.httpClient()
-		if err == nil {
-			err = rec.Push(ctx, m.Pushgateway, m.Job, hc)
-		}
-		if err != nil {
-			log.Warn("metrics push", slog.String("error", err.Error()))
-		}
-	}
+	return rep
 }
 
 type planTable struct{ p rotation.Plan }

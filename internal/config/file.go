@@ -41,6 +41,11 @@ type Rotation struct {
 	Lock Lock `json:"lock,omitempty"`
 	// Metrics export.
 	Metrics Metrics `json:"metrics,omitempty"`
+	// StateFile is where patrol remembers each run's outcome per credential,
+	// the last success and the counters (internal/runstate). Default:
+	// <metrics.textfile>.state.json, else $XDG_STATE_HOME/patrol/ (none in a
+	// Pod without a textfile).
+	StateFile string `json:"stateFile,omitempty"`
 	// OrphanAge is how old a managed PAT that no sink holds must be before it
 	// is revoked as an orphan (default 1h). It protects a run on another
 	// machine that has created a PAT but not yet delivered it.

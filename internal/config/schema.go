@@ -41,6 +41,7 @@ var schemaDescriptions = map[string]string{
 	"rotation.metrics.textfile":    "Write Prometheus text format here after each run (atomic).",
 	"rotation.metrics.pushgateway": "Push metrics to this Pushgateway URL after each run.",
 	"rotation.metrics.job":         "Pushgateway job label (default patrol).",
+	"rotation.stateFile":           "Where each run's outcome per credential, the last success and the counters are kept (0600, atomic). Default <metrics.textfile>.state.json, else $XDG_STATE_HOME/patrol/state-<hash>.json.",
 	"credentials":                  "The managed credentials.",
 	"credentials.name":             "Unique name; PATs are named patrol:<name>:<yyyymmddThhmmssZ>.",
 	"credentials.kind":             "pat (default) or entra-token (write a fresh Entra access token instead of a PAT).",

@@ -11,14 +11,31 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/patrol-dev/patrol/internal/rotation"
+	"github.com/patrol-dev/patrol/internal/runstate"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
+var at = time.Unix(1_800_000_000, 0)
+
 func sample() *Recorder {
+	st := runstate.New()
+	st.Credentials = map[string]*runstate.Credential{
+		"agents": {Name: "agents", LastSuccess: at, LastRotation: at.Add(-time.Hour), Rotations: 3},
+		"feed":   {Name: "feed", LastSuccess: at.Add(-24 * time.Hour), Rotations: 1, Failures: map[string]uint64{"policy": 2}},
+		"gone":   {Name: "gone", Rotations: 9}, // no longer configured: not exported
+	}
+	st.CountNotice("teams", true)
+	st.CountNotice("teams", false)
 	r := New()
-	at := time.Unix(1_800_000_000, 0)
-	r.Observe(Outcome{Credential: "agents", ValidTo: at.Add(30 * 24 * time.Hour), Rotated: true, At: at})
-	r.Observe(Outcome{Credential: "feed", Failed: true, Reason: "policy", At: at})
-	r.RunDuration(1500 * time.Millisecond)
+	r.Set(Snapshot{At: at, Build: BuildInfo{Version: "v1.2.3", Revision: "abc", GoVersion: "go1.26"}, RunDuration: 1500 * time.Millisecond,
+		State: st, Notifiers: []string{"teams", "slack"},
+		Credentials: []rotation.CredentialStatus{
+			{Credential: "agents", Kind: "pat", Ready: true, ValidTo: at.Add(30 * 24 * time.Hour), DueAt: at.Add(20 * 24 * time.Hour),
+				Sinks: []rotation.SinkStatus{{Name: "file:/a", Ready: true}}},
+			{Credential: "feed", Kind: "pat", Ready: false, Sinks: []rotation.SinkStatus{{Name: "file:/f", Ready: false}}},
+		}})
 	return r
 }
 
@@ -33,24 +50,56 @@ func TestTextfile(t *testing.T) {
 	}
 	s := string(b)
 	for _, want := range []string{
+		`patrol_build_info{goversion="go1.26",revision="abc",version="v1.2.3"} 1`,
+		`patrol_last_run_timestamp_seconds 1.8e+09`,
+		`patrol_last_run_success 0`,
+		`patrol_credential_info{credential="agents",kind="pat"} 1`,
+		`patrol_credential_ready{credential="agents"} 1`,
+		`patrol_credential_ready{credential="feed"} 0`,
+		`patrol_sink_ready{credential="agents",sink="file:/a"} 1`,
+		`patrol_sink_ready{credential="feed",sink="file:/f"} 0`,
 		`patrol_credential_expiry_timestamp_seconds{credential="agents"} 1.802592e+09`,
 		`patrol_credential_seconds_to_expiry{credential="agents"} 2.592e+06`,
+		`patrol_credential_due_timestamp_seconds{credential="agents"} 1.801728e+09`,
 		`patrol_last_success_timestamp_seconds{credential="agents"} 1.8e+09`,
-		`patrol_rotations_total{credential="agents"} 1`,
-		`patrol_rotations_total{credential="feed"} 0`,
-		`patrol_failures_total{credential="feed",reason="policy"} 1`,
+		`patrol_last_success_timestamp_seconds{credential="feed"} 1.7999136e+09`,
+		`patrol_last_rotation_timestamp_seconds{credential="agents"} 1.7999964e+09`,
+		`patrol_rotations_total{credential="agents"} 3`,
+		`patrol_rotations_total{credential="feed"} 1`,
+		`patrol_failures_total{credential="feed",reason="policy"} 2`,
+		`patrol_notifications_total{notifier="teams"} 1`,
+		`patrol_notification_failures_total{notifier="teams"} 1`,
+		`patrol_notification_failures_total{notifier="slack"} 0`,
 		`patrol_run_duration_seconds 1.5`,
 	} {
-		if !strings.Contains(s, want) {
+		if !strings.Contains(s, want+"\n") {
 			t.Errorf("textfile lacks %q:\n%s", want, s)
 		}
 	}
-	if strings.Contains(s, `patrol_last_success_timestamp_seconds{credential="feed"}`) {
-		t.Error("failed credential got a last-success timestamp")
+	if strings.Contains(s, `"gone"`) {
+		t.Error("a credential that is no longer configured is exported")
 	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("temp files left behind: %v", entries)
+	}
+}
+
+// The text passes Prometheus' own linter (naming, units, help).
+func TestLint(t *testing.T) {
+	problems, err := testutil.GatherAndLint(sample().Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestNames(t *testing.T) {
+	names := Names()
+	if len(names) != 16 {
+		t.Fatalf("Names() = %v: every registered series must appear", names)
 	}
 }
 

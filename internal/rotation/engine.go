@@ -75,6 +75,12 @@ type Engine struct {
 	// Hook, when set, runs after each step; returning ErrCrash (or any error)
 	// aborts that credential there with no clean-up.
 	Hook func(HookEvent) error
+	// Reverify names credentials (lower case) whose last run failed
+	// verification: when such a credential is not due, its sink verifiers
+	// run again against the PAT the sinks hold, so a consumer that still
+	// refuses it keeps the credential failed (and one that accepts it now
+	// clears the failure).
+	Reverify map[string]bool
 
 	tokMu sync.Mutex
 	fresh entra.Token // last token signed in for freshness (see accessToken)
@@ -360,6 +366,12 @@ func (e *Engine) applyItem(ctx context.Context, it Item, t Target) Result {
 		if !e.rotate(ctx, it, t, &res) {
 			return res
 		}
+	case ActionNone:
+		if e.Reverify[strings.ToLower(it.Credential)] && it.Current != nil {
+			if e.reverify(ctx, it, t, &res); res.Err != nil {
+				return res // the consumer may still rely on the replaced PAT: no clean-up
+			}
+		}
 	}
 	// Clean-up revocations (re-checked against what sinks hold after this run).
 	for _, r := range it.Revoke {
@@ -536,6 +548,27 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	// Clean-up only after a complete delivery: a sink that failed may hold
 	// content patrol cannot identify (e.g. a PAT whose metadata was lost).
 	return len(failures) == 0
+}
+
+// reverify runs the sink verifiers against the PAT every sink holds
+// (it.Current) and fails res with reason verify when a consumer refuses it.
+func (e *Engine) reverify(ctx context.Context, it Item, t Target, res *Result) {
+	meta := sink.Meta{Credential: it.Credential, AuthorizationID: it.Current.AuthorizationID, DisplayName: it.Current.DisplayName, ValidTo: it.Current.ValidTo, Kind: config.KindPAT}
+	for _, s := range t.Sinks {
+		v, ok := s.(sink.Verifier)
+		if !ok {
+			continue
+		}
+		sr := SinkResult{Name: s.Name()}
+		if err := v.Verify(ctx, meta); err != nil {
+			sr.Error = "verify: " + err.Error()
+			if res.Err == nil {
+				res.Err = fmt.Errorf("sink %s still does not work with PAT %s (its last verification failed too): %w", s.Name(), it.Current.AuthorizationID, err)
+				res.Reason = "verify"
+			}
+		}
+		res.Sinks = append(res.Sinks, sr)
+	}
 }
 
 // mayHold reports a sink (by name) that holds the PAT id, whose state
