@@ -5,8 +5,6 @@ import (
 	"regexp"
 	"strings"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/sink"
@@ -113,7 +111,7 @@ func (a *app) applyTokenCache(opts *entra.Options) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("token cache %s: %w", ref, err)
 		}
-		cs, err := kubernetes.NewForConfig(cfg)
+		cs, err := sink.NewKubeClientset(cfg)
 		if err != nil {
 			return "", errkind.New(errkind.Usage, fmt.Errorf("token cache %s: Kubernetes client: %w", ref, err))
 		}

@@ -136,6 +136,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	pf.StringVar(&a.flags.LogFormat, "log-format", "", "log format on stderr: text|json (env PATROL_LOG_FORMAT)")
 	pf.StringVar(&a.flags.LogLevel, "log-level", "", "log level: debug|info|warn|error (env PATROL_LOG_LEVEL; default warn)")
 	pf.DurationVar(&a.timeout, "timeout", httpx.DefaultTimeout, "timeout of one HTTP request")
+	pf.IntVar(&a.flags.MaxPages, "max-pages", 0, fmt.Sprintf("pages one Azure DevOps listing follows at most (env PATROL_MAX_PAGES; default %d)", config.DefaultMaxPages))
 
 	a.root = root
 	// Subcommands may define their own PersistentPreRunE; run the root's too.
@@ -454,6 +455,7 @@ func (a *app) devops(ctx context.Context) (*devops.Client, error) {
 		HTTPClient:   hc,
 		Logger:       a.logger(),
 		UserAgent:    httpx.UserAgent(versionInfo().Version),
+		MaxPages:     c.Endpoints.MaxPages,
 	})
 	if err != nil {
 		return nil, err

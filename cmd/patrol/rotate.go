@@ -17,7 +17,6 @@ import (
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/sink"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 )
 
 // rotationConfigPath is --config, else PATROL_CONFIG, else ./patrol.yaml.
@@ -141,7 +140,7 @@ func (a *app) locker(f *config.File) (lock.Locker, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs, err := kubernetes.NewForConfig(cfg)
+		cs, err := sink.NewKubeClientset(cfg)
 		if err != nil {
 			return nil, errkind.New(errkind.Usage, fmt.Errorf("rotation.lock: kubernetes client: %w", err))
 		}

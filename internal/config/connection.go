@@ -74,6 +74,10 @@ type Endpoints struct {
 	// CABundle is an extra PEM bundle to trust (PATROL_CA_BUNDLE), added to
 	// the system roots.
 	CABundle string `json:"caBundle,omitempty"`
+	// MaxPages bounds the pages one Azure DevOps listing follows
+	// (PATROL_MAX_PAGES, --max-pages), default 1000: a server that keeps
+	// handing out continuation tokens cannot keep patrol busy forever.
+	MaxPages int `json:"maxPages,omitempty"`
 }
 
 // Log configures slog output.

@@ -42,6 +42,7 @@ const (
 	EnvDevOpsURL                = "PATROL_DEVOPS_URL"
 	EnvAPIVersion               = "PATROL_API_VERSION"
 	EnvCABundle                 = "PATROL_CA_BUNDLE"
+	EnvMaxPages                 = "PATROL_MAX_PAGES"
 	EnvLogFormat                = "PATROL_LOG_FORMAT"
 	EnvLogLevel                 = "PATROL_LOG_LEVEL"
 )
@@ -53,6 +54,8 @@ const (
 	DefaultDevOpsURL     = "https://dev.azure.com"
 	DefaultAPIVersion    = "7.1-preview.1"
 	DefaultAuthMethod    = "auto"
+	DefaultMaxPages      = 1000
+	MaxMaxPages          = 1000000
 )
 
 // AuthMethods lists the valid values of auth.method / --auth / PATROL_AUTH.
@@ -82,6 +85,7 @@ type ConnectionFlags struct {
 	DevOps                   string
 	APIVersion               string
 	CABundle                 string
+	MaxPages                 int // 0: not given
 	LogFormat                string
 	LogLevel                 string
 }
@@ -326,6 +330,13 @@ func applyEnv(c *Connection, env LookupEnv) error {
 	str(&c.Endpoints.DevOps, EnvDevOpsURL)
 	str(&c.Endpoints.APIVersion, EnvAPIVersion)
 	str(&c.Endpoints.CABundle, EnvCABundle)
+	if v, ok := env(EnvMaxPages); ok && strings.TrimSpace(v) != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return &ConfigError{Source: EnvMaxPages, Problem: fmt.Sprintf("%q is not a whole number", v), Fix: fmt.Sprintf("use a page count in 1..%d (default %d)", MaxMaxPages, DefaultMaxPages)}
+		}
+		c.Endpoints.MaxPages = n
+	}
 	str(&c.Log.Format, EnvLogFormat)
 	str(&c.Log.Level, EnvLogLevel)
 	return nil
@@ -362,6 +373,9 @@ func applyFlags(c *Connection, f ConnectionFlags) {
 	set(&c.Endpoints.DevOps, f.DevOps)
 	set(&c.Endpoints.APIVersion, f.APIVersion)
 	set(&c.Endpoints.CABundle, f.CABundle)
+	if f.MaxPages != 0 {
+		c.Endpoints.MaxPages = f.MaxPages
+	}
 	set(&c.Log.Format, f.LogFormat)
 	set(&c.Log.Level, f.LogLevel)
 }
@@ -414,6 +428,9 @@ func applyDefaults(c *Connection) {
 	}
 	if c.Endpoints.APIVersion == "" {
 		c.Endpoints.APIVersion = DefaultAPIVersion
+	}
+	if c.Endpoints.MaxPages == 0 {
+		c.Endpoints.MaxPages = DefaultMaxPages
 	}
 }
 
@@ -468,6 +485,9 @@ func (c Connection) Validate() error {
 	}
 	if v := c.Endpoints.APIVersion; v != "" && !apiVersionRE.MatchString(v) {
 		return &ConfigError{Source: EnvAPIVersion + " (flag --api-version, endpoints.apiVersion)", Problem: fmt.Sprintf("%q is not an api-version", v), Fix: "use e.g. 7.1-preview.1 or 7.2-preview.1"}
+	}
+	if n := c.Endpoints.MaxPages; n < 0 || n > MaxMaxPages {
+		return &ConfigError{Source: EnvMaxPages + " (flag --max-pages, endpoints.maxPages)", Problem: fmt.Sprintf("%d is out of range", n), Fix: fmt.Sprintf("use a page count in 1..%d (default %d)", MaxMaxPages, DefaultMaxPages)}
 	}
 	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
 		return &ConfigError{Source: EnvLogFormat + " (flag --log-format, log.format)", Problem: fmt.Sprintf("%q is not a log format", f), Fix: "use text or json"}

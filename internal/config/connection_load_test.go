@@ -168,6 +168,8 @@ func TestMalformedEnv(t *testing.T) {
 		{"PATROL_DEVOPS_URL", "https://", []string{"PATROL_DEVOPS_URL", "no host"}},
 		{"PATROL_DEVOPS_URL", "https://dev.azure.com/?x=1", []string{"PATROL_DEVOPS_URL", "query"}},
 		{"PATROL_API_VERSION", "latest", []string{"PATROL_API_VERSION", "7.1-preview.1"}},
+		{"PATROL_MAX_PAGES", "many", []string{"PATROL_MAX_PAGES", "whole number", "1..1000000"}},
+		{"PATROL_MAX_PAGES", "-3", []string{"PATROL_MAX_PAGES", "--max-pages", "endpoints.maxPages", "out of range"}},
 		{"PATROL_LOG_FORMAT", "xml", []string{"PATROL_LOG_FORMAT", "text or json"}},
 		{"PATROL_LOG_LEVEL", "loud", []string{"PATROL_LOG_LEVEL", "debug"}},
 		{"PATROL_CONFIG", "/nonexistent/patrol.yaml", []string{"/nonexistent/patrol.yaml", "PATROL_CONFIG", "cannot be read"}},
@@ -179,6 +181,17 @@ func TestMalformedEnv(t *testing.T) {
 			_, err := LoadConnection(LoadOptions{Env: envOf(map[string]string{tc.name: tc.value})})
 			wantConfigError(t, err, tc.want...)
 		})
+	}
+}
+
+func TestMaxPagesDefaultAndOverrides(t *testing.T) {
+	c, err := LoadConnection(LoadOptions{Env: envOf(nil)})
+	if err != nil || c.Endpoints.MaxPages != DefaultMaxPages {
+		t.Fatalf("default max pages %d, %v", c.Endpoints.MaxPages, err)
+	}
+	c, err = LoadConnection(LoadOptions{Env: envOf(map[string]string{"PATROL_MAX_PAGES": "20"}), Flags: ConnectionFlags{MaxPages: 30}})
+	if err != nil || c.Endpoints.MaxPages != 30 {
+		t.Fatalf("the flag must win over the environment: %d, %v", c.Endpoints.MaxPages, err)
 	}
 }
 

@@ -323,7 +323,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		var ce *ConfigError
 		path := ""
 		if errors.As(err, &ce) {
-			for _, k := range []string{"organization", "auth.method", "auth.tenantId", "auth.clientId", "auth.username", "endpoints.authorityHost", "endpoints.vssps", "endpoints.devops", "endpoints.apiVersion", "log.format", "log.level"} {
+			for _, k := range []string{"organization", "auth.method", "auth.tenantId", "auth.clientId", "auth.username", "endpoints.authorityHost", "endpoints.vssps", "endpoints.devops", "endpoints.apiVersion", "endpoints.maxPages", "log.format", "log.level"} {
 				if strings.Contains(ce.Source, k+")") || strings.HasSuffix(ce.Source, ", "+k) {
 					path = k
 				}

@@ -31,6 +31,7 @@ var schemaDescriptions = map[string]string{
 	"auth":                         "Entra sign-in. Secrets are never read from this file: use the environment or the *File fields.",
 	"endpoints":                    "Service URLs (sovereign clouds, the emulator).",
 	"log":                          "Logging on stderr.",
+	"endpoints.maxPages":           "Pages one Azure DevOps listing follows at most (env PATROL_MAX_PAGES, flag --max-pages; default 1000, max 1000000).",
 	"rotation":                     "Settings of `patrol rotate`.",
 	"rotation.concurrency":         "Credentials rotated at once (default 4, max 64).",
 	"rotation.orphanAge":           "Age after which a managed PAT no sink holds is revoked as an orphan (default 1h).",

@@ -34,6 +34,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/scheme"
 )
 
@@ -193,6 +194,10 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 	if err != nil {
 		return fail("authorizer", 0, err)
 	}
+	// The authorizer adds the endpoint's credentials to every request it
+	// sends, redirects included: follow redirects on the same origin only,
+	// and bound every body (internal/httpx, purpose DataSource).
+	client = httpx.ForLimit(client, httpx.DataSource, opts.MaxResponseBytes)
 	base := baseContext(req, et, opts)
 	if ds.InitialContextTemplate != "" {
 		m, err := renderObject(ctx, ds.InitialContextTemplate, base)
@@ -267,15 +272,15 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 			return nil, &Error{DataSource: ds.Name, Step: step, kind: kind, hint: hint,
 				Err: fmt.Errorf("%s %s: %w", verb, redact(url), unwrapURLError(err))}
 		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, opts.MaxResponseBytes+1))
-		resp.Body.Close()
+		data, err := httpx.ReadBody(resp, opts.MaxResponseBytes, "data source "+ds.Name)
 		res.Calls++
 		res.StatusCode = resp.StatusCode
 		if err != nil {
+			var le *httpx.LimitError
+			if errors.As(err, &le) {
+				return fail("response", errkind.Usage, fmt.Errorf("%w; Azure DevOps' own limit is 2 MiB: narrow the query", le))
+			}
 			return fail("response", errkind.Transient, err)
-		}
-		if int64(len(data)) > opts.MaxResponseBytes {
-			return fail("response", errkind.Usage, fmt.Errorf("response of %s is larger than %d bytes (Azure DevOps' limit); narrow the query", redact(url), opts.MaxResponseBytes))
 		}
 		if resp.StatusCode/100 != 2 {
 			e := &Error{DataSource: ds.Name, Step: "response", Status: resp.StatusCode, kind: statusKind(resp.StatusCode),

@@ -64,6 +64,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 )
 
 // Defaults for Options fields left zero.
@@ -72,6 +73,8 @@ const (
 	DefaultDevOpsURL   = "https://dev.azure.com"
 	DefaultMaxAttempts = 5
 	DefaultMaxElapsed  = 2 * time.Minute
+	// DefaultMaxPages bounds the pages one listing follows (100 PATs each).
+	DefaultMaxPages = 1000
 
 	// maxErrorBody bounds how much of an error response is read.
 	maxErrorBody = 64 << 10
@@ -106,6 +109,9 @@ type Options struct {
 	MaxElapsed time.Duration
 	// UserAgent is sent on every request if non-empty.
 	UserAgent string
+	// MaxPages bounds the pages one listing follows (DefaultMaxPages if
+	// zero; flag --max-pages, env PATROL_MAX_PAGES, endpoints.maxPages).
+	MaxPages int
 }
 
 // Stats counts what a Client did. Requests counts HTTP attempts (including
@@ -129,6 +135,7 @@ type Client struct {
 	log         *slog.Logger
 	maxAttempts int
 	maxElapsed  time.Duration
+	maxPages    int
 	userAgent   string
 	now         func() time.Time
 	backoff     func() backoff.BackOff // test hook
@@ -187,6 +194,9 @@ func New(opts Options) (*Client, error) {
 	if opts.MaxAttempts < 0 {
 		return nil, &ConfigError{Field: "maxAttempts", Problem: "is negative", Fix: "use 0 for the default or a positive count"}
 	}
+	if opts.MaxPages < 0 {
+		return nil, &ConfigError{Field: "maxPages", Problem: "is negative", Fix: "use 0 for the default (" + strconv.Itoa(DefaultMaxPages) + ") or a positive count"}
+	}
 	if opts.MaxElapsed < 0 {
 		return nil, &ConfigError{Field: "maxElapsed", Problem: "is negative", Fix: "use 0 for the default or a positive duration"}
 	}
@@ -199,6 +209,7 @@ func New(opts Options) (*Client, error) {
 		log:         opts.Logger,
 		maxAttempts: opts.MaxAttempts,
 		maxElapsed:  opts.MaxElapsed,
+		maxPages:    opts.MaxPages,
 		userAgent:   opts.UserAgent,
 		now:         time.Now,
 		backoff:     newBackOff,
@@ -212,13 +223,12 @@ func New(opts Options) (*Client, error) {
 	if c.maxElapsed == 0 {
 		c.maxElapsed = DefaultMaxElapsed
 	}
-	base := opts.HTTPClient
-	if base == nil {
-		base = http.DefaultClient
+	if c.maxPages == 0 {
+		c.maxPages = DefaultMaxPages
 	}
-	hc := *base
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.hc = &hc
+	// Redirects are returned unfollowed (a 3xx is Azure DevOps' sign-in
+	// page) and bodies are bounded: internal/httpx, purpose DevOps.
+	c.hc = httpx.For(opts.HTTPClient, httpx.DevOps)
 	return c, nil
 }
 
@@ -298,6 +308,10 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if err := json.NewDecoder(resp.body).Decode(out); err != nil {
 		if r.accept2 && errors.Is(err, io.EOF) {
 			return nil
+		}
+		var le *httpx.LimitError
+		if errors.As(err, &le) {
+			return fmt.Errorf("%s: %w", r.op, le)
 		}
 		return &APIError{Op: r.op, Method: r.method, URL: redactURL(r.url), Status: resp.status,
 			Message: "the response body is not the expected JSON: " + err.Error(), kind: errkind.Transient}
@@ -538,6 +552,12 @@ func redactURL(raw string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// pageCapError says a listing reached MaxPages.
+func (c *Client) pageCapError(op, rawURL string) error {
+	return &APIError{Op: op, Method: http.MethodGet, URL: redactURL(rawURL), Status: http.StatusOK, kind: errkind.Usage, final: true,
+		Message: fmt.Sprintf("stopped after %d pages, each with a new continuation token (the cap on pages per listing); if the list really is that long, raise it with --max-pages, PATROL_MAX_PAGES or endpoints.maxPages", c.maxPages)}
 }
 
 // ---- the shared throttle gate ---------------------------------------------

@@ -107,6 +107,10 @@ func (c *Client) ListPATs(ctx context.Context, opts ListOptions) iter.Seq2[api.P
 					Message: fmt.Sprintf("the server repeated continuation token on page %d; stopping to avoid an endless loop", page), kind: errkind.Transient})
 				return
 			}
+			if page >= c.maxPages {
+				yield(api.PatToken{}, c.pageCapError("list PATs", r.url))
+				return
+			}
 			seen[pg.ContinuationToken] = true
 			cont = pg.ContinuationToken
 		}

@@ -30,7 +30,7 @@ func (c *Client) ListUserPATs(ctx context.Context, subjectDescriptor string, isP
 		}
 		cont := ""
 		seen := map[string]bool{}
-		for {
+		for page := 1; ; page++ {
 			q := url.Values{"api-version": {api.TokenAdminAPIVersion}, "pageSize": {strconv.Itoa(tokenAdminPageSize)}, "isPublic": {strconv.FormatBool(isPublic)}}
 			if cont != "" {
 				q.Set("continuationToken", cont)
@@ -52,6 +52,10 @@ func (c *Client) ListUserPATs(ctx context.Context, subjectDescriptor string, isP
 			if seen[*pg.ContinuationToken] {
 				yield(api.SessionToken{}, &APIError{Op: "list user PATs", Method: r.method, URL: redactURL(r.url), Status: http.StatusOK,
 					Message: "the server repeated a continuation token; stopping to avoid an endless loop", kind: errkind.Transient})
+				return
+			}
+			if page >= c.maxPages {
+				yield(api.SessionToken{}, c.pageCapError("list user PATs", r.url))
 				return
 			}
 			seen[*pg.ContinuationToken] = true

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 )
 
 // SignInError is a failed Entra sign-in. It never contains credentials:
@@ -73,11 +74,17 @@ func (e *SignInError) Unwrap() error { return e.cause }
 // Retryable reports whether trying again later may succeed: 5xx, 429 or no
 // response at all. 4xx answers are final.
 func (e *SignInError) Retryable() bool {
+	if e.cause != nil && httpx.Permanent(e.cause) {
+		return false
+	}
 	return e.Status == 0 && e.cause != nil || e.Status == 429 || e.Status >= 500
 }
 
 // Kind is errkind.Transient for retryable failures, errkind.Auth otherwise.
 func (e *SignInError) Kind() errkind.Kind {
+	if e.cause != nil && httpx.Permanent(e.cause) {
+		return errkind.Of(e.cause) // a refused redirect or an oversized answer: the URL is wrong
+	}
 	if e.Retryable() {
 		return errkind.Transient
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/patrol-dev/patrol/internal/httpx"
 )
 
 // Retry limits for sign-in POSTs (5xx, 429 and network errors only).
@@ -86,11 +87,16 @@ func (o Options) post(ctx context.Context, m Method, endpoint string, form url.V
 			if ctx.Err() != nil {
 				return httpResult{}, backoff.Permanent(ctx.Err())
 			}
+			if httpx.Permanent(err) {
+				return httpResult{}, backoff.Permanent(&SignInError{Method: m, cause: err})
+			}
 			return httpResult{}, err
 		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		body, err := httpx.ReadBody(resp, maxBody, "Entra "+what(endpoint))
 		if err != nil {
+			if httpx.Permanent(err) {
+				return httpResult{}, backoff.Permanent(&SignInError{Method: m, cause: err})
+			}
 			return httpResult{}, err
 		}
 		res := httpResult{status: resp.StatusCode, header: resp.Header, body: body}
@@ -130,6 +136,11 @@ func (o Options) post(ctx context.Context, m Method, endpoint string, form url.V
 	e := &SignInError{Method: m, cause: err}
 	e.fillAADSTS("")
 	return httpResult{}, e
+}
+
+// what names the endpoint's last path segment (token, devicecode).
+func what(endpoint string) string {
+	return endpoint[strings.LastIndexByte(endpoint, '/')+1:] + " endpoint"
 }
 
 func describeRetry(err error) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 )
 
 // Method is a sign-in flow.
@@ -181,9 +182,9 @@ func (o Options) withDefaults() Options {
 	if o.Scope == "" {
 		o.Scope = api.Scope
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = http.DefaultClient
-	}
+	// Token endpoints are never redirected and their answers are bounded
+	// (internal/httpx, purpose Token), whatever client the caller passed.
+	o.HTTPClient = httpx.For(o.HTTPClient, httpx.Token)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

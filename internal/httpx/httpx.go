@@ -49,6 +49,10 @@ type Options struct {
 	// Proxy selects the proxy for a request; nil means
 	// http.ProxyFromEnvironment.
 	Proxy func(*http.Request) (*url.URL, error)
+	// TLSHandshakeTimeout and ResponseHeaderTimeout override
+	// DefaultTLSHandshakeTimeout and DefaultResponseHeaderWait (tests).
+	TLSHandshakeTimeout   time.Duration
+	ResponseHeaderTimeout time.Duration
 }
 
 // UserAgent returns the User-Agent patrol sends: patrol/<version>.
@@ -81,6 +85,13 @@ func New(opts Options) (*http.Client, error) {
 	if proxy == nil {
 		proxy = http.ProxyFromEnvironment
 	}
+	handshake, header := DefaultTLSHandshakeTimeout, DefaultResponseHeaderWait
+	if opts.TLSHandshakeTimeout > 0 {
+		handshake = opts.TLSHandshakeTimeout
+	}
+	if opts.ResponseHeaderTimeout > 0 {
+		header = opts.ResponseHeaderTimeout
+	}
 	tr := &http.Transport{
 		Proxy: proxy,
 		DialContext: (&net.Dialer{
@@ -91,8 +102,8 @@ func New(opts Options) (*http.Client, error) {
 		MaxIdleConns:          100,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   DefaultTLSHandshakeTimeout,
-		ResponseHeaderTimeout: DefaultResponseHeaderWait,
+		TLSHandshakeTimeout:   handshake,
+		ResponseHeaderTimeout: header,
 		ExpectContinueTimeout: 1 * time.Second,
 		TLSClientConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/atomicfile"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/runstate"
 	"github.com/prometheus/client_golang/prometheus"
@@ -224,10 +225,8 @@ func (r *Recorder) WriteTextfile(path string) error {
 // Push sends the metrics to a Pushgateway (PUT: replaces the job's group;
 // every run exports every credential, so nothing is lost).
 func (r *Recorder) Push(ctx context.Context, url, job string, client *http.Client) error {
-	p := push.New(url, job).Gatherer(r.Registry)
-	if client != nil {
-		p = p.Client(client)
-	}
+	// Never redirected, answer bounded: internal/httpx, purpose Pushgateway.
+	p := push.New(url, job).Gatherer(r.Registry).Client(httpx.For(client, httpx.Pushgateway))
 	if err := p.PushContext(ctx); err != nil {
 		return fmt.Errorf("metrics: push to %s (job %s): %w; check rotation.metrics.pushgateway", url, job, err)
 	}

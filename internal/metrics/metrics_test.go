@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/httpx/httpxtest"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/runstate"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -142,5 +143,15 @@ func TestPushError(t *testing.T) {
 	err := sample().Push(context.Background(), srv.URL, "patrol", srv.Client())
 	if err == nil || !strings.Contains(err.Error(), "pushgateway") {
 		t.Fatalf("want error naming the setting, got %v", err)
+	}
+}
+
+// The push is never redirected (policy Pushgateway, internal/httpx).
+func TestPushRefusesRedirects(t *testing.T) {
+	away := httpxtest.NewThief(t, "")
+	srv := httpxtest.Redirector(t, away.URL, http.StatusTemporaryRedirect)
+	err := sample().Push(context.Background(), srv.URL, "patrol", srv.Client())
+	if err == nil || away.Hits() != 0 || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("the push followed a redirect (%d requests to the target): %v", away.Hits(), err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/mustache"
 )
 
@@ -93,9 +94,10 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
+	// Token requests (JWT token endpoint, two-hop auth server, Entra for
+	// Azure endpoints) carry an assertion or a password: never redirected,
+	// answers bounded (internal/httpx, purpose Token).
+	o.HTTPClient = httpx.For(o.HTTPClient, httpx.Token)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -480,11 +482,13 @@ func (a *EndpointAuthorizer) Client(base *http.Client) (*http.Client, error) {
 		bt.TLSClientConfig = tc
 		rt = bt
 	}
-	c := &http.Client{Transport: &authTransport{a: a, base: rt}, Timeout: 100 * time.Second}
+	// The transport authorizes every request it sends, a redirected one
+	// too: by default follow redirects on the endpoint's origin only
+	// (internal/httpx, purpose DataSource); callers may narrow it.
+	c := &http.Client{Transport: &authTransport{a: a, base: rt}, Timeout: 100 * time.Second, CheckRedirect: httpx.CheckRedirect(httpx.DataSource)}
 	if base != nil {
 		c.Timeout = base.Timeout
 		c.Jar = base.Jar
-		c.CheckRedirect = base.CheckRedirect
 	}
 	return c, nil
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 )
 
 // JWTGrantType is the grant Azure DevOps posts to the JWT audience.
@@ -151,11 +151,13 @@ func (a *EndpointAuthorizer) jwtToken(ctx context.Context) (string, error) {
 		if hint != "" {
 			hint = " (" + hint + ")"
 		}
-		return "", authErr(JWT, "token request", k, "POST %s: %v%s", redactURL(in.audience), err, hint)
+		return "", authErr(JWT, "token request", k, "POST %s: %w%s", redactURL(in.audience), err, hint)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
+	body, err := httpx.ReadBody(resp, maxTokenResponse, "JWT token endpoint")
 	if err != nil {
+		if httpx.Permanent(err) {
+			return "", authErr(JWT, "token request", errkind.Usage, "%w", err)
+		}
 		return "", authErr(JWT, "token request", errkind.Transient, "reading the response of %s: %v", redactURL(in.audience), err)
 	}
 	var m map[string]any

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/mustache"
 )
 
@@ -236,13 +237,15 @@ func (a *EndpointAuthorizer) twoHop(ctx context.Context, raw string) (string, er
 		if hint != "" {
 			hint = " (" + hint + ")"
 		}
-		return fail(k, "%s %s: %v%s", r.Method, redactURL(target), err, hint)
+		return fail(k, "%s %s: %w%s", r.Method, redactURL(target), err, hint)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, twoHopMaxRespLen))
+	data, err := httpx.ReadBody(resp, twoHopMaxRespLen, "two-hop auth server")
 	if err != nil {
 		if r.IgnoreError {
 			return "", nil
+		}
+		if httpx.Permanent(err) {
+			return fail(errkind.Usage, "%w", err)
 		}
 		return fail(errkind.Transient, "reading %s: %v", redactURL(target), err)
 	}

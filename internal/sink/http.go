@@ -17,6 +17,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/atomicfile"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/mustache"
 )
 
@@ -169,11 +170,8 @@ type HTTPSink struct {
 	log     *slog.Logger
 }
 
-// NewHTTP builds the sink. hc nil = http.DefaultClient; env nil = os.LookupEnv.
+// NewHTTP builds the sink. hc nil = a default httpx client; env nil = os.LookupEnv.
 func NewHTTP(p HTTPParams, hc *http.Client, now func() time.Time, env func(string) (string, bool)) (*HTTPSink, error) {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
 	if now == nil {
 		now = time.Now
 	}
@@ -280,6 +278,11 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 	if err != nil {
 		return errkind.New(errkind.Usage, fmt.Errorf("%s: %s", s.Name(), redact(err.Error())))
 	}
+	// The request carries the PAT: only ever over https, whatever the
+	// template rendered to (config validation sees only its literal prefix).
+	if req.URL.Scheme != "https" {
+		return errkind.New(errkind.Usage, fmt.Errorf("%s: url %s is not https; the http sink sends the credential only over https: use an https:// URL (nothing was sent)", s.Name(), redact(httpx.RedactURL(req.URL))))
+	}
 	if s.p.ContentType != "" {
 		req.Header.Set("Content-Type", s.p.ContentType)
 	} else if s.p.Body != "" {
@@ -321,6 +324,9 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 			return fmt.Errorf("%s: endpoint: %w", s.Name(), err)
 		}
 	}
+	// Never follow a redirect with the secret; bound the answer
+	// (internal/httpx, purpose Sink).
+	hc = httpx.For(hc, httpx.Sink)
 	// Record the delivery in progress first: if the outcome is lost (the
 	// tool took the request but the answer or the state write failed), Read
 	// reports unknown content rather than the previous credential, so the
@@ -333,6 +339,15 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var re *httpx.RedirectError
+		if errors.As(err, &re) {
+			// The tool answered with a redirect, not by taking the
+			// credential: it keeps its previous one.
+			_ = os.Remove(next)
+			cp := *re
+			cp.From, cp.To = redact(cp.From), redact(cp.To) // a url template may put the PAT in the path
+			return fmt.Errorf("%s: %w; the consumer keeps its previous credential", s.Name(), &cp)
+		}
 		if errkind.Of(err) != errkind.Unknown {
 			_ = os.Remove(next) // an authorizer error: nothing reached the tool
 		}

@@ -42,6 +42,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 )
 
 // KeyVaultTypeName is the sink type name in patrol.yaml.
@@ -155,15 +156,15 @@ func newKeyVaultFromParams(params json.RawMessage, deps Deps) (Sink, error) {
 	return NewKeyVault(p, deps.TokenCredential, deps.HTTPClient)
 }
 
-// NewKeyVault builds the sink. httpClient may be nil (default transport).
+// NewKeyVault builds the sink. httpClient may be nil (a default httpx client).
 func NewKeyVault(p KeyVaultParams, cred azcore.TokenCredential, httpClient *http.Client) (*KeyVault, error) {
 	if cred == nil {
 		return nil, kubeUsageErr("azure-key-vault %s: no Azure credential; configure auth (service principal, workload or managed identity) so patrol can sign in to Key Vault", p.VaultURL)
 	}
 	opts := &azsecrets.ClientOptions{DisableChallengeResourceVerification: p.DisableChallengeResourceVerification}
-	if httpClient != nil {
-		opts.ClientOptions.Transport = httpClient
-	}
+	// Never redirected (the PUT carries the PAT), answers bounded:
+	// internal/httpx, purpose KeyVault.
+	opts.ClientOptions.Transport = httpx.For(httpClient, httpx.KeyVault)
 	opts.ClientOptions.Retry = policy.RetryOptions{MaxRetries: 3}
 	c, err := azsecrets.NewClient(strings.TrimRight(p.VaultURL, "/"), cred, opts)
 	if err != nil {

@@ -37,12 +37,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -228,7 +230,7 @@ func newKubernetesSecretFromParams(params json.RawMessage, deps Deps) (Sink, err
 	if p.Namespace == "" {
 		p.Namespace = ns
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := NewKubeClientset(cfg)
 	if err != nil {
 		return nil, kubeUsageErr("kubernetes client: %v", err)
 	}
@@ -242,6 +244,31 @@ func newKubernetesSecretFromParams(params json.RawMessage, deps Deps) (Sink, err
 		Labels: p.Labels, Annotations: p.Annotations, Create: create,
 		SecretType: corev1.SecretType(p.SecretType), Logger: deps.Logger,
 	})
+}
+
+// NewKubeClientset builds the clientset every patrol Kubernetes client uses:
+// requests are never redirected (the bearer token is added by client-go's
+// transport to every request, a redirected one too) and answers are
+// bounded (internal/httpx, purpose Kubernetes); a config without a timeout
+// gets httpx.DefaultTimeout per request.
+func NewKubeClientset(cfg *rest.Config) (*kubernetes.Clientset, error) {
+	c := rest.CopyConfig(cfg)
+	if c.Timeout == 0 {
+		c.Timeout = httpx.DefaultTimeout
+	}
+	wrap := c.WrapTransport
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		if wrap != nil {
+			rt = wrap(rt)
+		}
+		return httpx.LimitTransport(rt, httpx.Kubernetes)
+	}
+	hc, err := rest.HTTPClientFor(c)
+	if err != nil {
+		return nil, err
+	}
+	hc.CheckRedirect = httpx.CheckRedirect(httpx.Kubernetes)
+	return kubernetes.NewForConfigAndClient(c, hc)
 }
 
 // KubeClientConfig returns the REST config and default namespace: from

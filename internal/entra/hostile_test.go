@@ -1,0 +1,75 @@
+package entra
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx/httpxtest"
+)
+
+// Every token POST patrol sends itself (ROPC, device code, refresh) and
+// azidentity's pipeline (client secret) refuses any redirect: the form holds
+// the password, client secret, device code or refresh token.
+func TestTokenEndpointsAreNeverRedirected(t *testing.T) {
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		away := httpxtest.NewThief(t, `{"token_type":"Bearer","access_token":"stolen","refresh_token":"stolen-rt","expires_in":3599}`)
+		f := newFake(t, func(n int, r *http.Request, form url.Values) (int, any) { return 200, nil })
+		f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration") {
+				f.serve(w, r)
+				return
+			}
+			http.Redirect(w, r, away.URL+r.URL.Path, status)
+		})
+		cases := map[string]func(o Options) error{
+			"ropc": func(o Options) error {
+				o.Method, o.Username, o.Password, o.ClientSecret = MethodROPC, "bot@contoso.example", "hunter2-pw", "client-s3cret"
+				_, err := mustNew(t, o).Token(context.Background())
+				return err
+			},
+			"refresh": func(o Options) error {
+				o.Method, o.Cache = MethodDeviceCode, &memStore{rt: "refresh-r3fresh"}
+				_, err := mustNew(t, o).Token(context.Background())
+				return err
+			},
+			"device code": func(o Options) error {
+				o.Cache = &memStore{}
+				_, err := DeviceCodeFlow(context.Background(), o, nil)
+				return err
+			},
+			"client secret (azidentity)": func(o Options) error {
+				o.Method, o.ClientSecret = MethodClientSecret, "client-s3cret"
+				_, err := mustNew(t, o).Token(context.Background())
+				return err
+			},
+		}
+		for name, run := range cases {
+			err := run(f.opts())
+			if err == nil {
+				t.Fatalf("%d %s: the redirected sign-in succeeded", status, name)
+			}
+			if away.Hits() != 0 {
+				t.Fatalf("%d %s: the redirect target received %q", status, name, away.Got())
+			}
+			if !strings.Contains(err.Error(), f.srv.URL) || !strings.Contains(err.Error(), "redirect") {
+				t.Errorf("%d %s: the error must name the redirecting URL: %v", status, name, err)
+			}
+			if k := errkind.Of(err); k != errkind.Usage && name != "client secret (azidentity)" {
+				t.Errorf("%d %s: kind %v, want usage (fix the authority URL; retrying cannot help)", status, name, k)
+			}
+		}
+	}
+}
+
+func mustNew(t *testing.T, o Options) TokenSource {
+	t.Helper()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
