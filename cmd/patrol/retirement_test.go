@@ -18,12 +18,17 @@ func runCLIAt(t *testing.T, env map[string]string, now time.Time, args ...string
 	var out, errb bytes.Buffer
 	a := newApp(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, strings.NewReader(""), &out, &errb)
 	a.now = func() time.Time { return now }
+	return runApp(a, &out, &errb, args...)
+}
+
+// runApp runs a command through an existing app (its caches included).
+func runApp(a *app, out, errb *bytes.Buffer, args ...string) (code int, stdout, stderr string) {
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errb)
+	root.SetOut(out)
+	root.SetErr(errb)
 	if err := root.ExecuteContext(context.Background()); err != nil {
-		code = reportError(&errb, err)
+		code = reportError(errb, err)
 	}
 	return code, out.String(), errb.String()
 }
