@@ -40,6 +40,15 @@ fi
 step "go vet ./..."
 if ! go vet ./...; then fail=1; fi
 
+step "alerting rules (scripts/promtool.sh --check)"
+if PROMTOOL_OUT="$(scripts/promtool.sh --check)"; then
+  export PATROL_PROMTOOL="$(printf '%s\n' "$PROMTOOL_OUT" | tail -n1)"
+  echo "ok ($PATROL_PROMTOOL)"
+else
+  echo "FAILED: promtool could not be built, or the rules in deploy/monitoring failed their checks (see above)"
+  fail=1
+fi
+
 step "go test -race ./..."
 # shellcheck disable=SC2086
 if ! go test -race -count=1 ${PATROL_TEST_FLAGS:-} ./...; then fail=1; fi
