@@ -59,6 +59,7 @@ reads the new secret from stdin, --secret-env or --secret-file.`,
 		newEndpointHeaderCmd(a, o),
 		newEndpointRequestCmd(a, o),
 		newEndpointTestCmd(a, o),
+		newEndpointLintCmd(a, o),
 		newEndpointListCmd(a, o),
 		newEndpointGetCmd(a, o),
 		newEndpointCreateCmd(a, o),
@@ -163,15 +164,24 @@ func (a *app) loadLocal(ctx context.Context, o *endpointOpts) (*api.ServiceEndpo
 
 // loadManifest loads --manifest (JSON or JavaScript, with --manifest-env).
 func (o *endpointOpts) loadManifest() ([]scheme.EndpointType, error) {
+	jo, err := o.jsOptions()
+	if err != nil {
+		return nil, err
+	}
+	return scheme.LoadManifestFileWith(o.manifest, jo)
+}
+
+// jsOptions are the JavaScript-manifest options from --manifest-env.
+func (o *endpointOpts) jsOptions() (scheme.JSOptions, error) {
 	env := map[string]string{}
 	for _, kv := range o.manifestEnv {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, usageErrorf("--manifest-env %q: write it as KEY=VALUE", kv)
+			return scheme.JSOptions{}, usageErrorf("--manifest-env %q: write it as KEY=VALUE", kv)
 		}
 		env[k] = v
 	}
-	return scheme.LoadManifestFileWith(o.manifest, scheme.JSOptions{Env: env})
+	return scheme.JSOptions{Env: env}, nil
 }
 
 // warnType prints what loading the type skipped (Azure DevOps skips it too).

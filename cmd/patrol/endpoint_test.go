@@ -214,3 +214,42 @@ func TestEndpointJavaScriptManifestCLI(t *testing.T) {
 		t.Errorf("require: exit %d\n%s", code, errs)
 	}
 }
+
+func TestEndpointLintCLI(t *testing.T) {
+	code, out, errs := runEP(t, map[string]string{}, "", "endpoint", "lint", "--manifest", "../../internal/endpointlint/testdata/mistakes.json", "-o", "json")
+	var rep struct {
+		Errors   int `json:"errors"`
+		Findings []struct {
+			Severity, Rule, Contribution, Path, Message, Fix string
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 2 || rep.Errors == 0 || !strings.Contains(errs, "error(s)") {
+		t.Fatalf("mistakes: exit %d, %v\n%s\n%s", code, err, out, errs)
+	}
+	for _, f := range rep.Findings {
+		if f.Contribution == "" || !strings.HasPrefix(f.Path, "$.contributions[") || f.Fix == "" {
+			t.Errorf("finding lacks contribution, path or fix: %+v", f)
+		}
+	}
+	clean := "../../internal/scheme/testdata/manifests/microsoft__azure-pipelines-extensions__bitbucket.json"
+	if code, out, errs := runEP(t, map[string]string{}, "", "endpoint", "lint", "--manifest", clean); code != 0 {
+		t.Errorf("clean manifest: exit %d\n%s\n%s", code, out, errs)
+	}
+	warned := "../../internal/scheme/testdata/manifests/snyk__snyk-azure-pipelines-task__snyk.json"
+	if code, _, _ := runEP(t, map[string]string{}, "", "endpoint", "lint", "--manifest", warned); code != 0 {
+		t.Errorf("warnings only: exit %d, want 0", code)
+	}
+	if code, _, _ := runEP(t, map[string]string{}, "", "endpoint", "lint", "--manifest", warned, "--strict"); code != 2 {
+		t.Errorf("warnings with --strict: exit %d, want 2", code)
+	}
+	js := writeFile(t, "vss-extension.js", `module.exports = {contributions: [{id: "js", type: "ms.vss-endpoint.service-endpoint-type",
+  properties: {name: "js", authenticationSchemes: [{type: "ms.vss-endpoint.endpoint-auth-scheme-token"}],
+  dataSources: [{name: "TestConnection", endpointUrl: "api/ping", resultSelector: "json:$"}]}}]};`)
+	code, out, _ = runEP(t, map[string]string{}, "", "endpoint", "lint", "--manifest", js, "-o", "json")
+	if code != 2 || !strings.Contains(out, "result-selector") {
+		t.Errorf("js manifest: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runEP(t, map[string]string{}, "", "endpoint", "lint"); code != 2 {
+		t.Errorf("no --manifest: exit %d", code)
+	}
+}

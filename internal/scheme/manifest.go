@@ -73,6 +73,17 @@ func LoadManifestFile(path string) ([]EndpointType, error) {
 
 // LoadManifestFileWith is LoadManifestFile with options for JavaScript manifests.
 func LoadManifestFileWith(path string, jo JSOptions) ([]EndpointType, error) {
+	data, err := ReadManifestFile(path, jo)
+	if err != nil {
+		return nil, err
+	}
+	return LoadManifest(data, path)
+}
+
+// ReadManifestFile returns a manifest file's JSON, bounded by
+// MaxManifestSize: the file itself, or what a JavaScript manifest
+// (IsJSManifest) evaluates to with jo.
+func ReadManifestFile(path string, jo JSOptions) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &ManifestError{Source: path, Err: fmt.Errorf("cannot open: %w (check the path)", err)}
@@ -86,9 +97,9 @@ func LoadManifestFileWith(path string, jo JSOptions) ([]EndpointType, error) {
 		return nil, &ManifestError{Source: path, Err: fmt.Errorf("larger than %d bytes; is this really an extension manifest?", MaxManifestSize)}
 	}
 	if IsJSManifest(path) {
-		return LoadManifestJS(data, path, jo)
+		return EvalManifestJS(data, path, jo)
 	}
-	return LoadManifest(data, path)
+	return data, nil
 }
 
 // LoadManifest parses an extension manifest (vss-extension.json) and returns
