@@ -97,7 +97,13 @@ type Error struct {
 	Err        error
 	kind       errkind.Kind
 	hint       string
+	noResponse bool
 }
+
+// NoResponse reports a request that got no HTTP response: the network
+// failed, the host did not resolve or its certificate was not trusted (the
+// endpoint proxy answers these with a badGateway result, whatever the kind).
+func (e *Error) NoResponse() bool { return e.noResponse }
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("data source %s: %s: %v", e.DataSource, e.Step, e.Err)
@@ -265,11 +271,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Result, error) {
 				return fail("request", 0, err) // the authorizer's own error (two-hop, JWT, certificate)
 			}
 			kind, hint := errkind.Transport(err)
-			step := "request"
-			if kind == errkind.Usage {
-				step = "endpointUrl"
-			}
-			return nil, &Error{DataSource: ds.Name, Step: step, kind: kind, hint: hint,
+			return nil, &Error{DataSource: ds.Name, Step: "request", kind: kind, hint: hint, noResponse: true,
 				Err: fmt.Errorf("%s %s: %w", verb, redact(url), unwrapURLError(err))}
 		}
 		data, err := httpx.ReadBody(resp, opts.MaxResponseBytes, "data source "+ds.Name)

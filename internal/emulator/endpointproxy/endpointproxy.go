@@ -162,7 +162,7 @@ func (r *Runner) RunEndpointProxy(ctx context.Context, call emulator.EndpointPro
 			out.StatusCode = de.Status
 			out.ErrorMessage = err.Error()
 			return out, nil
-		case errors.As(err, &de) && de.Step == "request" && errkind.Of(err) == errkind.Transient:
+		case errors.As(err, &de) && de.Step == "request" && (de.NoResponse() || errkind.Of(err) == errkind.Transient):
 			out.StatusCode = 0
 			out.ErrorMessage = err.Error()
 			return out, nil
