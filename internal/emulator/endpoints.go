@@ -259,6 +259,18 @@ func (e *Emulator) redactedLocked(rec *endpointRecord) api.ServiceEndpoint {
 	if ep.Data == nil {
 		ep.Data = map[string]string{} // the service answers {} for an endpoint without data
 	}
+	if ep.Description == nil {
+		empty := ""
+		ep.Description = &empty // and "" for one without a description
+	}
+	if ep.CreatedBy == nil {
+		// Seeded endpoints: attributed to the organization's first user member.
+		if c := e.firstUserLocked(rec.Org); c != nil {
+			org := e.idx.orgs[strings.ToLower(rec.Org)]
+			ep.CreatedBy = e.identityRefLocked(org, c)
+			ep.ModifiedBy = ep.CreatedBy
+		}
+	}
 	ep.ServiceEndpointProjectReferences = append([]api.ServiceEndpointProjectReference{}, ep.ServiceEndpointProjectReferences...)
 	if ep.Authorization != nil {
 		var sch *EndpointScheme
@@ -676,6 +688,20 @@ func (e *Emulator) identityRefLocked(org *Org, c *caller) *api.IdentityRef {
 	return &api.IdentityRef{ID: c.OID, DisplayName: name, UniqueName: c.name(), Descriptor: desc,
 		URL:      e.VSSPSURL() + "/" + org.Name + "/_apis/Identities/" + c.OID,
 		ImageURL: avatar, Links: map[string]any{"avatar": map[string]string{"href": avatar}}}
+}
+
+// firstUserLocked is the first user among the members of an organization.
+func (e *Emulator) firstUserLocked(orgName string) *caller {
+	org := e.idx.orgs[strings.ToLower(orgName)]
+	if org == nil {
+		return nil
+	}
+	for _, m := range org.Members {
+		if u := e.idx.users[strings.ToLower(m)]; u != nil {
+			return &caller{Kind: kindUser, OID: u.ObjectID, TID: u.TenantID, UPN: u.UPN, User: u}
+		}
+	}
+	return nil
 }
 
 // handleEndpointsRefreshed serves POST {org}/{project}/_apis/serviceendpoint/endpoints?endpointIds=

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
@@ -53,6 +54,13 @@ type EndpointParam struct {
 	Required     bool   `json:"required,omitempty"`
 	// Mode is the InputMode (default textBox, passwordBox when confidential).
 	Mode string `json:"mode,omitempty"`
+	// MaxLength bounds the value (default 300, the published schemes' limit;
+	// -1 = none).
+	MaxLength int `json:"maxLength,omitempty"`
+	// Values are the possible values of a combo or radio input; Default is
+	// the preselected one.
+	Values  []string `json:"values,omitempty"`
+	Default string   `json:"default,omitempty"`
 }
 
 // EndpointDataSource is a named request of a type (TestConnection, …).
@@ -104,15 +112,15 @@ var BuiltinEndpointTypes = []EndpointType{
 		DataSources: []EndpointDataSource{{Name: "TestConnection", EndpointURL: "https://api.github.com/user/repos", ResultSelector: "jsonpath:$[*]"}}},
 	{Name: "dockerregistry", DisplayName: "Docker Registry", Description: "Connection to a Docker registry",
 		URL:    EndpointURL{Value: "https://hub.docker.com/"},
-		Inputs: []EndpointParam{{Name: "registrytype", DisplayName: "Registry Type", Required: true, Mode: "combo"}},
+		Inputs: []EndpointParam{{Name: "registrytype", DisplayName: "Registry Type", Required: true, Mode: "combo", Values: []string{"Others", "DockerHub", "ACR"}}},
 		Schemes: []EndpointScheme{
 			{Scheme: "UsernamePassword", Params: []EndpointParam{{Name: "username", Required: true}, {Name: "password", Confidential: true, Required: true}, {Name: "email"}, {Name: "registry"}}},
 		},
 		DataSources: []EndpointDataSource{{Name: "TestConnection", EndpointURL: "{{endpoint.url}}v2/repositories/namespaces/", ResultSelector: "jsonpath:$.values[*]"}}},
 	{Name: "azurerm", DisplayName: "Azure Resource Manager", Description: "Connection to an Azure subscription or management group",
 		URL: EndpointURL{DisplayName: "Server URL", HelpText: "Azure Resource Manager URL of the cloud.", Value: "https://management.azure.com/"},
-		Inputs: []EndpointParam{{Name: "environment", DisplayName: "Environment", Required: true, Mode: "combo"},
-			{Name: "scopeLevel", DisplayName: "Scope Level", Required: true, Mode: "radioButtons"},
+		Inputs: []EndpointParam{{Name: "environment", DisplayName: "Environment", Required: true, Mode: "combo", Values: []string{"AzureCloud", "AzureChinaCloud", "AzureUSGovernment", "AzureStack"}},
+			{Name: "scopeLevel", DisplayName: "Scope Level", Required: true, Mode: "radioButtons", Values: []string{"Subscription", "ManagementGroup", "AzureMLWorkspace"}},
 			{Name: "subscriptionId", DisplayName: "Subscription Id"}, {Name: "subscriptionName", DisplayName: "Subscription Name"}},
 		Schemes: []EndpointScheme{
 			{Scheme: "ServicePrincipal", Params: []EndpointParam{{Name: "serviceprincipalid", Required: true}, {Name: "serviceprincipalkey", Confidential: true}, {Name: "tenantid", Required: true}, {Name: "authenticationType"}}},
@@ -166,10 +174,29 @@ func (p EndpointParam) inputDescriptor(group string) map[string]any {
 	if name == "" {
 		name = p.Name
 	}
+	validation := map[string]any{"isRequired": p.Required, "dataType": "string"}
+	switch {
+	case p.MaxLength > 0:
+		validation["maxLength"] = p.MaxLength
+	case p.MaxLength == 0:
+		validation["maxLength"] = 300
+	}
 	d := map[string]any{"id": p.Name, "name": name, "description": "", "inputMode": mode, "isConfidential": p.Confidential,
-		"useInDefaultDescription": false, "validation": map[string]any{"isRequired": p.Required, "dataType": "string"}}
+		"useInDefaultDescription": false, "hasDynamicValueInformation": false, "properties": map[string]any{},
+		"validation": validation}
 	if group != "" {
 		d["groupName"] = group
+	}
+	if len(p.Values) > 0 {
+		possible := []map[string]string{}
+		for _, v := range p.Values {
+			possible = append(possible, map[string]string{"value": v, "displayValue": v})
+		}
+		def := p.Default
+		if def == "" {
+			def = p.Values[0]
+		}
+		d["values"] = map[string]any{"inputId": p.Name + "Values", "defaultValue": def, "possibleValues": possible, "isLimitedToPossibleValues": true}
 	}
 	return d
 }
@@ -193,24 +220,19 @@ func (t EndpointType) wire(orgURL string) api.ServiceEndpointType {
 	out := api.ServiceEndpointType{Name: t.Name, DisplayName: t.DisplayName, Description: t.Description,
 		HelpMarkDown: t.HelpMarkDown, IconURL: orgURL + iconPath,
 		AuthenticationSchemes: []json.RawMessage{}, DataSources: []json.RawMessage{},
-		InputDescriptors: inputDescriptors(t.Inputs, "")}
-	u := map[string]any{}
+		InputDescriptors: inputDescriptors(t.Inputs, ""), TrustedHosts: []string{}, DependencyData: []json.RawMessage{}}
+	u := map[string]any{"helpText": t.URL.HelpText, "isVisible": strconv.FormatBool(!t.URL.Hidden)} // isVisible is a string in the spec
 	if t.URL.Value != "" {
 		u["value"] = t.URL.Value
 	}
 	if t.URL.DisplayName != "" {
 		u["displayName"] = t.URL.DisplayName
 	}
-	if t.URL.HelpText != "" {
-		u["helpText"] = t.URL.HelpText
-	}
-	if t.URL.Hidden {
-		u["isVisible"] = "false" // a string in the spec's EndpointUrl
-	}
 	out.EndpointURL, _ = json.Marshal(u)
 	for _, s := range t.Schemes {
 		b, _ := json.Marshal(map[string]any{"scheme": s.Scheme, "displayName": s.Scheme,
-			"inputDescriptors": inputDescriptors(s.Params, "AuthenticationParameter"), "authorizationHeaders": []any{}})
+			"inputDescriptors": inputDescriptors(s.Params, "AuthenticationParameter"), "authorizationHeaders": []any{},
+			"clientCertificates": []any{}, "dataSourceBindings": []any{}, "properties": map[string]any{}, "requiresOAuth2Configuration": false})
 		out.AuthenticationSchemes = append(out.AuthenticationSchemes, b)
 	}
 	for _, ds := range t.DataSources {

@@ -144,4 +144,6 @@ type ServiceEndpointType struct {
 	EndpointURL           json.RawMessage   `json:"endpointUrl,omitempty"`
 	HelpMarkDown          string            `json:"helpMarkDown"`
 	IconURL               string            `json:"iconUrl,omitempty"`
+	TrustedHosts          []string          `json:"trustedHosts"`
+	DependencyData        []json.RawMessage `json:"dependencyData"`
 }

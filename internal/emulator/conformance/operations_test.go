@@ -315,9 +315,15 @@ func ptr(s string) *string { return &s }
 // spAuth is a Bearer header of the seed's service principal.
 func spAuth(t *testing.T, w *world) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {emulator.DefaultSPClientID},
-		"client_secret": {emulator.DefaultSPSecret}, "scope": {api.Scope}}
-	res, err := w.e.HTTPClient().PostForm(w.e.URL()+"/"+emulator.DefaultTenantID+"/oauth2/v2.0/token", form)
+	return bearerFor(t, w.e, url.Values{"grant_type": {"client_credentials"}, "client_id": {emulator.DefaultSPClientID},
+		"client_secret": {emulator.DefaultSPSecret}, "scope": {api.Scope}})
+}
+
+// bearerFor redeems a token-endpoint form directly (the emulator's clock
+// decides validity, not the test's) and returns the Bearer header.
+func bearerFor(t *testing.T, e *emulator.Emulator, form url.Values) string {
+	t.Helper()
+	res, err := e.HTTPClient().PostForm(e.URL()+"/"+emulator.DefaultTenantID+"/oauth2/v2.0/token", form)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +332,7 @@ func spAuth(t *testing.T, w *world) string {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		t.Fatalf("service principal token: %v", err)
+		t.Fatalf("token (%s): %v", form.Get("grant_type"), err)
 	}
 	return "Bearer " + tok.AccessToken
 }
