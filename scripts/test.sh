@@ -15,6 +15,11 @@
 #   PATROL_TEST_FLAGS  extra flags for go test (e.g. "-run TestPAT -v")
 #   PATROL_SKIP_NODE=1 skip step 5
 #   PATROL_SKIP_KUBE=1 skip step 6
+#   PATROL_SOAK_RUNS=N nightly size: internal/rotation's random fault schedule
+#                      runs exactly N runs (use >= 1000) instead of the fast
+#                      default (300 runs, at most 90 s); it fails if go test's
+#                      -timeout cuts it short (add e.g. -timeout 60m to
+#                      PATROL_TEST_FLAGS)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -101,6 +101,9 @@ func (a *app) buildEngineTolerant(ctx context.Context, f *config.File, creds []c
 			if tolerate != nil && tolerate(c.Name) {
 				log.Warn("credential not observed: its sinks cannot be built", slog.String("name", c.Name), slog.String("error", err.Error()))
 				unbuilt[c.Name] = err
+				// Its sinks may still hold PATs: the engine's sink check
+				// counts them as unreadable, so no revocation touches them.
+				e.Watch = append(e.Watch, rotation.Target{Credential: c, Sinks: []sink.Sink{unbuiltSink{name: c.Name + " (sinks not built)", err: err}}})
 				continue
 			}
 			return nil, nil, err
@@ -127,6 +130,19 @@ func (a *app) buildTarget(ctx context.Context, e *rotation.Engine, c config.Cred
 		t.Sinks = append(t.Sinks, sk)
 	}
 	return t, nil
+}
+
+// unbuiltSink stands for a watched sink that could not be built: reading it
+// fails with the build error.
+type unbuiltSink struct {
+	name string
+	err  error
+}
+
+func (u unbuiltSink) Name() string                            { return u.name }
+func (u unbuiltSink) Read(context.Context) (sink.Held, error) { return sink.Held{}, u.err }
+func (u unbuiltSink) Write(context.Context, string, sink.Meta) error {
+	return u.err
 }
 
 // locker builds the configured run lock.

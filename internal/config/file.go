@@ -101,7 +101,7 @@ const (
 // Credential is one managed credential.
 type Credential struct {
 	// Name identifies the credential; it is part of the PAT display name
-	// "patrol:<name>:<yyyymmddThhmmssZ>" and must not contain ':'.
+	// "patrol:<name>:<yyyymmddThhmmssZ>-<attempt>" and must not contain ':'.
 	Name string `json:"name"`
 	// Kind: pat (default) | entra-token.
 	Kind string `json:"kind,omitempty"`

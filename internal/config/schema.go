@@ -44,7 +44,7 @@ var schemaDescriptions = map[string]string{
 	"rotation.metrics.job":         "Pushgateway job label (default patrol).",
 	"rotation.stateFile":           "Where each run's outcome per credential, the last success and the counters are kept (0600, atomic). Default <metrics.textfile>.state.json, else $XDG_STATE_HOME/patrol/state-<hash>.json.",
 	"credentials":                  "The managed credentials.",
-	"credentials.name":             "Unique name; PATs are named patrol:<name>:<yyyymmddThhmmssZ>.",
+	"credentials.name":             "Unique name; PATs are named patrol:<name>:<yyyymmddThhmmssZ>-<attempt>.",
 	"credentials.kind":             "pat (default) or entra-token (write a fresh Entra access token instead of a PAT).",
 	"credentials.scopes":           "PAT scopes, e.g. vso.code, vso.packaging (see `patrol pat scopes`).",
 	"credentials.lifetime":         "Lifetime of each new PAT (default 30d, 1h..365d). Units: w, d, h, m, s.",

@@ -112,6 +112,9 @@ type Options struct {
 	// MaxPages bounds the pages one listing follows (DefaultMaxPages if
 	// zero; flag --max-pages, env PATROL_MAX_PAGES, endpoints.maxPages).
 	MaxPages int
+	// Now is the clock of CreatePAT's recovery window (time.Now if nil);
+	// tests that give the emulator a fake clock pass the same one here.
+	Now func() time.Time
 }
 
 // Stats counts what a Client did. Requests counts HTTP attempts (including
@@ -213,6 +216,9 @@ func New(opts Options) (*Client, error) {
 		userAgent:   opts.UserAgent,
 		now:         time.Now,
 		backoff:     newBackOff,
+	}
+	if opts.Now != nil {
+		c.now = opts.Now
 	}
 	if c.log == nil {
 		c.log = slog.Default()

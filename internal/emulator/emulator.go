@@ -371,6 +371,16 @@ func (e *Emulator) Close() {
 	_ = e.srv.Shutdown(ctx)
 }
 
+// Kill stops the emulator at once, dropping open connections, like a killed
+// process; with a StateFile, a new Start on the same address continues from
+// what was persisted (tests of restarts).
+func (e *Emulator) Kill() {
+	if e.srv == nil {
+		return
+	}
+	_ = e.srv.Close()
+}
+
 // Reset restores the state to the seed (PATs, refresh tokens, endpoints,
 // variable groups, vault secrets), clears faults and counters. Keys and CA stay.
 func (e *Emulator) Reset() error {

@@ -3,7 +3,9 @@
 // plans and applies in a crash-safe order.
 //
 // Naming: every PAT patrol creates is named
-// "patrol:<credential>:<yyyymmddThhmmssZ>" (UTC creation time). Only PATs
+// "patrol:<credential>:<yyyymmddThhmmssZ>-<attempt>" (UTC creation time and
+// 8 random hex digits that make the name identify one create attempt; names
+// of earlier versions without "-<attempt>" stay managed). Only PATs
 // with such a name for a configured credential are ever revoked by patrol.
 //
 // Observation: what each sink holds (sink.Read: authorizationId, validTo —
@@ -22,6 +24,10 @@
 //     when every sink took the new one and verified, and only when
 //     gracePeriod is 0 (otherwise a later run revokes them once gracePeriod
 //     has passed since the new PAT was created).
+//
+// The sink check (guard.go): every revocation goes through revokeUnheld,
+// which keeps a PAT that any sink holds or may hold; nothing else calls
+// PATClient.RevokePAT.
 //
 // Invariant: every sink holds a PAT that authenticates, and (after a
 // follow-up run) no managed PAT exists that no sink holds. How each failure

@@ -1,6 +1,7 @@
 package rotation_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,18 +96,72 @@ type harness struct {
 	timeout time.Duration
 	// logger for the engine (nil = discard).
 	logger *slog.Logger
+	// clientLog for the Azure DevOps client (nil = discard).
+	clientLog *slog.Logger
+	// stateFile of the emulator ("" = none; restart needs one).
+	stateFile string
+	// onCreate, when set, sees every PAT the engine's client created.
+	onCreate func(api.PatToken)
 }
 
 func newHarness(t testing.TB, seed *emulator.Seed, creds ...config.Credential) *harness {
 	t.Helper()
+	return startHarness(t, seed, false, creds...)
+}
+
+// startHarness starts the emulator, with a state file when restartable
+// (then h.restart works).
+func startHarness(t testing.TB, seed *emulator.Seed, restartable bool, creds ...config.Credential) *harness {
+	t.Helper()
 	clk := newClock(time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC))
-	e, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Seed: seed, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})
+	h := &harness{t: t, clk: clk, dir: t.TempDir(), creds: creds, conc: 4, orphan: time.Hour}
+	if restartable {
+		h.stateFile = filepath.Join(t.TempDir(), "emulator-state.json")
+	}
+	e, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Seed: seed, Now: clk.Now, Logger: slog.New(slog.DiscardHandler), StateFile: h.stateFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
-	h := &harness{t: t, emu: e, clk: clk, dir: t.TempDir(), creds: creds, conc: 4, orphan: time.Hour}
+	t.Cleanup(func() { h.emu.Close() })
+	h.emu = e
 	return h
+}
+
+// restart kills the emulator and starts it again on the same address from
+// its state file (same CA and keys, same PATs): clients built before keep
+// working once it is back.
+func (h *harness) restart() {
+	h.t.Helper()
+	if h.stateFile == "" {
+		h.t.Fatal("restart needs a harness started with a state file")
+	}
+	addr := strings.TrimPrefix(h.emu.URL(), "https://")
+	h.emu.Kill()
+	var err error
+	for i := 0; i < 50; i++ {
+		var e *emulator.Emulator
+		e, err = emulator.Start(context.Background(), emulator.Options{Addr: addr, Now: h.clk.Now, Logger: slog.New(slog.DiscardHandler), StateFile: h.stateFile})
+		if err == nil {
+			h.emu = e
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("restart the emulator on %s: %v", addr, err)
+}
+
+// recordingPATs passes every PAT the client creates to seen.
+type recordingPATs struct {
+	rotation.PATClient
+	seen func(api.PatToken)
+}
+
+func (r recordingPATs) CreatePAT(ctx context.Context, req api.PatTokenCreateRequest) (api.PatToken, error) {
+	p, err := r.PATClient.CreatePAT(ctx, req)
+	if err == nil {
+		r.seen(p)
+	}
+	return p, err
 }
 
 // fileCred is a PAT credential with n raw file sinks.
@@ -141,8 +196,8 @@ func (h *harness) clientAndTokens() (*devops.Client, entra.TokenSource) {
 	}
 	c, err := devops.New(devops.Options{
 		Organization: emulator.DefaultOrg, VSSPSURL: h.emu.VSSPSURL(), DevOpsURL: h.emu.DevOpsURL(),
-		Token: entra.ReuseTokenSource(src, 0), HTTPClient: h.emu.HTTPClient(), Logger: slog.New(slog.DiscardHandler),
-		MaxElapsed: 30 * time.Second, MaxAttempts: h.maxAttempts,
+		Token: entra.ReuseTokenSource(src, 0), HTTPClient: h.emu.HTTPClient(), Logger: cmp.Or(h.clientLog, slog.New(slog.DiscardHandler)),
+		MaxElapsed: 30 * time.Second, MaxAttempts: h.maxAttempts, Now: h.clk.Now,
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -152,7 +207,11 @@ func (h *harness) clientAndTokens() (*devops.Client, entra.TokenSource) {
 
 func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
 	cl, ts := h.clientAndTokens()
-	e := &rotation.Engine{PATs: cl, Tokens: ts, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook, Logger: h.logger}
+	var pats rotation.PATClient = cl
+	if h.onCreate != nil {
+		pats = recordingPATs{PATClient: cl, seen: h.onCreate}
+	}
+	e := &rotation.Engine{PATs: pats, Tokens: ts, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook, Logger: h.logger}
 	for _, c := range h.creds {
 		tg := rotation.Target{Credential: c}
 		for i := range c.Sinks {
@@ -373,32 +432,70 @@ func mustRead(t testing.TB, path string) string {
 }
 
 // TestEmulatorCrashPoints kills the run after every step of a renewal, runs
-// again (after the orphan window), and checks the invariants.
+// again (after the orphan window), and checks the invariants. Variants:
+// "partial" — sink 1's write fails in the crashed run (a partial delivery);
+// "same-second" — before the repair, a run in the same second (the clock
+// does not move) finds PAT creation answering 503, so its create-recovery
+// looks for the PAT it tried to create among PATs created that second.
 func TestEmulatorCrashPoints(t *testing.T) {
 	type point struct {
 		step  rotation.Step
 		index int
 	}
 	points := []point{{rotation.StepCreated, 0}, {rotation.StepVerified, 0}, {rotation.StepSinkWritten, 0}, {rotation.StepSinkWritten, 1}, {rotation.StepDelivered, 0}, {rotation.StepRevoked, 0}}
-	for _, pt := range points {
-		t.Run(fmt.Sprintf("%s-%d", pt.step, pt.index), func(t *testing.T) {
+	variants := []struct {
+		name                string
+		partial, sameSecond bool
+	}{{"", false, false}, {"partial", true, false}, {"same-second", false, true}, {"partial+same-second", true, true}}
+	for _, v := range variants {
+		for _, pt := range points {
+			if v.partial && pt.step == rotation.StepRevoked {
+				continue // a partial delivery revokes nothing
+			}
+			name := fmt.Sprintf("%s-%d", pt.step, pt.index)
+			if v.name != "" {
+				name = v.name + "/" + name
+			}
+			t.Run(name, func(t *testing.T) { crashPoint(t, pt.step, pt.index, v.partial, v.sameSecond) })
+		}
+	}
+}
+
+func crashPoint(t *testing.T, step rotation.Step, index int, partial, sameSecond bool) {
+	{
+		{
 			h := newHarness(t, nil, fileCred("c", 2))
 			mustOK(t, h.run(false, nil))
 			old := h.heldIDs("c", 2)[0]
 			h.clk.Advance(25 * 24 * time.Hour)
+			if partial {
+				h.failSink = func(_ string, i int) bool { return i == 1 }
+			}
 			crashed := false
 			rep := h.run(false, func(ev rotation.HookEvent) error {
-				if !crashed && ev.Step == pt.step && ev.Index == pt.index {
+				if !crashed && ev.Step == step && ev.Index == index {
 					crashed = true
 					return rotation.ErrCrash
 				}
 				return nil
 			})
+			h.failSink = nil
 			if !crashed || rep.Err() == nil {
 				t.Fatalf("crash not injected (crashed=%v err=%v)", crashed, rep.Err())
 			}
 			// Right after the crash every sink still holds a working PAT.
 			h.checkSinksWork()
+			if sameSecond {
+				h.emu.SetFaults(emulator.Faults{ServerErrorRate: 1, Routes: []string{createRoute}})
+				h.maxAttempts = 1
+				rep := h.run(true, nil) // rotate --force, in the same second
+				h.maxAttempts = 0
+				h.emu.SetFaults(emulator.Faults{})
+				if rep.Err() == nil {
+					t.Fatalf("the same-second run should fail to create: %+v", rep.Results[0])
+				}
+				h.checkSinksWork() // no PAT a sink holds was revoked
+			}
 			// The follow-up run (after the orphan window) repairs everything.
 			h.clk.Advance(2 * time.Hour)
 			rep = h.run(false, nil)
@@ -415,7 +512,7 @@ func TestEmulatorCrashPoints(t *testing.T) {
 			if rep.Results[0].Action != rotation.ActionNone || len(rep.Results[0].Revoked) != 0 {
 				t.Fatalf("third run not idle: %+v", rep.Results[0])
 			}
-		})
+		}
 	}
 }
 
@@ -702,6 +799,12 @@ func (s *safeBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *safeBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
 
 func (s *safeBuffer) String() string {

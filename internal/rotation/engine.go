@@ -64,6 +64,10 @@ type Engine struct {
 	Tokens entra.TokenSource
 	// Targets in config order.
 	Targets []Target
+	// Watch are the credentials this run does not handle (not selected by
+	// --only): their sinks are read when the run starts, only so that no
+	// revocation touches a PAT they hold or may hold.
+	Watch []Target
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 	// Logger gets one summary line per credential (nil = discard).
@@ -84,6 +88,9 @@ type Engine struct {
 
 	tokMu sync.Mutex
 	fresh entra.Token // last token signed in for freshness (see accessToken)
+
+	obsMu sync.Mutex
+	obs   *observation // every sink as observed when the run started (see holder)
 }
 
 func (e *Engine) now() time.Time {
@@ -157,23 +164,12 @@ func (e *Engine) Observe(ctx context.Context) (Input, error) {
 			needPATs = true
 		}
 	}
-	type job struct{ t, s int }
-	var jobs []job
-	for ti, t := range e.Targets {
-		for si := range t.Sinks {
-			jobs = append(jobs, job{ti, si})
-		}
-	}
-	var mu sync.Mutex
-	each(ctx, len(jobs), e.conc(), func(i int) {
-		j := jobs[i]
-		t := e.Targets[j.t]
-		s := t.Sinks[j.s]
-		h, err := s.Read(ctx)
-		mu.Lock()
-		in.Sinks[t.Credential.Name][j.s] = SinkState{Name: s.Name(), Held: h, Err: err}
-		mu.Unlock()
-	})
+	// Watch sinks join the observation: MakePlan never cleans up a PAT any
+	// sink holds, whichever credential it belongs to.
+	in.Sinks = e.readSinks(ctx)
+	e.obsMu.Lock()
+	e.obs = newObservation(in.Sinks, e.tokenCreds())
+	e.obsMu.Unlock()
 	if needPATs {
 		for p, err := range e.PATs.ListPATs(ctx, devops.ListOptions{Filter: api.FilterActive, PageSize: api.MaxPageSize}) {
 			if err != nil {
@@ -204,19 +200,21 @@ type SinkResult struct {
 
 // Result is what happened to one credential.
 type Result struct {
-	Credential      string        `json:"credential"`
-	Kind            string        `json:"kind"`
-	Action          Action        `json:"action"`
-	AuthorizationID string        `json:"authorizationId,omitempty"`
-	DisplayName     string        `json:"displayName,omitempty"`
-	ValidTo         time.Time     `json:"validTo,omitzero"`
-	Clamped         bool          `json:"clamped,omitempty"`
-	Sinks           []SinkResult  `json:"sinks,omitempty"`
-	Revoked         []string      `json:"revoked,omitempty"`
-	Kept            []string      `json:"kept,omitempty"` // replaced PATs left for a later run
-	Duration        time.Duration `json:"durationNs"`
-	Err             error         `json:"-"`
-	Error           string        `json:"error,omitempty"`
+	Credential      string       `json:"credential"`
+	Kind            string       `json:"kind"`
+	Action          Action       `json:"action"`
+	AuthorizationID string       `json:"authorizationId,omitempty"`
+	DisplayName     string       `json:"displayName,omitempty"`
+	ValidTo         time.Time    `json:"validTo,omitzero"`
+	Clamped         bool         `json:"clamped,omitempty"`
+	Sinks           []SinkResult `json:"sinks,omitempty"`
+	Revoked         []string     `json:"revoked,omitempty"`
+	Kept            []string     `json:"kept,omitempty"` // replaced PATs left for a later run
+	// Notes explain kept PATs (a sink holds or may hold them).
+	Notes    []string      `json:"notes,omitempty"`
+	Duration time.Duration `json:"durationNs"`
+	Err      error         `json:"-"`
+	Error    string        `json:"error,omitempty"`
 	// Reason is the failure class for metrics (create, policy, verify, sink, revoke, list, read, token).
 	Reason string `json:"reason,omitempty"`
 }
@@ -373,32 +371,37 @@ func (e *Engine) applyItem(ctx context.Context, it Item, t Target) Result {
 			}
 		}
 	}
-	// Clean-up revocations (re-checked against what sinks hold after this run).
+	// Clean-up revocations, each re-checked against what the sinks hold now.
 	for _, r := range it.Revoke {
-		if err := e.revoke(ctx, it.Credential, r.AuthorizationID); err != nil {
-			if errors.Is(err, ErrCrash) {
-				res.Err, res.Reason = err, "crash"
-				return res
-			}
-			res.Err, res.Reason = err, "revoke"
-			continue
+		if !e.revokeOlder(ctx, t, r.AuthorizationID, &res) {
+			return res
 		}
-		res.Revoked = append(res.Revoked, r.AuthorizationID)
 	}
 	return res
 }
 
-func (e *Engine) revoke(ctx context.Context, cred, id string) error {
-	if err := e.PATs.RevokePAT(ctx, id); err != nil {
-		var pe *devops.PATError
-		if errors.As(err, &pe) && (pe.Code == api.ErrAuthorizationNotFound || pe.Code == api.ErrHostAuthorizationNotFound) {
-			// Already gone: the goal is reached.
-		} else if errkind.Of(err) == errkind.NotFound {
-		} else {
-			return fmt.Errorf("revoke PAT %s: %w (it stays valid until it expires; the next run retries)", id, err)
+// revokeOlder revokes a PAT created before this run (replaced or clean-up)
+// through the sink check and records the outcome in res. It returns false
+// when a simulated crash stops the credential.
+func (e *Engine) revokeOlder(ctx context.Context, t Target, id string, res *Result) bool {
+	err := e.revokeUnheld(ctx, t, id, older)
+	var he *HeldError
+	switch {
+	case err == nil:
+		res.Revoked = append(res.Revoked, id)
+	case errors.As(err, &he):
+		res.Kept = append(res.Kept, id)
+		res.Notes = append(res.Notes, he.Error())
+		e.log().InfoContext(ctx, "revocation skipped", "name", t.Credential.Name, "authorizationId", id, "reason", he.Holder)
+	case errors.Is(err, ErrCrash):
+		res.Err, res.Reason = err, "crash"
+		return false
+	default:
+		if res.Err == nil {
+			res.Err, res.Reason = err, "revoke"
 		}
 	}
-	return e.hook(HookEvent{Credential: cred, Step: StepRevoked, ID: id})
+	return true
 }
 
 // rotate creates, verifies, delivers and revokes. It returns true when the
@@ -416,8 +419,9 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	if err != nil {
 		var cu *devops.CreateUnknownError
 		if errors.As(err, &cu) && cu.AuthorizationID != "" {
-			// Created but the secret was lost: revoke it now (else clean-up does).
-			_ = e.compensate(ctx, cu.AuthorizationID)
+			// Created but the secret was lost: revoke it now (else clean-up
+			// does) — unless a sink holds it after all.
+			_ = e.revokeUnheld(ctx, t, cu.AuthorizationID, newUnsent)
 		}
 		res.Err = fmt.Errorf("create PAT %s: %w", req.DisplayName, err)
 		res.Reason = "create"
@@ -437,13 +441,13 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		return false
 	}
 	if secret == "" {
-		_ = e.compensate(ctx, pat.AuthorizationID)
+		_ = e.revokeUnheld(ctx, t, pat.AuthorizationID, newUnsent)
 		res.Err, res.Reason = errkind.New(errkind.Transient, fmt.Errorf("create PAT %s: the response carried no secret; the PAT was revoked; the next run retries", req.DisplayName)), "create"
 		return false
 	}
 	// A PAT that does not authenticate is never delivered.
 	if _, err := e.PATs.VerifyPAT(ctx, secret); err != nil {
-		rerr := e.compensate(ctx, pat.AuthorizationID)
+		rerr := e.revokeUnheld(ctx, t, pat.AuthorizationID, newUnsent)
 		res.Err = fmt.Errorf("new PAT %s does not authenticate (%w); it was not delivered%s; the sinks keep their current credential", pat.AuthorizationID, err, revokedNote(rerr))
 		res.Reason = "verify"
 		return false
@@ -479,12 +483,13 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		// A sink can fail after the consumer already has the new secret
 		// (metadata or state not recorded, a wait that timed out): never
 		// revoke a PAT that a sink may hold.
-		if who := e.mayHold(ctx, t.Sinks, pat.AuthorizationID); who != "" {
-			res.Err = fmt.Errorf("no sink confirmed the new PAT %s (first error: %w), but %s may hold it, so it was kept; the next run brings every sink in line", pat.AuthorizationID, failErr, who)
+		rerr := e.revokeUnheld(ctx, t, pat.AuthorizationID, newUndelivered)
+		var he *HeldError
+		if errors.As(rerr, &he) {
+			res.Err = fmt.Errorf("no sink confirmed the new PAT %s (first error: %w), but %s, so it was kept; the next run brings every sink in line", pat.AuthorizationID, failErr, he.Holder)
 			res.Reason = "sink"
 			return false
 		}
-		rerr := e.compensate(ctx, pat.AuthorizationID)
 		res.Err = fmt.Errorf("no sink accepted the new PAT (first error: %w)%s; every sink keeps its current credential", failErr, revokedNote(rerr))
 		res.Reason = "sink"
 		return false
@@ -507,13 +512,6 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		res.Err, res.Reason = err, "crash"
 		return false
 	}
-	// Which replaced PATs does a sink still hold? Failed sinks keep theirs.
-	stillHeld := map[string]bool{}
-	for i := range t.Sinks {
-		if !holdsNew[i] && i < len(it.Sinks) && it.Sinks[i].Holds != "" {
-			stillHeld[strings.ToLower(it.Sinks[i].Holds)] = true
-		}
-	}
 	if len(failures) > 0 {
 		res.Err = errkind.New(errkind.Partial, fmt.Errorf("new PAT %s delivered to %d of %d sinks; %s failed (%w); the new PAT is kept because a sink holds it, the failed sinks keep their previous credential, and the next run rotates again to bring every sink in line",
 			pat.AuthorizationID, written, len(t.Sinks), strings.Join(failures, ", "), failErr))
@@ -525,24 +523,15 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	for _, old := range it.Replace {
 		id := old.AuthorizationID
 		switch {
-		case stillHeld[strings.ToLower(id)]:
-			res.Kept = append(res.Kept, id)
 		case verifyErr != nil:
 			res.Kept = append(res.Kept, id) // the consumer may still rely on it
 		case c.GracePeriod > 0:
 			res.Kept = append(res.Kept, id) // revoked by a later run after gracePeriod
 		default:
-			if err := e.revoke(ctx, c.Name, id); err != nil {
-				if errors.Is(err, ErrCrash) {
-					res.Err, res.Reason = err, "crash"
-					return false
-				}
-				if res.Err == nil {
-					res.Err, res.Reason = err, "revoke"
-				}
-				continue
+			// A failed sink still holds its PAT: the sink check keeps it.
+			if !e.revokeOlder(ctx, t, id, res) {
+				return false
 			}
-			res.Revoked = append(res.Revoked, id)
 		}
 	}
 	// Clean-up only after a complete delivery: a sink that failed may hold
@@ -571,39 +560,11 @@ func (e *Engine) reverify(ctx context.Context, it Item, t Target, res *Result) {
 	}
 }
 
-// mayHold reports a sink (by name) that holds the PAT id, whose state
-// cannot be read after a failed write, or whose content is of unknown
-// origin (a delivery whose outcome was lost), or "" when every sink answers
-// that it holds another, known PAT or nothing. Like compensate, it runs even when ctx was
-// cancelled, bounded to 30 s.
-func (e *Engine) mayHold(ctx context.Context, sinks []sink.Sink, id string) string {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	for _, s := range sinks {
-		h, err := s.Read(cctx)
-		if err != nil {
-			return s.Name() + " (unreadable: " + err.Error() + ")"
-		}
-		if strings.EqualFold(h.AuthorizationID, id) {
-			return s.Name()
-		}
-		if h.Present && h.AuthorizationID == "" {
-			return s.Name() + " (content of unknown origin)"
-		}
-	}
-	return ""
-}
-
-// compensate revokes a PAT this run created and could not deliver. It runs
-// even when ctx was cancelled (SIGTERM mid-run), bounded to 30 s; if it
-// fails, the next run revokes the PAT as an orphan.
-func (e *Engine) compensate(ctx context.Context, id string) error {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return e.PATs.RevokePAT(cctx, id)
-}
-
 func revokedNote(err error) string {
+	var he *HeldError
+	if errors.As(err, &he) {
+		return fmt.Sprintf(" and was kept because %s", he.Holder)
+	}
 	if err != nil {
 		return fmt.Sprintf(" and revoking it failed (%v; the next run revokes it as an orphan)", err)
 	}
@@ -616,123 +577,4 @@ func scopeOpts(c config.Credential) []devops.ScopeOption {
 		opts = append(opts, devops.AllowFullAccess())
 	}
 	return opts
-}
-
-func (e *Engine) refreshToken(ctx context.Context, it Item, t Target, res *Result) {
-	if e.Tokens == nil {
-		res.Err, res.Reason = errkind.New(errkind.Usage, errors.New("kind entra-token needs a sign-in; configure auth")), "token"
-		return
-	}
-	tok, err := e.accessToken(ctx, t.Credential)
-	if err != nil {
-		res.Err, res.Reason = err, "token"
-		return
-	}
-	res.ValidTo = tok.ExpiresOn
-	meta := sink.Meta{Credential: t.Credential.Name, ValidTo: tok.ExpiresOn, RotatedAt: e.now(), Kind: config.KindEntraToken}
-	var failed []string
-	var first error
-	for i, s := range t.Sinks {
-		sr := SinkResult{Name: s.Name()}
-		if err := s.Write(ctx, tok.AccessToken, meta); err != nil {
-			sr.Error = err.Error()
-			failed = append(failed, s.Name())
-			if first == nil {
-				first = err
-			}
-		} else {
-			sr.Written = true
-		}
-		res.Sinks = append(res.Sinks, sr)
-		if err := e.hook(HookEvent{Credential: t.Credential.Name, Step: StepSinkWritten, Index: i}); err != nil {
-			res.Err, res.Reason = err, "crash"
-			return
-		}
-	}
-	if len(failed) > 0 {
-		res.Err, res.Reason = fmt.Errorf("token not written to %s: %w; the next run retries", strings.Join(failed, ", "), first), "sink"
-	}
-}
-
-// MinTokenValidity is the least time an access token written for an
-// entra-token credential must stay valid, whatever renewBefore says.
-const MinTokenValidity = 5 * time.Minute
-
-// bypassCache is a ReuseTokenSource margin no token satisfies: wrapping the
-// process's (cached) TokenSource with it asks the sign-in flow itself.
-const bypassCache = 100 * 365 * 24 * time.Hour
-
-// TokenNeed is how long tok must still be valid at now to be written for c:
-// c.RenewBefore applied to the token's lifetime (exp − iat from the JWT's
-// unverified claims; the remaining validity when it carries none), and at
-// least MinTokenValidity (or half the lifetime, if shorter). A token with less
-// left would be due the moment it is written.
-func TokenNeed(c config.Credential, tok entra.Token, now time.Time) time.Duration {
-	life := tok.ExpiresOn.Sub(now)
-	if iat := issuedAt(tok.AccessToken); !iat.IsZero() && tok.ExpiresOn.After(iat) && !iat.After(now.Add(time.Minute)) {
-		life = tok.ExpiresOn.Sub(iat)
-	}
-	need := c.RenewBefore.For(life)
-	floor := min(MinTokenValidity, life/2)
-	return max(need, floor)
-}
-
-func issuedAt(jwt string) time.Time {
-	claims := entra.Claims(jwt)
-	for _, k := range []string{"iat", "nbf"} {
-		if v, ok := claims[k].(float64); ok && v > 0 {
-			return time.Unix(int64(v), 0).UTC()
-		}
-	}
-	return time.Time{}
-}
-
-// TokenTooShortError: even a fresh sign-in returned a token that expires
-// before the credential's renewBefore; nothing was written.
-type TokenTooShortError struct {
-	Credential string
-	Left, Need time.Duration
-}
-
-func (e *TokenTooShortError) Error() string {
-	return fmt.Sprintf("the sign-in returned an access token valid only %s more, but credential %s needs at least %s (renewBefore); nothing was written and the sinks keep their token; the next run signs in again (if this repeats, the tenant issues short tokens: lower renewBefore or use a percentage)",
-		e.Left.Round(time.Second), e.Credential, e.Need.Round(time.Second))
-}
-
-// Kind is Transient: a later sign-in normally returns a full-lifetime token.
-func (e *TokenTooShortError) Kind() errkind.Kind { return errkind.Transient }
-
-// accessToken returns a token for entra-token credential c that stays valid
-// for at least TokenNeed. The process's TokenSource is usually cached (the
-// Azure DevOps client shares it) and may hand out a token with minutes left;
-// then the engine signs in again through the same flow, bypassing that cache
-// (entra.ReuseTokenSource unwraps a cached source), and keeps the result for
-// the other entra-token credentials of the run. A token that is still too
-// short is refused, never written.
-func (e *Engine) accessToken(ctx context.Context, c config.Credential) (entra.Token, error) {
-	now := e.now()
-	enough := func(t entra.Token) bool { return t.AccessToken != "" && t.ExpiresOn.Sub(now) > TokenNeed(c, t, now) }
-	tok, err := e.Tokens.Token(ctx)
-	if err != nil {
-		return entra.Token{}, fmt.Errorf("get access token: %w", err)
-	}
-	if enough(tok) {
-		return tok, nil
-	}
-	e.tokMu.Lock()
-	defer e.tokMu.Unlock()
-	if enough(e.fresh) {
-		return e.fresh, nil
-	}
-	e.log().DebugContext(ctx, "access token too close to expiry; signing in again", slog.String("name", c.Name),
-		slog.Duration("left", tok.ExpiresOn.Sub(now)), slog.Duration("need", TokenNeed(c, tok, now)))
-	tok, err = entra.ReuseTokenSource(e.Tokens, bypassCache).Token(ctx)
-	if err != nil {
-		return entra.Token{}, fmt.Errorf("get a fresh access token: %w", err)
-	}
-	if !enough(tok) {
-		return entra.Token{}, &TokenTooShortError{Credential: c.Name, Left: tok.ExpiresOn.Sub(now), Need: TokenNeed(c, tok, now)}
-	}
-	e.fresh = tok
-	return tok, nil
 }

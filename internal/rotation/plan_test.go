@@ -37,15 +37,22 @@ func holds(id string) SinkState {
 }
 
 func TestDisplayNameRoundTrip(t *testing.T) {
-	n := DisplayName("feed.read-1", time.Date(2026, 1, 2, 3, 4, 5, 999, time.FixedZone("x", 3600)))
-	if n != "patrol:feed.read-1:20260102T020405Z" {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 999, time.FixedZone("x", 3600))
+	n := DisplayName("feed.read-1", at)
+	if !strings.HasPrefix(n, "patrol:feed.read-1:20260102T020405Z-") || len(n) != len("patrol:feed.read-1:20260102T020405Z-")+8 {
 		t.Fatal(n)
 	}
 	c, ts, ok := ParseDisplayName(n)
 	if !ok || c != "feed.read-1" || !ts.Equal(time.Date(2026, 1, 2, 2, 4, 5, 0, time.UTC)) {
 		t.Fatal(c, ts, ok)
 	}
-	for _, bad := range []string{"manual", "patrol:", "patrol:x", "patrol:x:2026", "patrol::20260102T020405Z", "Patrol:x:20260102T020405Z"} {
+	// Names of earlier versions (no attempt id) stay managed.
+	if c, ts, ok := ParseDisplayName("patrol:feed.read-1:20260102T020405Z"); !ok || c != "feed.read-1" || !ts.Equal(time.Date(2026, 1, 2, 2, 4, 5, 0, time.UTC)) {
+		t.Fatal("legacy name", c, ts, ok)
+	}
+	for _, bad := range []string{"manual", "patrol:", "patrol:x", "patrol:x:2026", "patrol::20260102T020405Z", "Patrol:x:20260102T020405Z",
+		"patrol:x:20260102T020405Z-", "patrol:x:20260102T020405Z-1234567", "patrol:x:20260102T020405Z-123456789", "patrol:x:20260102T020405Z-ABCDEF12",
+		"patrol:x:20260102T020405.5Z"} {
 		if _, _, ok := ParseDisplayName(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}
@@ -55,10 +62,11 @@ func TestDisplayNameRoundTrip(t *testing.T) {
 func FuzzParseDisplayName(f *testing.F) {
 	f.Add("patrol:a:20260102T020405Z")
 	f.Add("patrol:a:b:20260102T020405Z")
+	f.Add("patrol:a:20260102T020405Z-0123abcd")
 	f.Fuzz(func(t *testing.T, s string) {
-		c, ts, ok := ParseDisplayName(s)
-		if ok && DisplayName(c, ts) != s {
-			t.Fatalf("%q parsed to %q %v but formats as %q", s, c, ts, DisplayName(c, ts))
+		c, ts, attempt, ok := parseName(s)
+		if ok && formatName(c, ts, attempt) != s {
+			t.Fatalf("%q parsed to %q %v %q but formats as %q", s, c, ts, attempt, formatName(c, ts, attempt))
 		}
 	})
 }

@@ -2,65 +2,111 @@ package rotation_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/emulator"
 	"github.com/patrol-dev/patrol/internal/rotation"
 )
 
 // TestRandomFaultSchedule runs hundreds of rotation runs against the emulator
 // with a fast fake clock, random API faults (5xx, sign-in pages), random sink
-// failures and random crashes at any step, and checks after every run that
-// every sink holds a PAT that authenticates (unless it has expired while
-// runs kept failing) and, after each clean repair run, that no managed PAT
-// exists that no sink holds and that nothing rotates twice in one window.
+// failures, random crashes at any step, same-second forced runs whose PAT
+// creation answers 503 (the create-recovery must not mistake an earlier PAT
+// for the one it tried to create), and emulator restarts from its state
+// file (mid-run and between runs), and checks after every run that every
+// sink holds a PAT that authenticates (unless it has expired while runs
+// kept failing) and that no output (log lines at debug level, the report,
+// every error) carries a PAT secret patrol saw; after each clean repair run,
+// that no managed PAT exists that no sink holds and that nothing rotates
+// twice in one window.
 //
-// PATROL_RANDOM_RUNS and PATROL_RANDOM_SEED override the defaults (300 runs, seed 1).
+// The default (300 runs, 60 with -short, at most 90 s) keeps CI fast.
+// PATROL_SOAK_RUNS=N is the nightly-size mode (e.g. 1000 or more): exactly N
+// runs, bounded only by go test's -timeout (the test fails if it cannot
+// finish them). PATROL_RANDOM_RUNS (same as the default mode, other count)
+// and PATROL_RANDOM_SEED (default 1) override the defaults.
 func TestRandomFaultSchedule(t *testing.T) {
-	runs, seed := 300, uint64(1)
+	runs, seed, soak := 300, uint64(1), false
 	if testing.Short() {
 		runs = 60
 	}
 	if v, err := strconv.Atoi(os.Getenv("PATROL_RANDOM_RUNS")); err == nil {
 		runs = v
 	}
+	if v, err := strconv.Atoi(os.Getenv("PATROL_SOAK_RUNS")); err == nil && v > 0 {
+		runs, soak = v, true
+	}
 	if v, err := strconv.ParseUint(os.Getenv("PATROL_RANDOM_SEED"), 10, 64); err == nil {
 		seed = v
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	h := newHarness(t, nil,
+	h := startHarness(t, nil, true,
 		fileCred("a", 2),
 		fileCred("b", 3, func(c *config.Credential) { c.GracePeriod = config.Duration(12 * time.Hour) }),
 		fileCred("c", 1, func(c *config.Credential) { c.RenewBefore = config.RenewBefore{Percent: 50} }),
 	)
 	h.maxAttempts = 1 // faults become failures, not retries
 	h.conc = 1        // one credential at a time: the schedule is reproducible from the seed
-	deadline := time.Now().Add(90 * time.Second)
-	var crashes, sinkFails, failedRuns, rotations int
-	for i := 0; i < runs && time.Now().Before(deadline); i++ {
-		h.clk.Advance(time.Duration(rng.Int64N(int64(6 * 24 * time.Hour))))
-		faulty := rng.Float64() < 0.5
-		if faulty {
-			h.emu.SetFaults(emulator.Faults{ServerErrorRate: 0.05, SignInPageRate: 0.02, Seed: int64(rng.Uint64() >> 1)})
+	scan := newSecretScan(h)
+	began := time.Now()
+	deadline := began.Add(90 * time.Second)
+	if soak {
+		deadline = began.Add(100 * 365 * 24 * time.Hour)
+		if d, ok := t.Deadline(); ok {
+			deadline = d.Add(-30 * time.Second)
+		}
+	}
+	var crashes, sinkFails, failedRuns, rotations, sameSecond, restarts int
+	i := 0
+	for ; i < runs && time.Now().Before(deadline); i++ {
+		force := false
+		if rng.Float64() < 0.1 {
+			// Same second as the previous run, forced, and PAT creation
+			// fails with 503 half of the time.
+			sameSecond++
+			force = true
+			h.emu.SetFaults(emulator.Faults{ServerErrorRate: 0.5, Routes: []string{createRoute}, Seed: int64(rng.Uint64() >> 1)})
+		} else {
+			h.clk.Advance(time.Duration(rng.Int64N(int64(6 * 24 * time.Hour))))
+			if rng.Float64() < 0.5 {
+				h.emu.SetFaults(emulator.Faults{ServerErrorRate: 0.05, SignInPageRate: 0.02, Seed: int64(rng.Uint64() >> 1)})
+			}
+		}
+		if rng.Float64() < 0.03 {
+			restarts++
+			h.restart() // between runs
 		}
 		sinkFailRate := 0.0
 		if rng.Float64() < 0.3 {
 			sinkFailRate = 0.3
 		}
 		h.failSink = func(string, int) bool { return rng.Float64() < sinkFailRate }
-		crashAt := -1
+		crashAt, restartAt := -1, -1
 		if rng.Float64() < 0.25 {
 			crashAt = rng.IntN(12)
 		}
+		if rng.Float64() < 0.05 {
+			restartAt = rng.IntN(12)
+		}
 		step := 0
-		rep := h.runLenient(func(ev rotation.HookEvent) error {
+		rep := h.runLenientForce(force, func(ev rotation.HookEvent) error {
 			step++
+			if step == restartAt {
+				restarts++
+				h.restart() // mid-run: the engine's clients reconnect to the restarted emulator
+			}
 			if step == crashAt {
 				crashes++
 				return rotation.ErrCrash
@@ -82,18 +128,22 @@ func TestRandomFaultSchedule(t *testing.T) {
 				rotations++
 			}
 		}
+		scan.check(i, rep)
 		h.checkSinksWorkOrExpired()
 
 		// Every 10th run: a clean repair run, then the strong invariants.
 		if i%10 == 9 {
 			h.clk.Advance(2 * time.Hour) // past the orphan window
-			mustOK(t, h.run(false, nil))
+			rep := h.run(false, nil)
+			mustOK(t, rep)
+			scan.check(i, rep)
 			// Past gracePeriod (12h): replaced PATs are revoked. A run may also
 			// find a PAT newly due and rotate it, starting a new grace period.
 			for k := 0; k < 3; k++ {
 				h.clk.Advance(13 * time.Hour)
 				rep := h.run(false, nil)
 				mustOK(t, rep)
+				scan.check(i, rep)
 				kept := 0
 				for _, r := range rep.Results {
 					kept += len(r.Kept)
@@ -104,8 +154,9 @@ func TestRandomFaultSchedule(t *testing.T) {
 			}
 			h.checkSinksWork()
 			h.checkNoUnheld()
-			rep := h.run(false, nil)
+			rep = h.run(false, nil)
 			mustOK(t, rep)
+			scan.check(i, rep)
 			for _, r := range rep.Results {
 				if r.Action != rotation.ActionNone || len(r.Revoked) != 0 {
 					t.Fatalf("run %d: rotated twice in one window: %+v", i, r)
@@ -113,18 +164,82 @@ func TestRandomFaultSchedule(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("seed %d: %d crashes, %d sink failures, %d failed runs, %d rotations", seed, crashes, sinkFails, failedRuns, rotations)
-	if crashes == 0 || sinkFails == 0 || failedRuns == 0 || rotations == 0 {
-		t.Fatal("the schedule did not exercise crashes, sink failures and rotations")
+	t.Logf("seed %d: %d runs in %s: %d crashes, %d sink failures, %d failed runs, %d rotations, %d same-second forced runs, %d emulator restarts, %d secrets scanned for",
+		seed, i, time.Since(began).Round(time.Second), crashes, sinkFails, failedRuns, rotations, sameSecond, restarts, scan.count())
+	if soak && i < runs {
+		t.Fatalf("soak mode: only %d of %d runs before go test's deadline; raise -timeout", i, runs)
+	}
+	if crashes == 0 || sinkFails == 0 || failedRuns == 0 || rotations == 0 || sameSecond == 0 || restarts == 0 {
+		t.Fatal("the schedule did not exercise crashes, sink failures, rotations, same-second runs and restarts")
 	}
 }
 
-// runLenient is run that tolerates plan failures (the listing may be faulted).
-func (h *harness) runLenient(hook func(rotation.HookEvent) error) rotation.Report {
+// secretScan records every PAT secret the engine's client created and
+// checks that no output of a run carries one (raw, or Base64 as in a Basic
+// header): the engine's and the client's debug logs, the report as JSON
+// and every error.
+type secretScan struct {
+	h       *harness
+	mu      sync.Mutex
+	secrets []string
+	log     safeBuffer
+}
+
+func newSecretScan(h *harness) *secretScan {
+	s := &secretScan{h: h}
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
+	h.logger = slog.New(slog.NewJSONHandler(&s.log, opts))
+	h.clientLog = slog.New(slog.NewTextHandler(&s.log, opts))
+	h.onCreate = func(p api.PatToken) {
+		if p.Token != nil && *p.Token != "" {
+			s.mu.Lock()
+			s.secrets = append(s.secrets, *p.Token)
+			s.mu.Unlock()
+		}
+	}
+	return s
+}
+
+func (s *secretScan) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.secrets)
+}
+
+func (s *secretScan) check(run int, rep rotation.Report) {
+	s.h.t.Helper()
+	js, err := json.Marshal(rep)
+	if err != nil {
+		s.h.t.Fatal(err)
+	}
+	out := []string{s.log.String(), string(js)}
+	if err := rep.Err(); err != nil {
+		out = append(out, err.Error())
+	}
+	for _, r := range rep.Results {
+		if r.Err != nil {
+			out = append(out, r.Err.Error())
+		}
+	}
+	all := strings.Join(out, "\n")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sec := range s.secrets {
+		for _, form := range []string{sec, base64.StdEncoding.EncodeToString([]byte(":" + sec))} {
+			if strings.Contains(all, form) {
+				s.h.t.Fatalf("run %d: a PAT secret reached an output", run)
+			}
+		}
+	}
+	s.log.Reset()
+}
+
+// runLenientForce is run that tolerates plan failures (the listing may be faulted).
+func (h *harness) runLenientForce(force bool, hook func(rotation.HookEvent) error) rotation.Report {
 	e := h.engine(hook)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := e.Plan(ctx, false)
+	p, err := e.Plan(ctx, force)
 	if err != nil {
 		var le *rotation.ListError
 		if !errors.As(err, &le) {
