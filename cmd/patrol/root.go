@@ -17,6 +17,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/output"
+	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -185,7 +186,7 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdin io.Read
 	if ctx.Err() != nil {
 		// Interrupted (SIGINT/SIGTERM): whatever the error says, the cause
 		// is the signal.
-		fmt.Fprintf(stderr, "patrol: interrupted: %v\nhint: stopped by a signal; rerun the command (exit %d)\n", err, exitInterrupted)
+		fmt.Fprintf(stderr, "patrol: interrupted: %s\nhint: stopped by a signal; rerun the command (exit %d)\n", redact.Error(err), exitInterrupted)
 		return exitInterrupted
 	}
 	return reportError(stderr, err)
@@ -200,7 +201,7 @@ func reportError(w io.Writer, err error) int {
 	if kind == errkind.Unknown && isCobraUsageError(err) {
 		kind = errkind.Usage
 	}
-	msg := strings.TrimSpace(err.Error())
+	msg := strings.TrimSpace(redact.Error(err)) // whatever a server echoed into it
 	fmt.Fprintf(w, "patrol: %s\n", msg)
 	if errors.Is(err, context.Canceled) && kind == errkind.Unknown {
 		fmt.Fprintln(w, "hint: interrupted; nothing further was done")
@@ -212,7 +213,7 @@ func reportError(w io.Writer, err error) int {
 	} else {
 		hint = fmt.Sprintf("%s (exit %d)", hint, kind.ExitCode())
 	}
-	fmt.Fprintf(w, "hint: %s\n", hint)
+	fmt.Fprintf(w, "hint: %s\n", redact.String(hint))
 	return kind.ExitCode()
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/lock"
 	"github.com/patrol-dev/patrol/internal/output"
+	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/sink"
 	"github.com/spf13/cobra"
@@ -330,7 +331,7 @@ func selectedPlan(in rotation.Input, creds []config.Credential, force bool) rota
 func listFailure(creds []config.Credential, err error) rotation.Report {
 	var rep rotation.Report
 	for _, c := range creds {
-		rep.Results = append(rep.Results, rotation.Result{Credential: c.Name, Kind: c.Kind, Action: rotation.ActionFail, Err: err, Error: err.Error(), Reason: "list"})
+		rep.Results = append(rep.Results, rotation.Result{Credential: c.Name, Kind: c.Kind, Action: rotation.ActionFail, Err: err, Error: redact.Error(err), Reason: "list"})
 	}
 	return rep
 }

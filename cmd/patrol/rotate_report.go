@@ -7,6 +7,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/metrics"
+	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/runstate"
 )
@@ -90,7 +91,7 @@ func (r *runReport) statuses(ctx context.Context, eng *rotation.Engine, rep rota
 		if !ok {
 			msg := "not observed"
 			if err := unbuilt[c.Name]; err != nil {
-				msg = "its sinks cannot be built: " + err.Error()
+				msg = "its sinks cannot be built: " + redact.Error(err)
 			}
 			it = rotation.Item{Credential: c.Name, Kind: c.Kind, Action: rotation.ActionFail, Error: msg}
 		}

@@ -35,6 +35,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
+	redactpkg "github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/scheme"
 )
 
@@ -444,13 +445,10 @@ func applyDataSourceHeaders(ctx context.Context, r *http.Request, hs []scheme.He
 	return nil
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
-}
+// snippet quotes a response body in an error: redacted (every secret of
+// the process, the endpoint's included, and credential-shaped strings) and
+// capped.
+func snippet(b []byte) string { return redactpkg.Quote(b) }
 
 func redact(u string) string {
 	if i := strings.IndexByte(u, '?'); i >= 0 {

@@ -65,3 +65,25 @@ func TestDataSourceRedirectsStayOnTheEndpointsOrigin(t *testing.T) {
 		t.Fatalf("a same-origin redirect must be followed: %v %v", res, err)
 	}
 }
+
+// A data-source server that echoes the request into its error body must
+// not get the endpoint's credentials into the error.
+func TestEchoedDataSourceRequestIsRedacted(t *testing.T) {
+	echo := httpxtest.Echo(t, http.StatusUnauthorized)
+	tc := loadType(t, "microsoft__azure-pipelines-extensions__teamcity.json", "teamcity")
+	oct := loadType(t, "OctopusDeploy__OctoTFS__octopus.json", "OctopusEndpoint")
+	for name, req := range map[string]Request{
+		"basic":   {Endpoint: ep("teamcity", echo.URL+"/tc/", "UsernamePassword", map[string]string{"username": "u", "password": "hunter2-pw"}, nil), Type: tc, DataSource: "projects"},
+		"api key": {Endpoint: ep("OctopusEndpoint", echo.URL+"/oct/", "Token", map[string]string{"apitoken": "API-K3Y-123456"}, nil), Type: oct, DataSource: "OctopusAllSpaces"},
+	} {
+		_, err := Run(context.Background(), req, Options{HTTPClient: echo.Client()})
+		if err == nil {
+			t.Fatalf("%s: no error from a 401", name)
+		}
+		for _, s := range []string{"hunter2-pw", "dTpodW50ZXIyLXB3", "API-K3Y-123456"} {
+			if strings.Contains(err.Error(), s) {
+				t.Fatalf("%s: the error quotes %q: %v", name, s, err)
+			}
+		}
+	}
+}

@@ -65,6 +65,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Defaults for Options fields left zero.
@@ -418,6 +419,7 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, attempt
 	var tok entra.Token
 	switch r.auth {
 	case authBasicPAT:
+		redact.Register(r.pat)
 		req.SetBasicAuth("", r.pat)
 	default:
 		if c.token == nil {

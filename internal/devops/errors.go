@@ -12,6 +12,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // AuthError says Azure DevOps did not accept the credential: a 401, or the
@@ -162,6 +163,9 @@ func (c *Client) classify(r request, resp *http.Response, body []byte, tok entra
 	if !isHTML(resp.Header) && len(body) > 0 {
 		_ = json.Unmarshal(body, &vss)
 	}
+	// The server's words are quoted redacted and capped: an echoing proxy
+	// must not get the token (or anything else patrol holds) into an error.
+	vss.Message = redact.Quote([]byte(vss.Message))
 	signIn := status == http.StatusNonAuthoritativeInfo || (status >= 300 && status < 400) || isHTML(resp.Header)
 	if signIn || status == http.StatusUnauthorized {
 		ae := &AuthError{Op: r.op, Method: r.method, URL: u, Status: status, Message: vss.Message}
@@ -189,7 +193,7 @@ func (c *Client) classify(r request, resp *http.Response, body []byte, tok entra
 		e.RetryAfter = d
 	}
 	if e.Message == "" && len(body) > 0 && !isHTML(resp.Header) {
-		e.Message = truncate(strings.TrimSpace(string(body)), 300)
+		e.Message = redact.Quote(body)
 	}
 	return e
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/patsecret"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 const patsPath = "/_apis/tokens/pats"
@@ -145,6 +146,9 @@ func patResult(op, subject string, res api.PatTokenResult) (api.PatToken, error)
 	}
 	if res.PatToken == nil {
 		return api.PatToken{}, &APIError{Op: op, Status: http.StatusOK, Message: "the response has patTokenError none but no patToken", kind: errkind.Transient, final: true}
+	}
+	if res.PatToken.Token != nil {
+		redact.Register(*res.PatToken.Token) // a new PAT's secret: never in an error or log
 	}
 	return *res.PatToken, nil
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // clientOptions wires patrol's authority, HTTP client and retry policy into azcore.
@@ -46,6 +48,7 @@ func (s *credSource) token(ctx context.Context, opts policy.TokenRequestOptions)
 	if err != nil {
 		return Token{}, s.o.wrapAzError(ctx, s.method, err)
 	}
+	redact.Register(at.Token)
 	kind := s.kind
 	if kind == IdentityUnknown {
 		kind = KindFromClaims(at.Token)

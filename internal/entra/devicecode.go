@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // DeviceCode is what the user must do to finish a device-code sign-in.
@@ -101,6 +102,7 @@ func DeviceCodeFlow(ctx context.Context, opts Options, prompt func(DeviceCode)) 
 	}
 	deadline := time.Now().Add(life)
 	form := url.Values{"grant_type": {grantDeviceCode}, "client_id": {o.ClientID}, "device_code": {dr.DeviceCode}}
+	redact.Register(dr.DeviceCode)
 	secrets := []string{dr.DeviceCode}
 	for {
 		if err := o.sleep(ctx, interval*o.pollUnit); err != nil {
@@ -188,6 +190,7 @@ func (s *refreshSource) token(ctx context.Context, claims string) (Token, error)
 			return Token{}, err
 		}
 		s.rt = rt
+		redact.Register(rt)
 	}
 	form := url.Values{
 		"grant_type":    {"refresh_token"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // SignInError is a failed Entra sign-in. It never contains credentials:
@@ -204,7 +205,8 @@ func (e *SignInError) fillAADSTS(text string) {
 const maxDescription = 300
 
 // sanitize keeps the first line, drops control characters, redacts
-// secrets (and anything that looks like a JWT) and bounds the length.
+// (internal/redact: secrets, given and registered, JWTs …) and bounds the
+// length.
 func sanitize(s string, secrets ...string) string {
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
@@ -215,8 +217,8 @@ func sanitize(s string, secrets ...string) string {
 		}
 		return r
 	}, s)
-	s = redact(s, secrets)
-	s = jwtRE.ReplaceAllString(s, "REDACTED")
+	redact.Register(secrets...)
+	s = redact.String(s) // every secret of the process, JWTs, PATs, Basic/Bearer values
 	s = strings.TrimSpace(s)
 	if len(s) > maxDescription {
 		cut := maxDescription
@@ -228,29 +230,4 @@ func sanitize(s string, secrets ...string) string {
 	return s
 }
 
-// redact replaces every secret (of 4+ bytes) by REDACTED. If replacing
-// keeps producing a secret (pathological overlaps), the whole text goes.
-func redact(s string, secrets []string) string {
-	for range 4 {
-		clean := true
-		for _, sec := range secrets {
-			if len(sec) >= 4 && strings.Contains(s, sec) {
-				s = strings.ReplaceAll(s, sec, "REDACTED")
-				clean = false
-			}
-		}
-		if clean {
-			return s
-		}
-	}
-	for _, sec := range secrets {
-		if len(sec) >= 4 && strings.Contains(s, sec) {
-			return "(redacted)"
-		}
-	}
-	return s
-}
-
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
-var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)

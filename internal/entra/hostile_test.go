@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx/httpxtest"
@@ -72,4 +73,23 @@ func mustNew(t *testing.T, o Options) TokenSource {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// A token endpoint that echoes the request (form and headers) into its error
+// body must not get the password or client secret into the error, in any
+// encoding.
+func TestEchoedSignInFormIsRedacted(t *testing.T) {
+	echo := httpxtest.Echo(t, http.StatusBadRequest)
+	o := Options{AuthorityHost: echo.URL + "/", TenantID: "tenant-1", ClientID: "client-1", HTTPClient: echo.Client(),
+		DisableInstanceDiscovery: true, LookupEnv: func(string) (string, bool) { return "", false }, retryBase: time.Millisecond}
+	o.Method, o.Username, o.Password, o.ClientSecret = MethodROPC, "bot@contoso.example", "p@ss word&=/x1", "cl1ent~s3cret/+"
+	_, err := mustNew(t, o).Token(context.Background())
+	if err == nil {
+		t.Fatal("sign-in against an echo server succeeded")
+	}
+	for _, s := range []string{o.Password, url.QueryEscape(o.Password), o.ClientSecret, url.QueryEscape(o.ClientSecret)} {
+		if strings.Contains(err.Error(), s) {
+			t.Fatalf("the error quotes %q: %v", s, err)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/patrol-dev/patrol/internal/httpx"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Retry limits for sign-in POSTs (5xx, 429 and network errors only).
@@ -180,5 +181,6 @@ func (o Options) tokenFromResponse(m Method, res httpResult, kind IdentityKind, 
 	if life <= 0 {
 		life = time.Hour
 	}
+	redact.Register(tr.AccessToken, tr.RefreshToken, tr.IDToken)
 	return Token{AccessToken: tr.AccessToken, ExpiresOn: o.Now().Add(life), Kind: kind}, &tr, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Method is a sign-in flow.
@@ -185,6 +186,8 @@ func (o Options) withDefaults() Options {
 	// Token endpoints are never redirected and their answers are bounded
 	// (internal/httpx, purpose Token), whatever client the caller passed.
 	o.HTTPClient = httpx.For(o.HTTPClient, httpx.Token)
+	// The secrets this process now holds: no error may quote them.
+	redact.Register(o.Password, o.ClientSecret, o.CertificatePassword)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

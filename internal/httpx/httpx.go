@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Defaults for Options fields left zero.
@@ -195,6 +196,13 @@ type userAgentTransport struct {
 }
 
 func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// Whatever credential a request carries is known to the redactor before
+	// any answer (or echo of it) can reach an error message.
+	for _, h := range []string{"Authorization", "Proxy-Authorization"} {
+		for _, v := range req.Header.Values(h) {
+			redact.RegisterHeader(v)
+		}
+	}
 	if req.Header.Get("User-Agent") == "" {
 		req = req.Clone(req.Context())
 		req.Header.Set("User-Agent", t.ua)

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
-	"github.com/patrol-dev/patrol/internal/patsecret"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Redacted replaces secret attribute values in logs.
@@ -43,8 +43,9 @@ func IsSecretKey(key string) bool {
 
 // RedactAttr is a slog ReplaceAttr function that replaces the value of any
 // attribute whose key names a secret (see IsSecretKey) with "REDACTED", and
-// any PAT-shaped word (either format, see patsecret) inside other string and
-// error values, the message included. Groups are walked recursively. Empty
+// passes every other string, error and Stringer value, the message
+// included, through internal/redact (every secret this process registered,
+// JWTs, PATs of either format, Basic/Bearer values). Groups are walked recursively. Empty
 // values stay empty so that "not set" is still visible.
 func RedactAttr(_ []string, a slog.Attr) slog.Attr {
 	if a.Value.Kind() == slog.KindGroup {
@@ -63,12 +64,19 @@ func RedactAttr(_ []string, a slog.Attr) slog.Attr {
 	}
 	switch a.Value.Kind() {
 	case slog.KindString:
-		if v := a.Value.String(); patsecret.Contains(v) {
-			return slog.String(a.Key, patsecret.Redact(v, Redacted))
+		if v := a.Value.String(); v != "" {
+			if r := redact.String(v); r != v {
+				return slog.String(a.Key, r)
+			}
 		}
 	case slog.KindAny:
-		if err, ok := a.Value.Any().(error); ok && err != nil && patsecret.Contains(err.Error()) {
-			return slog.String(a.Key, patsecret.Redact(err.Error(), Redacted))
+		switch x := a.Value.Any().(type) {
+		case error:
+			if x != nil {
+				return slog.String(a.Key, redact.Error(x))
+			}
+		case fmt.Stringer:
+			return slog.String(a.Key, redact.String(x.String()))
 		}
 	}
 	return a

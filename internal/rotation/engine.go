@@ -15,6 +15,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/sink"
 )
 
@@ -286,7 +287,7 @@ func (e *Engine) Apply(ctx context.Context, plan Plan) Report {
 		res := e.applyItem(ctx, it, targets[it.Credential])
 		res.Duration = time.Since(start)
 		if res.Err != nil {
-			res.Error = res.Err.Error()
+			res.Error = redact.Error(res.Err)
 		}
 		rep.Results[i] = res
 		e.logResult(ctx, res)
@@ -463,7 +464,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	for i, s := range t.Sinks {
 		sr := SinkResult{Name: s.Name()}
 		if err := s.Write(ctx, secret, meta); err != nil {
-			sr.Error = err.Error()
+			sr.Error = redact.Error(err)
 			failures = append(failures, s.Name())
 			if failErr == nil {
 				failErr = err
@@ -502,7 +503,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 			continue
 		}
 		if err := v.Verify(ctx, meta); err != nil {
-			res.Sinks[i].Error = "verify: " + err.Error()
+			res.Sinks[i].Error = "verify: " + redact.Error(err)
 			if verifyErr == nil {
 				verifyErr = fmt.Errorf("sink %s does not work with the new PAT: %w", s.Name(), err)
 			}
@@ -550,7 +551,7 @@ func (e *Engine) reverify(ctx context.Context, it Item, t Target, res *Result) {
 		}
 		sr := SinkResult{Name: s.Name()}
 		if err := v.Verify(ctx, meta); err != nil {
-			sr.Error = "verify: " + err.Error()
+			sr.Error = "verify: " + redact.Error(err)
 			if res.Err == nil {
 				res.Err = fmt.Errorf("sink %s still does not work with PAT %s (its last verification failed too): %w", s.Name(), it.Current.AuthorizationID, err)
 				res.Reason = "verify"

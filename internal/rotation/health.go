@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Outcome results.
@@ -45,7 +46,7 @@ func (r Result) Outcome(at time.Time) Outcome {
 	o := Outcome{At: at.UTC(), Action: r.Action, Result: OutcomeOK, AuthorizationID: r.AuthorizationID, ValidTo: r.ValidTo}
 	switch {
 	case r.Err != nil:
-		o.Result, o.Reason, o.Error = OutcomeFailed, r.Reason, r.Err.Error()
+		o.Result, o.Reason, o.Error = OutcomeFailed, r.Reason, redact.Error(r.Err)
 		if o.Reason == "" {
 			o.Reason = "unknown"
 		}
@@ -187,11 +188,11 @@ func missingSink(it Item) bool {
 func PlanUnlisted(in Input, err error) Plan {
 	p := Plan{Now: in.Now.UTC()}
 	for _, c := range in.Credentials {
-		it := Item{Credential: c.Name, Kind: c.Kind, Action: ActionFail, Error: err.Error()}
+		it := Item{Credential: c.Name, Kind: c.Kind, Action: ActionFail, Error: redact.Error(err)}
 		for _, s := range in.Sinks[c.Name] {
 			sp := SinkPlan{Name: s.Name, Holds: s.Held.AuthorizationID, ValidTo: s.Held.ValidTo, Status: "unchecked"}
 			if s.Err != nil {
-				sp.Status, sp.Error = "error", s.Err.Error()
+				sp.Status, sp.Error = "error", redact.Error(s.Err)
 			}
 			it.Sinks = append(it.Sinks, sp)
 		}

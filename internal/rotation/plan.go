@@ -8,6 +8,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/devops/api"
+	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/sink"
 )
 
@@ -205,7 +206,7 @@ func planToken(c config.Credential, states []SinkState, now time.Time, force boo
 		sp := SinkPlan{Name: s.Name, ValidTo: s.Held.ValidTo, Status: "ok"}
 		switch {
 		case s.Err != nil:
-			sp.Status, sp.Error = "error", s.Err.Error()
+			sp.Status, sp.Error = "error", redact.Error(s.Err)
 			it.Action = ActionFail
 			it.Error = fmt.Sprintf("sink %s could not be read: %v", s.Name, s.Err)
 		case !s.Held.Present:
@@ -257,7 +258,7 @@ func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[s
 		id := strings.ToLower(s.Held.AuthorizationID)
 		switch {
 		case s.Err != nil:
-			sp.Status, sp.Error = "error", s.Err.Error()
+			sp.Status, sp.Error = "error", redact.Error(s.Err)
 			readErr = true
 			it.Error = fmt.Sprintf("sink %s could not be read (%v); nothing is rotated or revoked for this credential until it can be", s.Name, s.Err)
 		case !s.Held.Present:

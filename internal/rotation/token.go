@@ -11,6 +11,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/sink"
 )
 
@@ -31,7 +32,7 @@ func (e *Engine) refreshToken(ctx context.Context, it Item, t Target, res *Resul
 	for i, s := range t.Sinks {
 		sr := SinkResult{Name: s.Name()}
 		if err := s.Write(ctx, tok.AccessToken, meta); err != nil {
-			sr.Error = err.Error()
+			sr.Error = redact.Error(err)
 			failed = append(failed, s.Name())
 			if first == nil {
 				first = err

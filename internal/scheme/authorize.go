@@ -20,6 +20,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/mustache"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Authorizer adds an endpoint's credentials to an outgoing request.
@@ -172,6 +173,7 @@ func New(ep *api.ServiceEndpoint, t *EndpointType, opts Options) (*EndpointAutho
 		return nil, err
 	}
 	a := &EndpointAuthorizer{ep: ep, typ: t, scheme: s, opts: opts, endCtx: endpointContext(ep, true)}
+	registerConfidential(ep, s, t)
 	// Declared but unset inputs render as "" (e.g. SonarQube's empty password).
 	for _, d := range s.InputDescriptors {
 		found := false
@@ -369,10 +371,36 @@ func (a *EndpointAuthorizer) Authorize(ctx context.Context, req *http.Request) e
 	for k, vs := range h {
 		req.Header.Del(k)
 		for _, v := range vs {
+			// Every header the scheme produces is a credential (or derived
+			// from one): a server echoing it must not get it into an error.
+			redact.RegisterHeader(v)
 			req.Header.Add(k, v)
 		}
 	}
 	return nil
+}
+
+// registerConfidential registers the endpoint's confidential values (inputs
+// the scheme or type marks isConfidential, and the well-known secret
+// parameters) with internal/redact.
+func registerConfidential(ep *api.ServiceEndpoint, s *Scheme, t *EndpointType) {
+	if ep.Authorization == nil {
+		return
+	}
+	secret := map[string]bool{"password": true, "apitoken": true, "accesstoken": true, "serviceprincipalkey": true, "privatekey": true,
+		"certificate": true, "clientsecret": true, "token": true, "apikey": true, "secretaccesskey": true, "refreshtoken": true}
+	for _, ds := range [][]InputDescriptor{s.InputDescriptors, t.InputDescriptors} {
+		for _, d := range ds {
+			if bool(d.IsConfidential) {
+				secret[strings.ToLower(d.ID)] = true
+			}
+		}
+	}
+	for k, v := range ep.Authorization.Parameters {
+		if v != nil && secret[strings.ToLower(k)] {
+			redact.Register(*v)
+		}
+	}
 }
 
 // InsecureSkipVerify is true only when the endpoint's data says

@@ -20,6 +20,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // JWTGrantType is the grant Azure DevOps posts to the JWT audience.
@@ -133,6 +134,7 @@ func (a *EndpointAuthorizer) jwtToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	redact.Register(assertion)
 	u, err := url.Parse(in.audience)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", authErr(JWT, "token request", errkind.Usage, "Audience must be the token endpoint URL (https://…); it is where the assertion is posted")
@@ -171,9 +173,10 @@ func (a *EndpointAuthorizer) jwtToken(ctx context.Context) (string, error) {
 	if e, ok := m["error"]; ok && e != nil {
 		desc, _ := m["error_description"].(string)
 		return "", authErr(JWT, "token request", errkind.Auth, "token server %s refused the assertion: %v: %s (check Issuer, Scope and that the key is registered with the issuer)",
-			redactURL(in.audience), e, truncate(desc, 300))
+			redactURL(in.audience), redact.String(fmt.Sprint(e)), redact.Quote([]byte(desc)))
 	}
 	tok, _ := m["access_token"].(string)
+	redact.Register(tok)
 	if tok == "" {
 		return "", authErr(JWT, "token request", errkind.Auth, "%s answered HTTP %d without access_token", redactURL(in.audience), resp.StatusCode)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/mustache"
+	"github.com/patrol-dev/patrol/internal/redact"
 )
 
 // Two-hop limits (Azure DevOps: body ≤ 100 KB, 100 s read timeout).
@@ -223,6 +224,7 @@ func (a *EndpointAuthorizer) twoHop(ctx context.Context, raw string) (string, er
 	if err != nil {
 		return fail(errkind.Usage, "authServerUrl %q: %v", redactURL(target), err)
 	}
+	redact.RegisterBasic(user, pass)
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -257,7 +259,7 @@ func (a *EndpointAuthorizer) twoHop(ctx context.Context, raw string) (string, er
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
 			k = errkind.Transient
 		}
-		return fail(k, "%s %s answered HTTP %d: %s", r.Method, redactURL(target), resp.StatusCode, truncate(strings.TrimSpace(string(data)), 300))
+		return fail(k, "%s %s answered HTTP %d: %s", r.Method, redactURL(target), resp.StatusCode, redact.Quote(data))
 	}
 	var doc any
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -284,6 +286,7 @@ func (a *EndpointAuthorizer) twoHop(ctx context.Context, raw string) (string, er
 		bs, _ := json.Marshal(x)
 		tok = string(bs)
 	}
+	redact.Register(tok)
 	if until, ok := expiryOf(doc, a.opts.Now()); ok {
 		a.opts.Cache.Put(key, tok, until)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/mustache"
+	redactpkg "github.com/patrol-dev/patrol/internal/redact"
 )
 
 // The http sink delivers the credential with one HTTP request, e.g.
@@ -383,11 +384,9 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		case resp.StatusCode >= 400:
 			k = errkind.Usage
 		}
-		msg := strings.TrimSpace(redact(string(rb)))
-		if len(msg) > 300 {
-			msg = msg[:300] + "…"
-		}
-		_ = os.Remove(next) // the tool refused it: it keeps its previous credential
+		redactpkg.Register(hidden...)
+		msg := redactpkg.Quote([]byte(redact(string(rb)))) // the sink's secrets, then every other one, capped
+		_ = os.Remove(next)                                // the tool refused it: it keeps its previous credential
 		return errkind.New(k, fmt.Errorf("%s: %s answered %d (%s); the consumer keeps its previous credential", s.Name(), s.p.Method, resp.StatusCode, msg))
 	}
 	pending.Status = resp.StatusCode

@@ -4,6 +4,7 @@
 package httpxtest
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,6 +65,29 @@ func Redirector(t testing.TB, target string, status int) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target+r.URL.RequestURI(), status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Echo starts a TLS server that answers every request with status and a
+// body quoting everything it received: the request line, every header and
+// the body, raw and as JSON fields (as proxies and error pages do).
+func Echo(t testing.TB, status int) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		dump := r.Method + " " + r.URL.RequestURI() + "\n"
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				dump += k + ": " + v + "\n"
+			}
+		}
+		dump += "\n" + string(b)
+		js, _ := json.Marshal(map[string]any{"message": dump, "error": "echo", "error_description": dump, "headers": r.Header, "body": string(b)})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(js)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
