@@ -2,6 +2,7 @@
 # test.sh — patrol's whole test suite, as the README's quick start runs it:
 #   1. gofmt check       2. go vet ./...
 #   3. go test -race ./...   (unit, emulator-backed integration and e2e tests)
+#   3b. every fuzz target for FUZZTIME (default 5s) each (scripts/fuzz.sh)
 #   4. Go SDK (test/sdk, a nested module: Microsoft's azure-devops-go-api v7,
 #      unmodified, against the `patrol emulator` binary)
 #   5. Node clients (scripts/test-node.sh: @azure/msal-node, @azure/identity and
@@ -13,6 +14,7 @@
 # Output of go test goes to stdout unchanged (CI reads its summary lines).
 # Environment:
 #   PATROL_TEST_FLAGS  extra flags for go test (e.g. "-run TestPAT -v")
+#   PATROL_SKIP_FUZZ=1 skip step 3b; FUZZTIME sets its time per target
 #   PATROL_SKIP_NODE=1 skip step 5
 #   PATROL_SKIP_KUBE=1 skip step 6
 #   PATROL_SOAK_RUNS=N nightly size: internal/rotation's random fault schedule
@@ -57,6 +59,16 @@ fi
 step "go test -race ./..."
 # shellcheck disable=SC2086
 if ! go test -race -count=1 ${PATROL_TEST_FLAGS:-} ./...; then fail=1; fi
+
+if [ "${PATROL_SKIP_FUZZ:-}" != "1" ]; then
+  step "fuzz targets, ${FUZZTIME:-5s} each (scripts/fuzz.sh)"
+  if ! bash scripts/fuzz.sh; then
+    echo "FAILED: a fuzz target crashed; its input is printed above and kept under testdata/fuzz"
+    fail=1
+  fi
+else
+  step "fuzz targets: skipped (PATROL_SKIP_FUZZ=1)"
+fi
 
 step "Go SDK against patrol emulator (test/sdk: go vet, go test)"
 if ! (cd test/sdk && go vet ./... && go test -count=1 ./...); then
