@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -84,7 +85,7 @@ func Echo(t testing.TB, status int) *httptest.Server {
 			}
 		}
 		dump += "\n" + string(b)
-		js, _ := json.Marshal(map[string]any{"message": dump, "error": "echo", "error_description": dump, "headers": r.Header, "body": string(b)})
+		js, _ := json.Marshal(map[string]any{"message": dump, "error": "echo", "error_description": strings.ReplaceAll(dump, "\n", " "), "headers": r.Header, "body": string(b)})
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		w.Write(js)
