@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/metrics"
+	"github.com/patrol-dev/patrol/internal/notify"
 	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/runstate"
@@ -105,10 +107,39 @@ func (r *runReport) finish(ctx context.Context, eng *rotation.Engine, rep rotati
 	now := r.a.now()
 	r.state.Record(rep, now)
 	sts := r.statuses(ctx, eng, rep, in, listErr, unbuilt, now)
+	r.notify(ctx, rep, sts, now)
 	r.exportMetrics(ctx, sts, now)
 	if r.statePath != "" {
 		if err := r.state.Save(r.statePath); err != nil {
 			r.log.Warn("run state", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// notify sends the run's notices; a notice that cannot be delivered is
+// logged and counted (patrol_notification_failures_total), never fatal.
+func (r *runReport) notify(ctx context.Context, rep rotation.Report, sts []rotation.CredentialStatus, now time.Time) {
+	if len(r.f.Notify) == 0 {
+		return
+	}
+	hc, err := r.a.httpClient()
+	if err != nil {
+		r.log.Warn("notify: no HTTP client", slog.String("error", err.Error()))
+		return
+	}
+	notices := notify.Notices(rep, sts, now)
+	for _, cfg := range r.f.Notify {
+		n := notify.New(cfg, httpx.For(hc, httpx.Notify), r.a.env)
+		for _, no := range notices {
+			if !n.Wants(no, now) {
+				continue
+			}
+			err := n.Send(ctx, no)
+			r.state.CountNotice(n.Name(), err == nil)
+			if err != nil {
+				r.log.Warn("notice not delivered", slog.String("notifier", n.Name()), slog.String("event", no.Event),
+					slog.String("name", no.Credential), slog.String("error", err.Error()))
+			}
 		}
 	}
 }
@@ -122,7 +153,7 @@ func (r *runReport) exportMetrics(ctx context.Context, sts []rotation.Credential
 	vi := versionInfo()
 	rec := metrics.New()
 	rec.Set(metrics.Snapshot{At: now, Build: metrics.BuildInfo{Version: vi.Version, Revision: vi.Commit, GoVersion: vi.GoVersion},
-		RunDuration: time.Since(r.start), RunSuccess: r.state.LastRun != nil && r.state.LastRun.Success, Credentials: sts, State: r.state})
+		RunDuration: time.Since(r.start), RunSuccess: r.state.LastRun != nil && r.state.LastRun.Success, Credentials: sts, State: r.state, Notifiers: r.notifierNames()})
 	if m.Textfile != "" {
 		if err := rec.WriteTextfile(m.Textfile); err != nil {
 			r.log.Warn("metrics textfile", slog.String("error", err.Error()))
@@ -137,4 +168,12 @@ func (r *runReport) exportMetrics(ctx context.Context, sts []rotation.Credential
 			r.log.Warn("metrics push", slog.String("error", err.Error()))
 		}
 	}
+}
+
+func (r *runReport) notifierNames() []string {
+	var out []string
+	for _, n := range r.f.Notify {
+		out = append(out, n.Name)
+	}
+	return out
 }

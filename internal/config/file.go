@@ -28,6 +28,9 @@ type File struct {
 	Rotation Rotation `json:"rotation,omitempty"`
 	// Credentials patrol manages.
 	Credentials []Credential `json:"credentials,omitempty"`
+	// Notify lists where notices about runs go (failures, rotations,
+	// credentials expiring without rotation).
+	Notify []Notifier `json:"notify,omitempty"`
 
 	// Path the file was loaded from ("" when parsed from bytes).
 	Path string `json:"-"`
@@ -291,6 +294,7 @@ func (f *File) applyDefaults() {
 	if r.Metrics.Job == "" {
 		r.Metrics.Job = DefaultMetricsJob
 	}
+	f.notifyDefaults()
 	for i := range f.Credentials {
 		c := &f.Credentials[i]
 		if c.Kind == "" {
@@ -362,6 +366,8 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	f.validateNotify(add)
+
 	seen := map[string]int{}
 	sinkSeen := map[string]string{} // canonical sink → where
 	for i := range f.Credentials {

@@ -44,6 +44,15 @@ var schemaDescriptions = map[string]string{
 	"rotation.metrics.job":         "Pushgateway job label (default patrol).",
 	"rotation.stateFile":           "Where each run's outcome per credential, the last success and the counters are kept (0600, atomic). Default <metrics.textfile>.state.json, else $XDG_STATE_HOME/patrol/state-<hash>.json.",
 	"credentials":                  "The managed credentials.",
+	"notify":                       "Where notices about runs go: failures, rotations, PATs expiring without rotation. Never carries a secret.",
+	"notify.name":                  "Unique name (default: the type); the notifier label of patrol_notification*_total.",
+	"notify.type":                  "webhook (generic JSON POST), teams (Workflows webhook, Adaptive Card) or slack (incoming webhook).",
+	"notify.url":                   "https URL of a generic webhook (teams and slack URLs are secrets: use urlEnv or urlFile).",
+	"notify.urlEnv":                "Environment variable holding the https webhook URL.",
+	"notify.urlFile":               "File holding the https webhook URL.",
+	"notify.on":                    "Events notified: failure, rotation, expiring (default failure and expiring).",
+	"notify.expiringWithin":        "Send an expiring notice when a PAT expires within this long and was not rotated (default 7d).",
+	"notify.maxAttempts":           "Delivery attempts per notice, with exponential backoff (default 3, 1..10).",
 	"credentials.name":             "Unique name; PATs are named patrol:<name>:<yyyymmddThhmmssZ>-<attempt>.",
 	"credentials.kind":             "pat (default) or entra-token (write a fresh Entra access token instead of a PAT).",
 	"credentials.scopes":           "PAT scopes, e.g. vso.code, vso.packaging (see `patrol pat scopes`).",
@@ -120,6 +129,10 @@ func schemaFor(t reflect.Type, path string, sinkTypes []string) map[string]any {
 			m["enum"] = []string{KindPAT, KindEntraToken}
 		case "rotation.lock.type":
 			m["enum"] = []string{LockFile, LockLease, LockNone}
+		case "notify.type":
+			m["enum"] = []string{NotifyWebhook, NotifyTeams, NotifySlack}
+		case "notify.on":
+			m["enum"] = []string{NotifyOnFailure, NotifyOnRotation, NotifyOnExpiring}
 		}
 		return desc(m)
 	case reflect.Bool:

@@ -49,6 +49,9 @@ const (
 	Kubernetes
 	// Pushgateway: the metrics push. refuse, 1 MiB.
 	Pushgateway
+	// Notify: webhook notices (internal/notify; https only, enforced
+	// there). refuse, 64 KiB.
+	Notify
 )
 
 // MaxRedirects bounds same-origin redirects.
@@ -78,6 +81,7 @@ var purposes = map[Purpose]purposeSpec{
 	KeyVault:    {"Key Vault", refuse, 4 << 20, "check vaultUrl", false},
 	Kubernetes:  {"Kubernetes API", refuse, 16 << 20, "check the kubeconfig's server URL", false},
 	Pushgateway: {"Pushgateway", refuse, 1 << 20, "set rotation.metrics.pushgateway to the final URL", false},
+	Notify:      {"notify webhook", refuse, 64 << 10, "set the notifier's URL to the final https URL", false},
 }
 
 func (p Purpose) spec() purposeSpec {
