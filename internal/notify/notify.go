@@ -5,7 +5,8 @@
 // Workflows webhook (Adaptive Card) or a Slack incoming webhook.
 //
 // A notice carries names, ids, times, reasons and error messages — never a
-// secret (the report holds none). Delivery is https only, with bounded
+// secret (the report holds none, and error texts pass internal/redact).
+// Delivery is https only, with bounded
 // retries (exponential backoff; 429 honours Retry-After); a notice that
 // cannot be delivered is an error for the caller to log and count, never a
 // failure of the rotation.
@@ -27,6 +28,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/rotation"
 )
 
@@ -55,7 +57,7 @@ func Notices(rep rotation.Report, sts []rotation.CredentialStatus, at time.Time)
 		n := Notice{Credential: r.Credential, Kind: r.Kind, Action: string(r.Action), AuthorizationID: r.AuthorizationID, ValidTo: r.ValidTo, At: at.UTC()}
 		switch {
 		case r.Err != nil:
-			n.Event, n.Reason, n.Error = config.NotifyOnFailure, r.Reason, r.Err.Error()
+			n.Event, n.Reason, n.Error = config.NotifyOnFailure, r.Reason, redact.Error(r.Err)
 		case r.Rotated() && r.Kind != config.KindEntraToken:
 			n.Event = config.NotifyOnRotation
 			rotated[r.Credential] = true
