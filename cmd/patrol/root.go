@@ -167,7 +167,53 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	root.AddCommand(newEndpointCmd(a))
 	// --- end ---
 
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every group command (one with subcommands
+// and no action of its own) fail on an unknown subcommand with cobra's
+// suggestions, exit 2, instead of printing its help and exiting 0. The
+// group alone still prints its help.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.SuggestionsMinimumDistance = 2 // cobra's default, applied only in its own path
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		return unknownCommandError(cmd, args[0])
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// unknownCommandError names the unknown subcommand and cobra's closest
+// matches (SuggestionsFor: edit distance and prefixes) on one line.
+func unknownCommandError(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += "; did you mean " + quoteJoin(s) + "?"
+	} else {
+		msg += fmt.Sprintf(" (`%s --help` lists its commands)", cmd.CommandPath())
+	}
+	return errkind.New(errkind.Usage, errors.New(msg))
+}
+
+// quoteJoin renders names as "a", "b" or "c".
+func quoteJoin(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 // run executes patrol with args and returns the process exit code. Errors
