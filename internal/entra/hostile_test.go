@@ -93,3 +93,20 @@ func TestEchoedSignInFormIsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// A token endpoint that answers endlessly is cut off at 1 MiB with an error
+// naming the URL and the limit, and is not retried.
+func TestOversizedTokenAnswerFailsNamingTheLimit(t *testing.T) {
+	f := newFake(t, func(n int, r *http.Request, form url.Values) (int, any) {
+		return 200, `{"access_token":"` + strings.Repeat("a", 3<<20) + `"}`
+	})
+	o := f.opts()
+	o.Method, o.Username, o.Password = MethodROPC, "bot@contoso.example", "pw-1234"
+	_, err := mustNew(t, o).Token(context.Background())
+	if err == nil || !strings.Contains(err.Error(), f.srv.URL) || !strings.Contains(err.Error(), "1 MiB") {
+		t.Fatalf("want an error naming the URL and 1 MiB, got %v", err)
+	}
+	if f.count() != 1 || errkind.Of(err) != errkind.Usage {
+		t.Fatalf("%d requests, kind %v: an oversized answer is not retried", f.count(), errkind.Of(err))
+	}
+}
