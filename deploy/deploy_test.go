@@ -328,7 +328,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		t.Fatalf("the in-cluster config should use the Lease lock, has %q", f.Rotation.Lock.Type)
 	}
 	var secretNames, leaseNames []string
-	leaseCreate := false
+	leaseCreate, eventCreate := false, false
 	for i, r := range m.role.Rules {
 		for _, res := range r.Resources {
 			switch {
@@ -350,6 +350,11 @@ func TestRBACLeastPrivilege(t *testing.T) {
 					leaseCreate = true
 				}
 				leaseNames = append(leaseNames, r.ResourceNames...)
+			case slices.Equal(r.APIGroups, []string{"events.k8s.io"}) && res == "events":
+				if !slices.Equal(r.Verbs, []string{"create"}) {
+					t.Errorf("rule %d grants %v on Events; patrol needs only create", i, r.Verbs)
+				}
+				eventCreate = true
 			default:
 				t.Errorf("rule %d grants %v on %v/%s, which patrol does not need", i, r.Verbs, r.APIGroups, res)
 			}
@@ -357,6 +362,9 @@ func TestRBACLeastPrivilege(t *testing.T) {
 	}
 	if !leaseCreate {
 		t.Error("no create rule for leases: the first run could not create the lock Lease")
+	}
+	if !eventCreate {
+		t.Error("no create rule for events.k8s.io events: rotations and failures could not be reported as Events on the Secret")
 	}
 	if !slices.Contains(leaseNames, f.Rotation.Lock.LeaseName) {
 		t.Errorf("Lease %q of patrol.yaml is not in the Role's resourceNames %v", f.Rotation.Lock.LeaseName, leaseNames)
@@ -442,6 +450,9 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 		{"create", "coordination.k8s.io", "leases", "", true},
 		{"update", "coordination.k8s.io", "leases", "kube-controller-manager", false},
 		{"delete", "coordination.k8s.io", "leases", "patrol-rotate", false},
+		{"create", "events.k8s.io", "events", "", true},
+		{"update", "events.k8s.io", "events", "", false},
+		{"list", "events.k8s.io", "events", "", false},
 		{"get", "", "configmaps", "patrol-config", false},
 		{"get", "", "pods", "", false},
 	}

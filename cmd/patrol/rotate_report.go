@@ -108,6 +108,9 @@ func (r *runReport) finish(ctx context.Context, eng *rotation.Engine, rep rotati
 	r.state.Record(rep, now)
 	sts := r.statuses(ctx, eng, rep, in, listErr, unbuilt, now)
 	r.notify(ctx, rep, sts, now)
+	for _, err := range eng.ReportOutcomes(ctx, rep, now) {
+		r.log.Warn("outcome not recorded on the sink", slog.String("error", redact.Error(err)))
+	}
 	r.exportMetrics(ctx, sts, now)
 	if r.statePath != "" {
 		if err := r.state.Save(r.statePath); err != nil {

@@ -49,3 +49,27 @@ type Sink interface {
 type Verifier interface {
 	Verify(ctx context.Context, meta Meta) error
 }
+
+// Outcome results reported to a Reporter.
+const (
+	OutcomeRotated = "rotated"
+	OutcomeFailed  = "failed"
+	OutcomeOK      = "ok"
+)
+
+// Outcome is what a run did to the credential a sink serves.
+type Outcome struct {
+	Credential      string
+	Result          string // rotated | failed | ok
+	Reason          string // failure reason (verify, sink, create, …)
+	Message         string // one line, never a secret
+	AuthorizationID string
+	At              time.Time
+}
+
+// Reporter is implemented by sinks that record a run's outcome where their
+// consumers look (the kubernetes-secret sink: annotations and Events on the
+// Secret). A Reporter failure is logged, never a failure of the run.
+type Reporter interface {
+	Report(ctx context.Context, o Outcome) error
+}
