@@ -275,7 +275,7 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 	if err != nil {
 		return err
 	}
-	r := a.newRunReport(f, log, start)
+	r := a.newRunReport(ctx, f, log, start)
 	eng.Reverify = r.state.Reverify()
 	in, err := eng.Observe(ctx)
 	if err != nil {

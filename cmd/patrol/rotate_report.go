@@ -48,8 +48,22 @@ func (a *app) loadState(f *config.File, log *slog.Logger) (string, *runstate.Sta
 	return path, st
 }
 
-func (a *app) newRunReport(f *config.File, log *slog.Logger, start time.Time) *runReport {
+func (a *app) newRunReport(ctx context.Context, f *config.File, log *slog.Logger, start time.Time) *runReport {
 	path, st := a.loadState(f, log)
+	if m := f.Rotation.Metrics; path == "" && m.Pushgateway != "" {
+		// No state file (a CronJob's Pod): the last push keeps the
+		// timestamps and counters.
+		hc, err := a.httpClient()
+		if err == nil {
+			var pushed *runstate.State
+			if pushed, err = metrics.PushedState(ctx, m.Pushgateway, m.Job, httpx.ForLimit(hc, httpx.Pushgateway, 32<<20)); err == nil {
+				st = pushed
+			}
+		}
+		if err != nil {
+			log.Warn("run state from the Pushgateway (counters restart, last success unknown)", slog.String("error", err.Error()))
+		}
+	}
 	return &runReport{a: a, f: f, log: log, start: start, statePath: path, state: st}
 }
 
