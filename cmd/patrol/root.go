@@ -126,6 +126,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	pf.StringVar(&a.flags.CertificatePath, "certificate", "", "PEM or PKCS#12 client certificate (env AZURE_CLIENT_CERTIFICATE_PATH)")
 	pf.StringVar(&a.flags.FederatedTokenFile, "federated-token-file", "", "workload identity token file (env AZURE_FEDERATED_TOKEN_FILE)")
 	pf.StringVar(&a.flags.ManagedIdentityClientID, "managed-identity-client-id", "", "client ID of a user-assigned managed identity (env PATROL_MANAGED_IDENTITY_CLIENT_ID)")
+	pf.StringArrayVar(&a.flags.AuthScopes, "auth-scope", nil, "Azure DevOps delegated permission to request for user sign-ins, e.g. vso.pats_manage (repeatable; env PATROL_AUTH_SCOPES; default .default = every consented permission)")
 	pf.StringVar(&a.flags.TokenCache, "token-cache", "", "device-code refresh-token cache: a file, or k8s-secret://<namespace>/<name>[#key] (env PATROL_TOKEN_CACHE)")
 	pf.StringVar(&a.flags.AuthorityHost, "authority-host", "", "Entra authority host (env AZURE_AUTHORITY_HOST; default https://login.microsoftonline.com/)")
 	pf.Bool("disable-instance-discovery", false, "skip Entra instance discovery, for private authorities (env PATROL_DISABLE_INSTANCE_DISCOVERY)")
@@ -406,7 +407,12 @@ func (a *app) entraOptions() (entra.Options, error) {
 	if err != nil {
 		return entra.Options{}, err
 	}
+	scope, err := entra.ParseAuthScopes(c.Auth.Scopes)
+	if err != nil {
+		return entra.Options{}, err
+	}
 	opts := entra.Options{
+		Scope:                    scope,
 		Method:                   m,
 		AuthorityHost:            c.Endpoints.AuthorityHost,
 		TenantID:                 c.Auth.TenantID,

@@ -56,6 +56,11 @@ type Auth struct {
 	// TokenCache is the device-code refresh-token cache file
 	// (PATROL_TOKEN_CACHE; default $XDG_CONFIG_HOME/patrol/token-cache.json).
 	TokenCache string `json:"tokenCache,omitempty"`
+	// Scopes are the Azure DevOps delegated permissions to request for user
+	// sign-ins, e.g. [vso.pats, vso.pats_manage] (PATROL_AUTH_SCOPES, space-
+	// or comma-separated; flag --auth-scope, repeatable). Empty = .default,
+	// every permission an admin consented.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Endpoints are the service URLs, overridable for sovereign clouds and the emulator.

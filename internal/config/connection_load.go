@@ -36,6 +36,7 @@ const (
 	EnvFederatedTokenFile       = "AZURE_FEDERATED_TOKEN_FILE"
 	EnvManagedIdentityClientID  = "PATROL_MANAGED_IDENTITY_CLIENT_ID"
 	EnvTokenCache               = "PATROL_TOKEN_CACHE"
+	EnvAuthScopes               = "PATROL_AUTH_SCOPES"
 	EnvAuthorityHost            = "AZURE_AUTHORITY_HOST"
 	EnvDisableInstanceDiscovery = "PATROL_DISABLE_INSTANCE_DISCOVERY"
 	EnvVSSPSURL                 = "PATROL_VSSPS_URL"
@@ -79,6 +80,7 @@ type ConnectionFlags struct {
 	FederatedTokenFile       string
 	ManagedIdentityClientID  string
 	TokenCache               string
+	AuthScopes               []string
 	AuthorityHost            string
 	DisableInstanceDiscovery *bool
 	VSSPS                    string
@@ -322,6 +324,9 @@ func applyEnv(c *Connection, env LookupEnv) error {
 	str(&c.Auth.FederatedTokenFile, EnvFederatedTokenFile)
 	str(&c.Auth.ManagedIdentityClientID, EnvManagedIdentityClientID)
 	str(&c.Auth.TokenCache, EnvTokenCache)
+	if v, ok := env(EnvAuthScopes); ok && strings.TrimSpace(v) != "" {
+		c.Auth.Scopes = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	}
 	str(&c.Endpoints.AuthorityHost, EnvAuthorityHost)
 	if err := boolean(&c.Endpoints.DisableInstanceDiscovery, EnvDisableInstanceDiscovery); err != nil {
 		return err
@@ -365,6 +370,9 @@ func applyFlags(c *Connection, f ConnectionFlags) {
 	set(&c.Auth.FederatedTokenFile, f.FederatedTokenFile)
 	set(&c.Auth.ManagedIdentityClientID, f.ManagedIdentityClientID)
 	set(&c.Auth.TokenCache, f.TokenCache)
+	if len(f.AuthScopes) > 0 {
+		c.Auth.Scopes = f.AuthScopes
+	}
 	set(&c.Endpoints.AuthorityHost, f.AuthorityHost)
 	if f.DisableInstanceDiscovery != nil {
 		c.Endpoints.DisableInstanceDiscovery = *f.DisableInstanceDiscovery

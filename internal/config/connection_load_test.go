@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -266,4 +267,32 @@ func FuzzParseConnectionYAML(f *testing.F) {
 			t.Fatal("secrets must never come from YAML")
 		}
 	})
+}
+
+// auth.scopes < PATROL_AUTH_SCOPES (space- or comma-separated) < --auth-scope.
+func TestAuthScopesPrecedence(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "patrol.yaml")
+	if err := os.WriteFile(f, []byte("auth:\n  scopes: [vso.pats]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(env map[string]string, flags []string) []string {
+		t.Helper()
+		c, err := LoadConnection(LoadOptions{File: f, Env: envOf(env), Flags: ConnectionFlags{AuthScopes: flags}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Auth.Scopes
+	}
+	if got := load(nil, nil); !slices.Equal(got, []string{"vso.pats"}) {
+		t.Errorf("file: %q", got)
+	}
+	if got := load(map[string]string{"PATROL_AUTH_SCOPES": "vso.pats, vso.pats_manage"}, nil); !slices.Equal(got, []string{"vso.pats", "vso.pats_manage"}) {
+		t.Errorf("env: %q", got)
+	}
+	if got := load(map[string]string{"PATROL_AUTH_SCOPES": "vso.pats"}, []string{"user_impersonation"}); !slices.Equal(got, []string{"user_impersonation"}) {
+		t.Errorf("flag: %q", got)
+	}
+	if _, err := ParseConnectionYAML("x", []byte("auth:\n  scopes: vso.pats\n")); err == nil {
+		t.Error("auth.scopes as a string must be refused (a list is required)")
+	}
 }

@@ -29,13 +29,21 @@ func startEmulator(tb testing.TB, seed *emulator.Seed) *emulator.Emulator {
 // userClient signs in as upn with ROPC and returns a client for DefaultOrg.
 func userClient(tb testing.TB, e *emulator.Emulator, upn string) *devops.Client {
 	tb.Helper()
+	return ropcClient(tb, e, emulator.DefaultClientID, upn, "")
+}
+
+// ropcClient signs upn in with ROPC through the public-client app clientID,
+// requesting scope ("" = .default), and returns a client for DefaultOrg.
+func ropcClient(tb testing.TB, e *emulator.Emulator, clientID, upn, scope string) *devops.Client {
+	tb.Helper()
 	src, err := entra.New(entra.Options{
 		Method:                   entra.MethodROPC,
 		AuthorityHost:            e.AuthorityHost(),
 		TenantID:                 emulator.DefaultTenantID,
-		ClientID:                 emulator.DefaultClientID,
+		ClientID:                 clientID,
 		Username:                 upn,
 		Password:                 emulator.DefaultPassword,
+		Scope:                    scope,
 		DisableInstanceDiscovery: true,
 		HTTPClient:               e.HTTPClient(),
 	})

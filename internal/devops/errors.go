@@ -215,6 +215,9 @@ func (c *Client) authHint(r request, ae *AuthError, tok entra.Token) string {
 		}
 		return fmt.Sprintf("the token is from tenant %s but organisation %s belongs to tenant %s: sign in to tenant %s: set AZURE_TENANT_ID=%s", ae.TokenTenant, c.org, ae.ResourceTenant, ae.ResourceTenant, ae.ResourceTenant)
 	}
+	if h := missingPermissionHint(r, tok); h != "" {
+		return h
+	}
 	if r.patAPI && (tok.Kind == entra.IdentityServicePrincipal || tok.Kind == entra.IdentityManagedIdentity) {
 		return fmt.Sprintf("the token belongs to a %s, but the PAT API accepts only user tokens (service principals and managed identities cannot own PATs); sign in as the technical user (ROPC or device code)", tok.Kind)
 	}

@@ -40,7 +40,7 @@ type credSource struct {
 }
 
 func (s *credSource) Token(ctx context.Context) (Token, error) {
-	return s.token(ctx, policy.TokenRequestOptions{Scopes: []string{s.o.Scope}})
+	return s.token(ctx, policy.TokenRequestOptions{Scopes: strings.Fields(s.o.Scope)})
 }
 
 func (s *credSource) token(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {

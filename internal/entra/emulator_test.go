@@ -373,3 +373,36 @@ func BenchmarkSignInROPCEmulator(b *testing.B) {
 		}
 	}
 }
+
+// Explicit permissions (auth.scopes) are requested as configured; one the
+// admin did not consent fails with AADSTS65001 and a hint naming the fix.
+func TestROPCExplicitScopes(t *testing.T) {
+	e := startEmulator(t, nil)
+	signIn := func(client string, scopes ...string) (Token, error) {
+		t.Helper()
+		scope, err := ParseAuthScopes(scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := emuOpts(e)
+		o.ClientID, o.ClientSecret, o.Scope = client, "", scope
+		o.Username, o.Password = emulator.DefaultUser, emulator.DefaultPassword
+		src, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src.Token(context.Background())
+	}
+	tok, err := signIn(emulator.PATManageClientID, "vso.pats", "vso.pats_manage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scp := Claims(tok.AccessToken)["scp"]; scp != "vso.pats vso.pats_manage" {
+		t.Errorf("scp = %v", scp)
+	}
+	_, err = signIn(emulator.PATReadClientID, "vso.pats_manage")
+	var se *SignInError
+	if !errors.As(err, &se) || se.AADSTS != 65001 || !strings.Contains(se.Hint, "vso.pats_manage") || !strings.Contains(se.Hint, "admin consent") {
+		t.Fatalf("unconsented vso.pats_manage: %v, want AADSTS65001 with a hint naming the permission", err)
+	}
+}

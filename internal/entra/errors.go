@@ -110,7 +110,7 @@ var Hints = map[int]string{
 	53003:   "a Conditional Access policy blocks this sign-in: check the sign-in logs in Entra for the policy and exclude the technical user or app, or sign in from an allowed location/device",
 	530035:  "security defaults block this legacy sign-in (ROPC): disable security defaults in favour of Conditional Access policies that exclude the technical user, or use --auth device-code",
 	50020:   "the user comes from another identity provider (e.g. a personal Microsoft account invited as guest) and cannot use ROPC: use a member account of the tenant as the technical user",
-	65001:   "no consent for Azure DevOps: grant admin consent for the app's Azure DevOps user_impersonation permission (App registrations → API permissions → Grant admin consent)",
+	65001:   "no admin consent for the requested Azure DevOps permissions: an admin must grant consent for the app's delegated Azure DevOps permissions vso.pats and vso.pats_manage (least privilege for patrol; user_impersonation also works) — App registrations → API permissions → Add a permission → Azure DevOps → Delegated → Grant admin consent; with auth.scopes (PATROL_AUTH_SCOPES, --auth-scope) every listed permission must be consented",
 	700016:  "the application was not found in the tenant: check AZURE_CLIENT_ID and AZURE_TENANT_ID (is the app registered in that tenant?)",
 	7000215: "the client secret is wrong: check AZURE_CLIENT_SECRET is the secret's Value (not its ID), or create a new secret in the app registration",
 	7000222: "the client secret has expired: create a new one in the app registration (Certificates & secrets) and update AZURE_CLIENT_SECRET",

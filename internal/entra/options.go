@@ -351,6 +351,10 @@ func Resolve(opts Options) (Method, error) {
 	if err := missing(m, reqs...); err != nil {
 		return "", err
 	}
+	if !isDefaultScope(o.Scope) && (m == MethodClientSecret || m == MethodClientCertificate || m == MethodWorkloadIdentity || m == MethodManagedIdentity) {
+		return "", &ConfigError{Method: m, Missing: []string{"PATROL_AUTH_SCOPES"}, Msg: fmt.Sprintf("%s: explicit permissions (%s) apply to user sign-ins (ropc, device-code) only; --auth %s signs in an application, "+
+			"which always gets its granted roles (.default): remove the scopes", ScopesSource, o.Scope, m)}
+	}
 	return m, nil
 }
 
