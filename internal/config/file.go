@@ -162,6 +162,8 @@ const (
 	DefaultOrphanAge   = Duration(time.Hour)
 	DefaultLeaseName   = "patrol-rotate"
 	DefaultLeaseTTL    = Duration(15 * time.Minute)
+	MaxLeaseTTL        = Duration(24 * time.Hour)
+	MaxLockWait        = Duration(24 * time.Hour)
 	DefaultMetricsJob  = "patrol"
 )
 
@@ -188,6 +190,10 @@ func (p Problem) String() string {
 	return p.Path + ": " + p.Msg
 }
 
+// MaxReportedProblems bounds the problems FileError's message lists (the
+// first ones by line); Problems keeps them all.
+const MaxReportedProblems = 100
+
 // FileError lists every problem found in patrol.yaml. Kind is Usage.
 type FileError struct {
 	File     string
@@ -205,7 +211,11 @@ func (e *FileError) Error() string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%s: %d problems:", name, len(e.Problems))
-	for _, p := range e.Problems {
+	for i, p := range e.Problems {
+		if i == MaxReportedProblems {
+			fmt.Fprintf(&b, "\n  … and %d more (fix these first and validate again)", len(e.Problems)-i)
+			break
+		}
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
 	}
@@ -251,14 +261,30 @@ func ParseFile(data []byte, name string, opts ValidateOptions) (*File, error) {
 	if d.decodeDocument(data, f) {
 		// Validate what decoded, skipping fields that already have a problem.
 		f.applyDefaults()
-		bad := append([]Problem(nil), d.problems...)
+		// A validation problem is dropped when a decoding problem is at
+		// the same path, at one of its parents, or at a field below it
+		// (one index of the decoding problems: linear, not pairwise).
+		bad, below := map[string]bool{}, map[string]bool{}
+		for _, b := range d.problems {
+			if b.Path == "" {
+				continue
+			}
+			bad[b.Path] = true
+			for i := 0; i < len(b.Path); i++ {
+				if b.Path[i] == '.' {
+					below[b.Path[:i]] = true
+				}
+			}
+		}
 		for _, p := range f.validate(opts, d) {
-			dup := false
-			for _, b := range bad {
-				if b.Path != "" && (p.Path == b.Path || strings.HasPrefix(p.Path, b.Path+".") || strings.HasPrefix(p.Path, b.Path+"[") || strings.HasPrefix(b.Path, p.Path+".")) {
-					dup = true
+			dup := below[p.Path]
+			for q := p.Path; q != "" && !dup; {
+				dup = bad[q]
+				i := strings.LastIndexAny(q, ".[")
+				if i < 0 {
 					break
 				}
+				q = q[:i]
 			}
 			if !dup {
 				d.problems = append(d.problems, p)
@@ -336,6 +362,12 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		ps = append(ps, Problem{Path: path, Line: d.line(path), Msg: err.Error()})
 	}
 	r := f.Rotation
+	if r.OrphanAge > MaxLifetime {
+		add("rotation.orphanAge", fmt.Sprintf("%s is longer than any PAT lives (at most %s), so orphans would never be revoked; use at most %s (default %s)", r.OrphanAge, MaxLifetime, MaxLifetime, DefaultOrphanAge))
+	}
+	if r.Lock.Wait > MaxLockWait {
+		add("rotation.lock.wait", fmt.Sprintf("%s is too long; use at most %s (default 0: fail at once when the lock is held)", r.Lock.Wait, MaxLockWait))
+	}
 	if r.Concurrency < 1 || r.Concurrency > MaxConcurrency {
 		add("rotation.concurrency", fmt.Sprintf("%d is out of range; use 1..%d (default %d)", r.Concurrency, MaxConcurrency, DefaultConcurrency))
 	}
@@ -348,8 +380,8 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		if r.Lock.Path != "" {
 			add("rotation.lock.path", "path applies to type file only; remove it or set type: file")
 		}
-		if r.Lock.LeaseDuration.D() < time.Minute {
-			add("rotation.lock.leaseDuration", fmt.Sprintf("%s is too short; use at least 1m (default %s)", r.Lock.LeaseDuration, DefaultLeaseTTL))
+		if r.Lock.LeaseDuration.D() < time.Minute || r.Lock.LeaseDuration > MaxLeaseTTL {
+			add("rotation.lock.leaseDuration", fmt.Sprintf("%s is out of range; use 1m..%s (default %s)", r.Lock.LeaseDuration, MaxLeaseTTL, DefaultLeaseTTL))
 		}
 	case LockNone:
 	default:

@@ -47,9 +47,14 @@ var unitScale = map[string]time.Duration{
 	"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour,
 }
 
+// MaxDuration is the longest duration patrol.yaml accepts anywhere (10
+// years): no setting needs more, and every longer one would overflow the
+// arithmetic patrol does with it (deadlines, lease seconds, multiples).
+const MaxDuration = Duration(3650 * 24 * time.Hour)
+
 // ParseDuration parses a Go duration extended with "d" (24h) and "w" (7d)
 // units, e.g. "30d", "1w2d", "36h30m", "1.5d". Negative values are refused:
-// no patrol setting is negative.
+// no patrol setting is negative; so are values above MaxDuration.
 func ParseDuration(s string) (Duration, error) {
 	orig := s
 	s = strings.TrimSpace(s)
@@ -91,8 +96,8 @@ func ParseDuration(s string) (Duration, error) {
 			return 0, fmt.Errorf("invalid duration %q: unknown unit %q; use one of w, d, h, m, s, ms", orig, unit)
 		}
 		total += num * float64(scale)
-		if total > math.MaxInt64 {
-			return 0, fmt.Errorf("invalid duration %q: too large", orig)
+		if total > float64(MaxDuration) {
+			return 0, fmt.Errorf("duration %q is too large; the longest accepted is %s (10 years)", orig, MaxDuration)
 		}
 	}
 	return Duration(time.Duration(total)), nil
