@@ -91,6 +91,28 @@ func (l PATList) Table() output.TableData {
 	return t
 }
 
+// WideTable implements output.WideTabler: the table plus VALID FROM and
+// the target organisations.
+func (l PATList) WideTable() output.TableData {
+	t := output.TableData{Header: append(append([]string{}, patHeader...), "VALID FROM (UTC)", "TARGET ACCOUNTS")}
+	for _, p := range l.Items {
+		t.Rows = append(t.Rows, append(patRow(p, l.now), p.ValidFrom.UTC().Format("2006-01-02 15:04"), strings.Join(p.TargetAccounts, ",")))
+	}
+	return t
+}
+
+// Names implements output.Namer: one authorization ID per line.
+func (l PATList) Names() []string {
+	n := make([]string, len(l.Items))
+	for i, p := range l.Items {
+		n[i] = p.AuthorizationID
+	}
+	return n
+}
+
+// Names implements output.Namer (`pat create -o name`).
+func (p PATView) Names() []string { return []string{p.AuthorizationID} }
+
 // patDetail is a single PAT printed as a vertical table.
 type patDetail struct {
 	PATView
@@ -509,6 +531,9 @@ clamps the date, patrol says so (and -o json carries "clamped": true).`,
 	return cmd
 }
 
+// Names implements output.Namer.
+func (r RevokeResult) Names() []string { return []string{r.AuthorizationID} }
+
 // RevokeResult is the output of `pat revoke`.
 type RevokeResult struct {
 	AuthorizationID string `json:"authorizationId"`
@@ -581,6 +606,15 @@ func (l ScopeList) Table() output.TableData {
 		t.Rows = append(t.Rows, []string{s.Scope, s.Name, s.Area, hp})
 	}
 	return t
+}
+
+// Names implements output.Namer: the wire names.
+func (l ScopeList) Names() []string {
+	n := make([]string, len(l))
+	for i, s := range l {
+		n[i] = s.Scope
+	}
+	return n
 }
 
 func newPATScopesCmd(a *app) *cobra.Command {

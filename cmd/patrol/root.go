@@ -32,7 +32,7 @@ import (
 //	a.tokenSource(ctx)    entra.TokenSource (cached; refresh ≥5 min early)
 //	a.userToken(ctx)      a token checked with entra.RequireUser (PAT API)
 //	a.devops(ctx)         *devops.Client for the configured organisation
-//	a.printer()           output.Printer for -o table|json|yaml (auto: table on a TTY, json otherwise)
+//	a.printer()           output.Printer for -o table|wide|json|yaml|name|jsonpath=… (default table) and --no-headers
 //	a.logger()            *slog.Logger (never logs secrets; redacting ReplaceAttr)
 //	a.stdin / a.stdout / a.stderr, a.env (environment lookup), a.now()
 type app struct {
@@ -48,6 +48,7 @@ type app struct {
 	configFile   string
 	flags        config.ConnectionFlags
 	outputFormat string
+	noHeaders    bool
 	timeout      time.Duration
 
 	connOnce sync.Once
@@ -134,7 +135,8 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	pf.StringVar(&a.flags.DevOps, "devops-url", "", "Azure DevOps base URL (env PATROL_DEVOPS_URL; default https://dev.azure.com)")
 	pf.StringVar(&a.flags.APIVersion, "api-version", "", "PAT API version (env PATROL_API_VERSION; default "+config.DefaultAPIVersion+")")
 	pf.StringVar(&a.flags.CABundle, "ca-bundle", "", "extra PEM CA bundle to trust (env PATROL_CA_BUNDLE; SSL_CERT_FILE also works)")
-	pf.StringVarP(&a.outputFormat, "output", "o", "", "output format: table|json|yaml (default table on a terminal, json otherwise)")
+	pf.StringVarP(&a.outputFormat, "output", "o", "", "output format: table|wide|json|yaml|name|jsonpath=TEMPLATE (default table, also when piped)")
+	pf.BoolVar(&a.noHeaders, "no-headers", false, "omit the header line of table and wide output")
 	pf.StringVar(&a.flags.LogFormat, "log-format", "", "log format on stderr: text|json (env PATROL_LOG_FORMAT)")
 	pf.StringVar(&a.flags.LogLevel, "log-level", "", "log level: debug|info|warn|error (env PATROL_LOG_LEVEL; default warn)")
 	pf.DurationVar(&a.timeout, "timeout", httpx.DefaultTimeout, "timeout of one HTTP request")
@@ -354,26 +356,26 @@ func (a *app) logger() *slog.Logger {
 	return a.log
 }
 
-// printer returns the printer for -o (auto: table on a terminal, json otherwise).
+// printer returns the printer for -o (default table) and --no-headers.
 func (a *app) printer() output.Printer {
-	f, err := output.ParseFormat(a.outputFormat)
+	sp, err := output.Parse(a.outputFormat)
 	if err != nil {
-		f = output.Auto // PersistentPreRunE already rejected bad values
+		sp = output.Spec{} // PersistentPreRunE already rejected bad values
 	}
-	return output.NewPrinter(f, a.stdout)
+	return output.New(sp, a.stdout, a.noHeaders)
 }
 
-// printerFor is printer with a different default than auto, for commands
-// whose human form is the only sensible default (version, demo).
+// printerFor is printer with a different default than table, for commands
+// whose human form is another format.
 func (a *app) printerFor(def output.Format) (output.Printer, error) {
-	f, err := output.ParseFormat(a.outputFormat)
+	sp, err := output.Parse(a.outputFormat)
 	if err != nil {
 		return output.Printer{}, err
 	}
-	if f == output.Auto {
-		f = def
+	if sp.Format == output.Auto {
+		sp.Format = def
 	}
-	return output.NewPrinter(f, a.stdout), nil
+	return output.New(sp, a.stdout, a.noHeaders), nil
 }
 
 // httpClient returns the shared HTTP client.

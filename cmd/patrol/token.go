@@ -57,14 +57,14 @@ identities.`,
 			if err != nil {
 				return err
 			}
-			if f == output.JSON || f == output.YAML {
+			if f != output.Auto && f != output.Table && f != output.Wide {
 				sc := opts.Scope
 				if sc == "" {
 					sc = defaultScope
 				}
-				return output.NewPrinter(f, a.stdout).Print(TokenView{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresOn: tok.ExpiresOn.UTC(), Identity: tok.Kind.String(), Scope: sc})
+				return a.printer().Print(TokenView{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresOn: tok.ExpiresOn.UTC(), Identity: tok.Kind.String(), Scope: sc})
 			}
-			if f == output.Table {
+			if f == output.Table || f == output.Wide {
 				fmt.Fprintf(a.stderr, "%s token, expires %s\n", tok.Kind, tok.ExpiresOn.UTC().Format(time.RFC3339))
 			}
 			_, err = fmt.Fprintln(a.stdout, strings.TrimSpace(tok.AccessToken))

@@ -1,20 +1,25 @@
 // Package output renders command results for humans and machines and builds
 // patrol's loggers.
 //
-// Formats (-o / --output):
-//   - table: aligned columns with a header line, for humans. Default when
-//     stdout is a terminal.
+// Formats (-o / --output), as kubectl's:
+//   - table: aligned columns with a header line, for humans. The default,
+//     whether or not stdout is a terminal (a pipe does not change the format).
+//   - wide: the table with extra columns where a command has them.
 //   - json: indented JSON whose keys are the Azure DevOps wire names
-//     (authorizationId, displayName, validTo, …). Default when stdout is not a
-//     terminal, so scripts get a stable format without asking.
+//     (authorizationId, displayName, validTo, …).
 //   - yaml: the same document as json, rendered as YAML (same keys).
+//   - name: one identifier per line (a PAT's authorization ID, a scope name…).
+//   - jsonpath=TEMPLATE: client-go's jsonpath over the json document, as
+//     kubectl -o jsonpath (missing keys print nothing, no trailing newline).
 //
+// --no-headers drops the header line of table and wide.
 // Lists are printed as JSON arrays (never null); single objects as objects.
 // The logger's ReplaceAttr redacts attributes whose key names a secret
 // (token, password, secret, authorization, …) as defence in depth.
 package output
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +29,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"golang.org/x/term"
+	"k8s.io/client-go/util/jsonpath"
 	"sigs.k8s.io/yaml"
 )
 
@@ -31,22 +37,57 @@ import (
 type Format string
 
 const (
-	Auto  Format = ""
-	Table Format = "table"
-	JSON  Format = "json"
-	YAML  Format = "yaml"
+	Auto     Format = ""
+	Table    Format = "table"
+	Wide     Format = "wide"
+	JSON     Format = "json"
+	YAML     Format = "yaml"
+	Name     Format = "name"
+	JSONPath Format = "jsonpath"
 )
 
-// Formats lists the valid -o values.
-var Formats = []Format{Table, JSON, YAML}
+// Formats lists the valid -o values (jsonpath takes =TEMPLATE).
+var Formats = []Format{Table, Wide, JSON, YAML, Name, JSONPath}
 
-// ParseFormat parses an -o value; "" yields Auto.
+// Spec is a parsed -o value: the format and, for jsonpath, its template.
+type Spec struct {
+	Format   Format
+	Template string
+}
+
+// ParseFormat parses an -o value; "" yields Auto. A jsonpath template is
+// checked here; use Parse to keep it.
 func ParseFormat(s string) (Format, error) {
-	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
-	case Auto, Table, JSON, YAML:
-		return f, nil
+	sp, err := Parse(s)
+	return sp.Format, err
+}
+
+// Parse parses an -o value: table, wide, json, yaml, name or
+// jsonpath=TEMPLATE (also jsonpath='{…}'); "" yields Auto.
+func Parse(s string) (Spec, error) {
+	t := strings.TrimSpace(s)
+	if k, tmpl, ok := strings.Cut(t, "="); ok && strings.EqualFold(k, string(JSONPath)) {
+		if strings.TrimSpace(tmpl) == "" {
+			return Spec{}, errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output) has an empty template: use e.g. -o jsonpath='{[*].authorizationId}'", s))
+		}
+		if _, err := newJSONPath(tmpl); err != nil {
+			return Spec{}, errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output): the jsonpath template does not parse: %v; see https://kubernetes.io/docs/reference/kubectl/jsonpath/", s, err))
+		}
+		return Spec{Format: JSONPath, Template: tmpl}, nil
 	}
-	return "", errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output) is not valid: use one of table, json, yaml", s))
+	switch f := Format(strings.ToLower(t)); f {
+	case Auto, Table, Wide, JSON, YAML, Name:
+		return Spec{Format: f}, nil
+	case JSONPath:
+		return Spec{}, errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output) needs a template: use -o jsonpath='{…}'", s))
+	}
+	return Spec{}, errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output) is not valid: use one of table, wide, json, yaml, name, jsonpath=TEMPLATE", s))
+}
+
+func newJSONPath(tmpl string) (*jsonpath.JSONPath, error) {
+	j := jsonpath.New("output")
+	j.AllowMissingKeys(true) // kubectl's --allow-missing-template-keys default
+	return j, j.Parse(tmpl)
 }
 
 // IsTerminal reports whether w is a terminal.
@@ -58,15 +99,13 @@ func IsTerminal(w io.Writer) bool {
 	return term.IsTerminal(int(f.Fd()))
 }
 
-// Resolve turns Auto into Table for a terminal and JSON otherwise.
-func (f Format) Resolve(w io.Writer) Format {
-	if f != Auto {
-		return f
-	}
-	if IsTerminal(w) {
+// Resolve turns Auto into Table: the default does not depend on whether
+// stdout is a terminal, so `X=$(patrol …)` gets what the terminal shows.
+func (f Format) Resolve(io.Writer) Format {
+	if f == Auto {
 		return Table
 	}
-	return JSON
+	return f
 }
 
 // TableData is a human table: a header row and data rows.
@@ -80,15 +119,34 @@ type Tabler interface {
 	Table() TableData
 }
 
+// WideTabler is implemented by values whose -o wide table has more columns
+// than their table; others print their table for -o wide.
+type WideTabler interface {
+	WideTable() TableData
+}
+
+// Namer is implemented by values that support -o name: one identifier per
+// line.
+type Namer interface {
+	Names() []string
+}
+
 // Printer writes results in one format.
 type Printer struct {
-	Format Format // resolved: Table, JSON or YAML
-	Out    io.Writer
+	Format    Format // resolved: never Auto
+	Template  string // JSONPath only
+	NoHeaders bool   // table and wide: no header line
+	Out       io.Writer
 }
 
 // NewPrinter resolves f against out.
 func NewPrinter(f Format, out io.Writer) Printer {
 	return Printer{Format: f.Resolve(out), Out: out}
+}
+
+// New builds the printer of a parsed -o value.
+func New(sp Spec, out io.Writer, noHeaders bool) Printer {
+	return Printer{Format: sp.Format.Resolve(out), Template: sp.Template, NoHeaders: noHeaders, Out: out}
 }
 
 // Print writes v. For Table, v must implement Tabler (otherwise it is
@@ -99,16 +157,63 @@ func (p Printer) Print(v any) error {
 		return WriteJSON(p.Out, v)
 	case YAML:
 		return WriteYAML(p.Out, v)
+	case JSONPath:
+		return WriteJSONPath(p.Out, p.Template, v)
+	case Name:
+		n, ok := v.(Namer)
+		if !ok {
+			return errkind.New(errkind.Usage, fmt.Errorf("output format \"name\" (flag -o/--output) is not supported by this command: use table, wide, json, yaml or jsonpath"))
+		}
+		for _, s := range n.Names() {
+			if _, err := fmt.Fprintln(p.Out, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	case Wide:
+		if t, ok := v.(WideTabler); ok {
+			return p.table(t.WideTable())
+		}
+		fallthrough
 	default:
 		if t, ok := v.(Tabler); ok {
-			return WriteTable(p.Out, t.Table())
+			return p.table(t.Table())
 		}
 		return WriteYAML(p.Out, v)
 	}
 }
 
-// Machine reports whether the printer writes a machine format.
-func (p Printer) Machine() bool { return p.Format == JSON || p.Format == YAML }
+func (p Printer) table(t TableData) error {
+	if p.NoHeaders {
+		t.Header = nil
+	}
+	return WriteTable(p.Out, t)
+}
+
+// Machine reports whether the printer writes a machine format (anything
+// but table and wide), in which notes never go to stdout.
+func (p Printer) Machine() bool { return p.Format != Table && p.Format != Wide }
+
+// WriteJSONPath evaluates tmpl (kubectl's jsonpath dialect, client-go's
+// implementation) over v's JSON document and writes the result.
+func WriteJSONPath(w io.Writer, tmpl string, v any) error {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, v); err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		return err
+	}
+	j, err := newJSONPath(tmpl)
+	if err != nil {
+		return errkind.New(errkind.Usage, fmt.Errorf("jsonpath template %q (flag -o/--output) does not parse: %v", tmpl, err))
+	}
+	if err := j.Execute(w, doc); err != nil {
+		return errkind.New(errkind.Usage, fmt.Errorf("jsonpath template %q (flag -o/--output): %v", tmpl, err))
+	}
+	return nil
+}
 
 // WriteJSON writes v as indented JSON followed by a newline.
 func WriteJSON(w io.Writer, v any) error {

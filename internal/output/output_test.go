@@ -35,15 +35,15 @@ func TestParseFormat(t *testing.T) {
 		}
 	}
 	_, err := ParseFormat("xml")
-	if err == nil || errkind.Of(err) != errkind.Usage || !strings.Contains(err.Error(), "-o/--output") || !strings.Contains(err.Error(), "table, json, yaml") {
+	if err == nil || errkind.Of(err) != errkind.Usage || !strings.Contains(err.Error(), "-o/--output") || !strings.Contains(err.Error(), "table, wide, json, yaml, name, jsonpath=TEMPLATE") {
 		t.Fatalf("bad error: %v", err)
 	}
 }
 
-func TestAutoIsJSONWhenNotATerminal(t *testing.T) {
+func TestAutoIsTableWhenNotATerminal(t *testing.T) {
 	var b bytes.Buffer
-	if got := Auto.Resolve(&b); got != JSON {
-		t.Fatalf("auto on a buffer = %q, want json", got)
+	if got := Auto.Resolve(&b); got != Table {
+		t.Fatalf("auto on a buffer = %q, want table (as kubectl)", got)
 	}
 	if got := YAML.Resolve(&b); got != YAML {
 		t.Fatalf("explicit format changed: %q", got)
