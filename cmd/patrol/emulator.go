@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -94,6 +95,10 @@ technical user's password and the app's client secret.`,
 			e, err := emulator.Start(ctx, opts)
 			if errors.Is(err, syscall.EADDRINUSE) {
 				return errkind.WithHint(errkind.Usage, err, fmt.Sprintf("another process already listens on %s: stop it or pick another --addr (127.0.0.1:0 picks a free port)", addr))
+			}
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return errkind.WithHint(errkind.Usage, err, "--state and --seed must name files (the state file is created if missing), not directories; check the path")
 			}
 			if err != nil {
 				return err

@@ -32,6 +32,15 @@ func TestHintsMatchTheProblem(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "--ca-file must name a file") {
 		t.Errorf("--ca-file is a directory: exit %d\n%s", code, errs)
 	}
+	code, errs = run1(nil, "emulator", "--addr", "127.0.0.1:0", "--ca-file", t.TempDir()+"/ca.pem", "--state", t.TempDir())
+	if code != 2 || !strings.Contains(errs, "--state and --seed must name files") {
+		t.Errorf("--state is a directory: exit %d\n%s", code, errs)
+	}
+	code, errs = run1(map[string]string{"AZURE_DEVOPS_ORG": "contoso", "AZURE_TENANT_ID": "contoso.example", "AZURE_CLIENT_ID": "3f2504e0-4f89-11d3-9a0c-0305e82c3301"},
+		"pat", "list", "--auth", "device-code", "--token-cache", t.TempDir())
+	if code != 2 || !strings.Contains(errs, "is a directory") || strings.Contains(errs, "chmod") {
+		t.Errorf("--token-cache is a directory: exit %d\n%s", code, errs)
+	}
 	_, env := emuEnv(t)
 	env["AZURE_DEVOPS_ORG"] = "nosuchorg"
 	code, errs = run1(env, "pat", "list")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/atomicfile"
@@ -93,6 +94,10 @@ func (c *FileTokenCache) Record() (CacheRecord, error) {
 	}
 	if err != nil {
 		return CacheRecord{}, &CacheError{Path: c.Path, kind: errkind.Usage, err: err, Msg: "cannot read token cache " + c.Path}
+	}
+	if fi.IsDir() {
+		return CacheRecord{}, &CacheError{Path: c.Path, kind: errkind.Usage,
+			Msg: fmt.Sprintf("token cache %s is a directory: point --token-cache / PATROL_TOKEN_CACHE at a file, e.g. %s", c.Path, filepath.Join(c.Path, "token-cache.json"))}
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return CacheRecord{}, &CacheError{Path: c.Path, kind: errkind.Usage,
