@@ -32,14 +32,20 @@ func (a *app) endpointProject(o *endpointOpts) (string, error) {
 
 type endpointList []api.ServiceEndpoint
 
+var endpointHeader = []string{"ID", "NAME", "TYPE", "SCHEME", "READY", "URL"}
+
+func endpointRow(e api.ServiceEndpoint) []string {
+	s := ""
+	if e.Authorization != nil {
+		s = e.Authorization.Scheme
+	}
+	return []string{e.ID, e.Name, e.Type, s, fmt.Sprint(e.IsReady), e.URL}
+}
+
 func (l endpointList) Table() output.TableData {
-	t := output.TableData{Header: []string{"ID", "NAME", "TYPE", "SCHEME", "READY", "URL"}}
+	t := output.TableData{Header: endpointHeader}
 	for _, e := range l {
-		s := ""
-		if e.Authorization != nil {
-			s = e.Authorization.Scheme
-		}
-		t.Rows = append(t.Rows, []string{e.ID, e.Name, e.Type, s, fmt.Sprint(e.IsReady), e.URL})
+		t.Rows = append(t.Rows, endpointRow(e))
 	}
 	return t
 }
@@ -78,11 +84,18 @@ func newEndpointListCmd(a *app, o *endpointOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := endpointList{}
-			for _, e := range eps {
-				out = append(out, redactRemote(e))
+			// The API answers in one response; it is printed as the list
+			// writer prints pat list's pages, item by item.
+			w, err := output.NewListWriter(a.printer(), output.ListFormat[api.ServiceEndpoint]{Header: endpointHeader, Row: endpointRow})
+			if err != nil {
+				return err
 			}
-			return a.printer().Print(out)
+			for _, e := range eps {
+				if err := w.Add(redactRemote(e)); err != nil {
+					return err
+				}
+			}
+			return w.Close()
 		},
 	}
 	cmd.Flags().StringSliceVar(&schemes, "scheme", nil, "only endpoints using these authorization schemes")

@@ -57,21 +57,6 @@ func globalNote(p PATView) string {
 	return "GLOBAL (stops working " + day + ")"
 }
 
-// PATList is the output of `pat list` (a JSON array, never null).
-type PATList struct {
-	Items []PATView
-	now   time.Time
-}
-
-// MarshalJSON prints the list as an array.
-func (l PATList) MarshalJSON() ([]byte, error) {
-	items := l.Items
-	if items == nil {
-		items = []PATView{}
-	}
-	return marshalJSON(items)
-}
-
 var patHeader = []string{"AUTHORIZATION ID", "NAME", "SCOPE", "VALID TO (UTC)", "EXPIRES", "ORGS"}
 
 func patRow(p PATView, now time.Time) []string {
@@ -82,32 +67,19 @@ func patRow(p PATView, now time.Time) []string {
 	return []string{p.AuthorizationID, p.DisplayName, p.Scope, p.ValidTo.UTC().Format("2006-01-02 15:04"), humanUntil(p.ValidTo, now), orgs}
 }
 
-// Table implements output.Tabler.
-func (l PATList) Table() output.TableData {
-	t := output.TableData{Header: patHeader}
-	for _, p := range l.Items {
-		t.Rows = append(t.Rows, patRow(p, l.now))
+// patListFormat is how `pat list` prints (a JSON array, never null): the
+// table, -o wide (plus VALID FROM and the target organisations) and -o name
+// (one authorization ID per line).
+func patListFormat(now time.Time) output.ListFormat[PATView] {
+	return output.ListFormat[PATView]{
+		Header:     patHeader,
+		Row:        func(p PATView) []string { return patRow(p, now) },
+		WideHeader: append(append([]string{}, patHeader...), "VALID FROM (UTC)", "TARGET ACCOUNTS"),
+		WideRow: func(p PATView) []string {
+			return append(patRow(p, now), p.ValidFrom.UTC().Format("2006-01-02 15:04"), strings.Join(p.TargetAccounts, ","))
+		},
+		Name: func(p PATView) string { return p.AuthorizationID },
 	}
-	return t
-}
-
-// WideTable implements output.WideTabler: the table plus VALID FROM and
-// the target organisations.
-func (l PATList) WideTable() output.TableData {
-	t := output.TableData{Header: append(append([]string{}, patHeader...), "VALID FROM (UTC)", "TARGET ACCOUNTS")}
-	for _, p := range l.Items {
-		t.Rows = append(t.Rows, append(patRow(p, l.now), p.ValidFrom.UTC().Format("2006-01-02 15:04"), strings.Join(p.TargetAccounts, ",")))
-	}
-	return t
-}
-
-// Names implements output.Namer: one authorization ID per line.
-func (l PATList) Names() []string {
-	n := make([]string, len(l.Items))
-	for i, p := range l.Items {
-		n[i] = p.AuthorizationID
-	}
-	return n
 }
 
 // Names implements output.Namer (`pat create -o name`).
@@ -266,26 +238,47 @@ func newPATListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list := PATList{Items: []PATView{}, now: a.now()}
+			// Each page is printed as it arrives (output.ListWriter): memory
+			// stays that of one page however many PATs there are.
+			now := a.now()
+			pr := a.printer()
+			w, err := output.NewListWriter(pr, patListFormat(now))
+			if err != nil {
+				return err
+			}
+			globals := 0
 			for p, err := range dc.ListPATs(ctx, devops.ListOptions{Filter: filter, Sort: sort, Ascending: ascending, PageSize: api.MaxPageSize, NamePrefix: prefix}) {
 				if err != nil {
 					return err
 				}
-				list.Items = append(list.Items, viewOf(p, list.now))
-				if top > 0 && len(list.Items) >= top {
+				v := viewOf(p, now)
+				if v.Global {
+					globals++
+				}
+				if err := w.Add(v); err != nil {
+					return err
+				}
+				if top > 0 && w.Len() >= top {
 					break
 				}
+				if w.Len()%api.MaxPageSize == 0 {
+					if err := w.Flush(); err != nil {
+						return err
+					}
+				}
 			}
-			warnGlobal(a, list.Items)
-			pr := a.printer()
-			if len(list.Items) == 0 && !pr.Machine() {
+			if err := w.Close(); err != nil {
+				return err
+			}
+			warnGlobal(a, globals)
+			if w.Len() == 0 && !pr.Machine() {
 				fmt.Fprintf(a.stderr, "no %s PATs", filter)
 				if prefix != "" {
 					fmt.Fprintf(a.stderr, " named %s…", prefix)
 				}
 				fmt.Fprintln(a.stderr)
 			}
-			return pr.Print(list)
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -299,14 +292,8 @@ func newPATListCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// warnGlobal warns on stderr about global PATs in items.
-func warnGlobal(a *app, items []PATView) {
-	n := 0
-	for _, p := range items {
-		if p.Global {
-			n++
-		}
-	}
+// warnGlobal warns on stderr about n global PATs listed.
+func warnGlobal(a *app, n int) {
 	switch {
 	case n == 0:
 	case api.GlobalPATsRetired(a.now()):
@@ -434,7 +421,9 @@ func newPATGetCmd(a *app) *cobra.Command {
 				return err
 			}
 			v := viewOf(p, a.now())
-			warnGlobal(a, []PATView{v})
+			if v.Global {
+				warnGlobal(a, 1)
+			}
 			return a.printer().Print(patDetail{PATView: v, now: a.now()})
 		},
 	}

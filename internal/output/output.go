@@ -234,7 +234,8 @@ func WriteYAML(w io.Writer, v any) error {
 }
 
 // WriteTable writes t as aligned columns. Cells are sanitised so that a
-// value cannot break the layout (tabs/newlines become spaces); empty cells
+// value cannot break the layout (tabs, newlines, vertical tabs and form feeds,
+// which text/tabwriter reads as cell and line ends, become spaces); empty cells
 // print as "-".
 func WriteTable(w io.Writer, t TableData) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -247,7 +248,7 @@ func WriteTable(w io.Writer, t TableData) error {
 	return tw.Flush()
 }
 
-var cellReplacer = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
+var cellReplacer = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ", "\v", " ", "\f", " ")
 
 func cells(in []string) []string {
 	out := make([]string, len(in))
