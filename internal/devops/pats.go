@@ -341,3 +341,15 @@ func (c *Client) VerifyPAT(ctx context.Context, secret string) (api.ConnectionDa
 	}
 	return cd, nil
 }
+
+// ConnectionData is GET {DevOpsURL}/{org}/_apis/connectionData with the
+// Entra token: the identity Azure DevOps takes the signed-in caller for in
+// the organisation (an anonymous answer means it is not a member).
+func (c *Client) ConnectionData(ctx context.Context) (api.ConnectionData, error) {
+	r := request{op: "connection data", method: http.MethodGet, url: c.devopsOrgURL("/_apis/connectionData", url.Values{}), auth: authBearer, retry: true}
+	var cd api.ConnectionData
+	if err := c.do(ctx, r, &cd); err != nil {
+		return api.ConnectionData{}, err
+	}
+	return cd, nil
+}
