@@ -149,7 +149,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 		if _, err := output.ParseFormat(a.outputFormat); err != nil {
 			return err
 		}
-		return nil
+		return checkDurationFlags(cmd)
 	}
 
 	registerGlobalCompletions(root)
