@@ -31,6 +31,8 @@ func newEmulatorCmd(a *app) *cobra.Command {
 			throttle, serverErrors, signInPages float64
 			routes                              []string
 			seed                                int64
+			rateLimit, rateCost                 float64
+			rateWindow                          time.Duration
 		}
 	)
 	cmd := &cobra.Command{
@@ -82,7 +84,11 @@ technical user's password and the app's client secret.`,
 					TokenLifetime:   emulator.Duration(f.tokenLifetime),
 					Routes:          f.routes,
 					Seed:            f.seed,
+					RateLimit:       emulator.RateLimit{Limit: f.rateLimit, Window: emulator.Duration(f.rateWindow), Cost: f.rateCost},
 				},
+			}
+			if err := opts.Faults.RateLimit.Validate(); err != nil {
+				return usageErrorf("--rate-limit, --rate-limit-window, --rate-limit-cost: %v", err)
 			}
 			if seedFile != "" {
 				s, err := emulator.LoadSeed(seedFile)
@@ -156,6 +162,9 @@ technical user's password and the app's client secret.`,
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", 0, "lifetime of issued access tokens (default 3599s)")
 	fl.StringArrayVar(&f.routes, "fault-route", nil, "restrict faults to routes containing this substring (repeatable)")
 	fl.Int64Var(&f.seed, "fault-seed", 0, "seed of the fault sequence (deterministic faults)")
+	fl.Float64Var(&f.rateLimit, "rate-limit", 0, "usage budget of the Azure DevOps routes in units (0 = off; Azure DevOps: 200 TSTUs): X-RateLimit-* headers from half of it, 429 with Retry-After past it")
+	fl.DurationVar(&f.rateWindow, "rate-limit-window", 0, "time the budget's usage takes to decay from --rate-limit to zero (default 5m)")
+	fl.Float64Var(&f.rateCost, "rate-limit-cost", 0, "units one request costs (default 1)")
 	return cmd
 }
 

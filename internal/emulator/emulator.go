@@ -108,6 +108,8 @@ type Emulator struct {
 
 	cmu      sync.Mutex
 	counters map[string]int64
+
+	budget budget // Faults.RateLimit's usage
 }
 
 // Start starts an emulator; it serves until Close or until ctx is done.
@@ -310,11 +312,13 @@ func (e *Emulator) Counters() map[string]int64 {
 	return out
 }
 
-// ResetCounters sets all counters to zero.
+// ResetCounters sets all counters to zero, RateLimitStats and the
+// rate-limit usage included.
 func (e *Emulator) ResetCounters() {
 	e.cmu.Lock()
 	defer e.cmu.Unlock()
 	e.counters = map[string]int64{}
+	e.budget.reset() // the rate-limit budget's usage and stats too
 }
 
 // Close stops the listener and waits briefly for in-flight requests.

@@ -32,6 +32,10 @@ type Faults struct {
 	Routes []string `json:"routes,omitempty"`
 	// Seed makes the fault sequence deterministic (same seed, same request order → same faults).
 	Seed int64 `json:"seed,omitempty"`
+	// RateLimit is a usage budget on the Azure DevOps routes (whatever
+	// Routes says), announced in X-RateLimit-* headers before it blocks
+	// with 429 (ratelimit.go). Off by default.
+	RateLimit RateLimit `json:"rateLimit,omitzero"`
 }
 
 // SetFaults replaces the active faults (and restarts the fault random sequence from f.Seed).
@@ -49,6 +53,9 @@ func (e *Emulator) Faults() Faults {
 }
 
 func (e *Emulator) setFaultsLocked(f Faults) {
+	if f.RateLimit != e.faults.RateLimit {
+		e.budget.reset()
+	}
 	e.faults = f
 	e.rng = rand.New(rand.NewPCG(uint64(f.Seed), 0x9e3779b97f4a7c15))
 }
@@ -74,6 +81,9 @@ func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request, rt *route
 		u = 2
 	}
 	e.mu.Unlock()
+	if rt.area == "ado" && f.RateLimit.Limit > 0 && e.budget.meter(w, f.RateLimit, e.now()) {
+		return true
+	}
 	if !applies {
 		return false
 	}
@@ -126,5 +136,5 @@ func (f Faults) validate() error {
 	if f.Latency < 0 || f.RetryAfter < 0 || f.TokenLifetime < 0 {
 		return errors.New("faults: durations must not be negative")
 	}
-	return nil
+	return f.RateLimit.Validate()
 }
