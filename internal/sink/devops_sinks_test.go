@@ -244,6 +244,10 @@ func TestHTTPSinkValidation(t *testing.T) {
 		`{"type":"http","url":"https://x/a","stateFile":"/s","auth":{"type":"basic","username":"u"}}`:   "passwordEnv",
 		`{"type":"http","url":"https://x/a","stateFile":"/s","method":"GET"}`:                           "POST, PUT or PATCH",
 		`{"type":"http","url":"https://x/a","stateFile":"/s","body":"{{token"}`:                         "body template",
+		// Write refuses plain http (the request carries the PAT); validation agrees.
+		`{"type":"http","url":"http://x/a","stateFile":"/s"}`:              "must be https",
+		`{"type":"http","url":"HTTP://x/{{token}}","stateFile":"/s"}`:      "must be https",
+		`{"type":"http","url":"http://127.0.0.1:8080/a","stateFile":"/s"}`: "must be https",
 	} {
 		if err := sink.Validate(sink.Spec{Type: "http", Params: json.RawMessage(params)}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", params, err)

@@ -103,8 +103,13 @@ func decodeHTTPParams(p json.RawMessage) (HTTPParams, error) {
 	if _, err := parseHTTPTemplate(hp.URL); err != nil {
 		return hp, usage("url template: %v", err)
 	}
-	if u, err := url.Parse(strings.SplitN(hp.URL, "{{", 2)[0]); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return hp, usage("url %q must be an absolute http(s) URL", hp.URL)
+	u, err := url.Parse(strings.SplitN(hp.URL, "{{", 2)[0])
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return hp, usage("url %q must be an absolute https URL", hp.URL)
+	}
+	if u.Scheme != "https" {
+		// Write refuses it too (the rendered URL); say so at validation.
+		return hp, usage("url %s must be https: the request carries the credential, and patrol never sends one over plain http (loopback included; there is no opt-out); use https://%s…", httpx.RedactURL(u), u.Host)
 	}
 	if hp.Method == "" {
 		hp.Method = http.MethodPost
