@@ -248,10 +248,38 @@ func TestHTTPSinkValidation(t *testing.T) {
 		`{"type":"http","url":"http://x/a","stateFile":"/s"}`:              "must be https",
 		`{"type":"http","url":"HTTP://x/{{token}}","stateFile":"/s"}`:      "must be https",
 		`{"type":"http","url":"http://127.0.0.1:8080/a","stateFile":"/s"}`: "must be https",
+		// A template that renders nothing, or a request that never carries
+		// the credential, would "deliver" and exit 0.
+		`{"type":"http","url":"https://x/a","stateFile":"/s","body":"{{! only a comment }}"}`:                                      "body renders to nothing",
+		`{"type":"http","url":"https://x/a","stateFile":"/s","body":"pat={{token}}","headers":{"X-A":"{{^token}}none{{/token}}"}}`: "headers.X-A renders to nothing",
+		`{"type":"http","url":"https://x/a","stateFile":"/s","body":"key=azure"}`:                                                  "never carries the credential",
+		`{"type":"http","url":"https://x/a","stateFile":"/s"}`:                                                                     "never carries the credential",
+		`{"type":"http","url":"https://x/a","stateFile":"/s","body":"pat={{tokn}}"}`:                                               "tokn",
 	} {
 		if err := sink.Validate(sink.Spec{Type: "http", Params: json.RawMessage(params)}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", params, err)
 		}
+	}
+}
+
+// A body that renders to nothing for this delivery (a section on data that
+// is empty now) fails before anything is sent.
+func TestHTTPSinkEmptyRenderedBodySendsNothing(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	state := filepath.Join(t.TempDir(), "state.json")
+	params := `{"type":"http","url":"` + srv.URL + `/api/x","body":"{{#authorizationId}}pat={{../token}}{{/authorizationId}}","stateFile":"` + state + `"}`
+	s := build(t, params, sink.Deps{HTTPClient: srv.Client()})
+	err := s.Write(context.Background(), secret, sink.Meta{Credential: "sonar"})
+	if err == nil || !strings.Contains(err.Error(), "body rendered to nothing") || errkind.Of(err) != errkind.Usage {
+		t.Fatalf("want a usage error saying the body rendered to nothing, got %v", err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the tool received %d request(s) with an empty body", n)
 	}
 }
 
@@ -263,10 +291,15 @@ func TestHTTPSinkUnknownTemplateNameSendsNothing(t *testing.T) {
 	}))
 	defer srv.Close()
 	state := filepath.Join(t.TempDir(), "state.json")
-	// "tokn" is a typo for "token": a lenient render would deliver an empty PAT.
-	params := `{"type":"http","url":"` + srv.URL + `/api/x","body":"personalAccessToken={{tokn}}","stateFile":"` + state + `"}`
-	s := build(t, params, sink.Deps{HTTPClient: srv.Client()})
-	err := s.Write(context.Background(), secret, meta)
+	// "tokn" is a typo for "token": a lenient render would deliver an empty
+	// PAT. Validation refuses it (TestHTTPSinkValidation); Write refuses it
+	// too, for a sink built without validation.
+	hp := sink.HTTPParams{Type: "http", URL: srv.URL + "/api/x", Method: "POST", Body: "personalAccessToken={{tokn}}", StateFile: state}
+	s, err := sink.NewHTTP(hp, srv.Client(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(context.Background(), secret, meta)
 	if err == nil || !strings.Contains(err.Error(), "tokn") || strings.Contains(err.Error(), secret) {
 		t.Fatalf("want an error naming the unknown name (and no secret), got %v", err)
 	}

@@ -160,7 +160,62 @@ func decodeHTTPParams(p json.RawMessage) (HTTPParams, error) {
 			return hp, usage("auth.type %q: use none, basic or bearer", a.Type)
 		}
 	}
+	if err := checkHTTPRequestTemplates(hp); err != nil {
+		return hp, errkind.New(errkind.Usage, err)
+	}
 	return hp, nil
+}
+
+// checkHTTPRequestTemplates renders the url, body and headers with sample
+// data twice, with two different tokens, at validation: a name the context
+// lacks, a body or header that renders to nothing, or a request that is the
+// same whatever the token is (it never carries the credential, so a
+// "delivery" would succeed and deliver nothing) is refused before any run.
+func checkHTTPRequestTemplates(hp HTTPParams) error {
+	var first string
+	for i, tok := range []string{"patrol-sample-token-one-0123456789", "patrol-sample-token-two-9876543210"} {
+		data := map[string]any{
+			"token": tok, "authorizationId": "00000000-0000-0000-0000-000000000001", "validTo": "2030-01-01T00:00:00Z",
+			"credential": "sample", "displayName": "patrol:sample:20300101T000000Z",
+		}
+		var all strings.Builder
+		for _, f := range httpTemplateFields(hp) {
+			t, err := parseHTTPTemplate(f.src)
+			if err != nil {
+				return fmt.Errorf("%s template: %v", f.name, err)
+			}
+			out, err := t.Render(data)
+			if err != nil {
+				return fmt.Errorf("%s template: %v", f.name, err)
+			}
+			if f.name != "url" && f.src != "" && strings.TrimSpace(out) == "" {
+				return fmt.Errorf("%s renders to nothing (template %q); the consumer would receive an empty value: give it content, e.g. pat={{token}}, or remove it", f.name, f.src)
+			}
+			all.WriteString(f.name + "\x00" + out + "\x00")
+		}
+		if i == 0 {
+			first = all.String()
+		} else if all.String() == first {
+			return errors.New("the request never carries the credential: none of url, body or headers uses {{token}}; put it where the consumer expects it, e.g. body: \"personalAccessToken={{token}}\"")
+		}
+	}
+	return nil
+}
+
+type httpTemplateField struct{ name, src string }
+
+// httpTemplateFields lists the request's templates in a stable order.
+func httpTemplateFields(hp HTTPParams) []httpTemplateField {
+	fs := []httpTemplateField{{"url", hp.URL}, {"body", hp.Body}}
+	keys := make([]string, 0, len(hp.Headers))
+	for k := range hp.Headers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fs = append(fs, httpTemplateField{"headers." + k, hp.Headers[k]})
+	}
+	return fs
 }
 
 // HTTPSink delivers with an HTTP request.
@@ -279,6 +334,11 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 	body, err := s.body.RenderContext(ctx, data)
 	if err != nil {
 		return fmt.Errorf("%s: render body: %s", s.Name(), redact(err.Error()))
+	}
+	if s.p.Body != "" && strings.TrimSpace(body) == "" {
+		// A section on data that is empty for this delivery: sending would
+		// report success for a request that delivered nothing.
+		return errkind.New(errkind.Usage, fmt.Errorf("%s: body rendered to nothing for this delivery (template %q); nothing was sent: make the template produce content whatever authorizationId, validTo and displayName are", s.Name(), s.p.Body))
 	}
 	req, err := http.NewRequestWithContext(ctx, s.p.Method, u, strings.NewReader(body))
 	if err != nil {
