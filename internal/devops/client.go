@@ -33,8 +33,10 @@
 // bounded by Options.MaxAttempts, Options.MaxElapsed and the context. A
 // Retry-After header (seconds or HTTP date, on a 429 or on any other
 // response) closes a gate shared by every goroutine using the same Client:
-// no request is sent before it reopens. PAT creation is never retried
-// blindly; see CreatePAT.
+// no request is sent before it reopens. The X-RateLimit-* headers Azure
+// DevOps sends before it throttles space the requests of every goroutine
+// while the remaining budget is low (ratelimit.go), so that a 429 should not
+// come at all. PAT creation is never retried blindly; see CreatePAT.
 //
 // Secrets (the Entra token, PATs, endpoint secrets) never appear in log
 // records or error messages: headers are not logged and bodies are logged only
@@ -126,6 +128,9 @@ type Stats struct {
 	Throttled int64
 	// Challenges counts fresh sign-ins made to answer a claims challenge.
 	Challenges int64
+	// Paced counts requests held back to stay within the announced usage
+	// budget (X-RateLimit-* headers).
+	Paced int64
 }
 
 // Client is an Azure DevOps REST client. It is safe for concurrent use.
@@ -145,11 +150,13 @@ type Client struct {
 	backoff     func() backoff.BackOff // test hook
 
 	gate gate
+	pace pacer
 
 	requests   atomic.Int64
 	retries    atomic.Int64
 	throttled  atomic.Int64
 	challenges atomic.Int64
+	paced      atomic.Int64
 
 	caeMu  sync.Mutex
 	caeTok entra.Token // the last token of a fresh sign-in for a claims challenge
@@ -263,7 +270,7 @@ func (c *Client) Organization() string { return c.org }
 
 // Stats returns the counters so far.
 func (c *Client) Stats() Stats {
-	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), Throttled: c.throttled.Load(), Challenges: c.challenges.Load()}
+	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), Throttled: c.throttled.Load(), Challenges: c.challenges.Load(), Paced: c.paced.Load()}
 }
 
 // ---- the request engine ----------------------------------------------------
@@ -399,6 +406,12 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, attempt
 	if err := c.gate.wait(ctx, c.now, start.Add(c.maxElapsed)); err != nil {
 		return nil, &APIError{Op: r.op, Method: r.method, URL: redactURL(r.url), Status: http.StatusTooManyRequests,
 			Message: err.Error(), kind: errkind.Transient, final: true}
+	}
+	// Real time, not c.now: the pacer sleeps.
+	if held, err := c.pace.wait(ctx, time.Now()); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.op, err)
+	} else if held {
+		c.paced.Add(1)
 	}
 	var body io.Reader
 	if payload != nil {

@@ -11,10 +11,14 @@ import (
 )
 
 // noteRetryAfter closes the shared gate for as long as a Retry-After header
-// asks, whatever the status.
+// asks, whatever the status, and feeds the X-RateLimit-* headers to the
+// shared pacer (ratelimit.go).
 func (c *Client) noteRetryAfter(resp *http.Response) {
 	if resp.StatusCode == http.StatusTooManyRequests {
 		c.throttled.Add(1)
+	}
+	if d := c.pace.note(resp.Header, c.now()); d > 0 {
+		c.gate.hold(c.now().Add(d))
 	}
 	d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	if !ok {
