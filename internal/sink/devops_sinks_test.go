@@ -262,15 +262,21 @@ func TestHTTPSinkValidation(t *testing.T) {
 	}
 }
 
-// A body that renders to nothing for this delivery (a section on data that
-// is empty now) fails before anything is sent.
-func TestHTTPSinkEmptyRenderedBodySendsNothing(t *testing.T) {
-	var calls atomic.Int32
+// countingTool is a TLS tool answering 204 that counts the requests it got.
+func countingTool(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	calls := new(atomic.Int32)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv, calls
+}
+
+// A body that renders to nothing for this delivery (a section on data that
+// is empty now) fails before anything is sent.
+func TestHTTPSinkEmptyRenderedBodySendsNothing(t *testing.T) {
+	srv, calls := countingTool(t)
 	state := filepath.Join(t.TempDir(), "state.json")
 	params := `{"type":"http","url":"` + srv.URL + `/api/x","body":"{{#authorizationId}}pat={{../token}}{{/authorizationId}}","stateFile":"` + state + `"}`
 	s := build(t, params, sink.Deps{HTTPClient: srv.Client()})
@@ -284,12 +290,7 @@ func TestHTTPSinkEmptyRenderedBodySendsNothing(t *testing.T) {
 }
 
 func TestHTTPSinkUnknownTemplateNameSendsNothing(t *testing.T) {
-	var calls atomic.Int32
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	srv, calls := countingTool(t)
 	state := filepath.Join(t.TempDir(), "state.json")
 	// "tokn" is a typo for "token": a lenient render would deliver an empty
 	// PAT. Validation refuses it (TestHTTPSinkValidation); Write refuses it
