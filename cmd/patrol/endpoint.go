@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -75,20 +73,9 @@ func (a *app) readEndpointFile(path string) (*api.ServiceEndpoint, error) {
 	if path == "" {
 		return nil, usageErrorf("--endpoint FILE is required (the endpoint as JSON in the REST shape; '-' reads stdin)")
 	}
-	var r io.Reader
-	if path == "-" {
-		r = a.stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, usageErrorf("--endpoint %s: %v", path, err)
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	b, err := a.readBoundedFile("--endpoint", path, maxEndpointFile)
 	if err != nil {
-		return nil, usageErrorf("--endpoint %s: %v", path, err)
+		return nil, err
 	}
 	b, err = scheme.CleanJSON(b)
 	if err != nil {

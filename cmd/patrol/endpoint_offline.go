@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -330,9 +329,9 @@ func newEndpointRequestCmd(a *app, o *endpointOpts) *cobra.Command {
 			}
 			var conf map[string]any
 			if confFile != "" {
-				b, err := os.ReadFile(confFile)
+				b, err := a.readBoundedFile("--configuration-file", confFile, maxEndpointFile)
 				if err != nil {
-					return usageErrorf("--configuration-file: %v", err)
+					return err
 				}
 				if err := json.Unmarshal(b, &conf); err != nil {
 					return usageErrorf("--configuration-file %s is not a JSON object: %v", confFile, err)

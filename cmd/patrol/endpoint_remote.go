@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -292,15 +290,15 @@ func (a *app) readSecret(envName, file string) (string, error) {
 		}
 		v = s
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := a.readBoundedFile("--secret-file", file, maxSecretInput)
 		if err != nil {
-			return "", usageErrorf("--secret-file: %v", err)
+			return "", err
 		}
 		v = string(b)
 	default:
-		b, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
+		b, err := readBounded(a.stdin, "the secret on", "stdin", maxSecretInput)
 		if err != nil {
-			return "", usageErrorf("reading the secret from stdin: %v", err)
+			return "", err
 		}
 		v = string(b)
 	}
