@@ -72,11 +72,11 @@ func (l *fileLocker) Acquire(ctx context.Context) (func(context.Context) error, 
 		return nil, errkind.New(errkind.Usage, errors.New("file lock: path is empty; set rotation.lock.path"))
 	}
 	if err := os.MkdirAll(filepath.Dir(l.o.Path), 0o700); err != nil {
-		return nil, fmt.Errorf("file lock %s: create directory: %w", l.o.Path, err)
+		return nil, pathError(l.o.Path, "create its directory", err)
 	}
 	f, err := os.OpenFile(l.o.Path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("file lock %s: open: %w; set rotation.lock.path to a writable location", l.o.Path, err)
+		return nil, pathError(l.o.Path, "open", err)
 	}
 	deadline := time.Now().Add(l.o.Wait)
 	for {
@@ -86,7 +86,7 @@ func (l *fileLocker) Acquire(ctx context.Context) (func(context.Context) error, 
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("file lock %s: flock: %w", l.o.Path, err)
+			return nil, errkind.New(errkind.Usage, fmt.Errorf("file lock %s: flock: %w; the file system does not support file locks: set rotation.lock.path to a local file system, or use rotation.lock.type lease", l.o.Path, err))
 		}
 		if l.o.Wait <= 0 || time.Now().After(deadline) {
 			held := &FileHeldError{Path: l.o.Path}
@@ -133,4 +133,30 @@ func (l *fileLocker) Acquire(ctx context.Context) (func(context.Context) error, 
 // String renders a holder for messages.
 func (h FileHolder) String() string {
 	return strings.TrimSpace(fmt.Sprintf("%s (pid %d on %s since %s)", h.Identity, h.PID, h.Host, h.Since.UTC().Format(time.RFC3339)))
+}
+
+// pathError explains why the lock file at path cannot be created or opened
+// (step): a usage error naming the path, what is in the way (an ancestor that
+// is a regular file, a directory at path, missing permission) and the fix.
+func pathError(path, step string, err error) error {
+	why := err.Error()
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		why = "a parent is not a directory"
+		for p := filepath.Dir(path); p != filepath.Dir(p); p = filepath.Dir(p) {
+			if st, serr := os.Stat(p); serr == nil {
+				if !st.IsDir() {
+					why = p + " is a file, not a directory"
+				}
+				break
+			}
+		}
+	case errors.Is(err, syscall.EISDIR):
+		why = "it is a directory; name a file in it, e.g. " + filepath.Join(path, "rotate.lock")
+	case errors.Is(err, os.ErrPermission):
+		why = "permission denied (" + err.Error() + ")"
+	case errors.Is(err, syscall.EROFS):
+		why = "the file system is read-only"
+	}
+	return errkind.New(errkind.Usage, fmt.Errorf("file lock %s: cannot %s: %s; set rotation.lock.path to a file in a writable directory (e.g. /var/lib/patrol/rotate.lock)", path, step, why))
 }

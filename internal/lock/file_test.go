@@ -114,3 +114,25 @@ func TestNone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A lock path that cannot be a file (under a regular file, a directory, a
+// path without write permission) is the configuration's fault: a usage
+// error naming the path, the component in the way and rotation.lock.path.
+func TestFileLockBadPathNamesPathAndFix(t *testing.T) {
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(regular, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(regular, "x"), regular + " is a file, not a directory"},
+		{filepath.Join(regular, "a", "b"), regular + " is a file, not a directory"},
+		{dir, "is a directory"},
+	} {
+		_, err := NewFile(FileOptions{Path: tc.path}).Acquire(context.Background())
+		if err == nil || errkind.Of(err) != errkind.Usage || !strings.Contains(err.Error(), tc.path) ||
+			!strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "rotation.lock.path") {
+			t.Errorf("%s: got %v (kind %v); want a usage error naming the path, %q and rotation.lock.path", tc.path, err, errkind.Of(err), tc.want)
+		}
+	}
+}
