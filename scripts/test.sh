@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # test.sh — patrol's whole test suite, as the README's quick start runs it:
+#   0. system programs the tests need (nginx, jq, curl, openssl): installed
+#      with apt-get (sudo -n when not root) when missing, else FAILED
 #   1. gofmt check       2. go vet ./...
-#   3. go test -race ./...   (unit, emulator-backed integration and e2e tests)
+#   3. go test -race ./...   (unit, emulator-backed integration and e2e tests,
+#      test/walkthrough: the README's walk-throughs as written); with
+#      PATROL_REQUIRE_TOOLS=1, so a real-server test whose program is missing
+#      fails instead of skipping
 #   3b. every fuzz target for FUZZTIME (default 5s) each (scripts/fuzz.sh)
 #   4. Go SDK (test/sdk, a nested module: Microsoft's azure-devops-go-api v7,
 #      unmodified, against the `patrol emulator` binary)
@@ -29,6 +34,28 @@ cd "$ROOT"
 
 step() { printf '\n==> %s\n' "$*"; }
 fail=0
+
+# Real-server tests (nginx for the service-endpoint schemes; jq and curl for
+# the README walk-throughs; openssl for test helpers) must run, not skip.
+step "system programs (nginx, jq, curl, openssl)"
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+for p in jq curl openssl; do command -v "$p" >/dev/null 2>&1 || need+=("$p"); done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing ${need[*]} (apt-get)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  if command -v apt-get >/dev/null 2>&1 && $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"; then
+    echo "installed ${need[*]}"
+  else
+    echo "FAILED: could not install ${need[*]} (needs apt-get and root or passwordless sudo): install them, or the tests that need them fail"
+    fail=1
+  fi
+else
+  echo "ok"
+fi
+export PATROL_REQUIRE_TOOLS=1
 
 step "gofmt"
 mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -43,18 +44,28 @@ endpoints, variable groups) and Azure Key Vault until interrupted. It listens on
 127.0.0.1 only, writes its CA certificate to --ca-file and prints the export
 lines that point patrol (and azidentity-based tools) at it. Its endpointproxy
 (running service-connection data sources) calls only loopback addresses
-unless --allow-outbound names more hosts:
+unless --allow-outbound names more hosts.
+
+stdout carries only the export lines and is closed after them, so a
+command substitution returns as soon as the emulator listens, and the
+emulator keeps running in the background:
 
   eval "$(patrol emulator --print-credentials &)"   # or copy the lines
+  patrol pat list
+  kill "$PATROL_EMULATOR_PID"                       # stop it (frees the port)
 
 The default seed's users, apps and passwords are emulator-only values
 (docs/emulator.md). --print-credentials adds export lines for the default
-technical user's password and the app's client secret.`,
+technical user's password and the app's client secret. The default --addr
+is 127.0.0.1:8443, or PATROL_EMULATOR_ADDR when set.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if v, ok := a.env("PATROL_EMULATOR_ADDR"); ok && v != "" && !cmd.Flags().Changed("addr") {
+				addr = v
+			}
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {
-				return usageErrorf("--addr %q is not host:port: use e.g. 127.0.0.1:8443", addr)
+				return usageErrorf("--addr (or PATROL_EMULATOR_ADDR) %q is not host:port: use e.g. 127.0.0.1:8443", addr)
 			}
 			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 				return usageErrorf("--addr %q: the emulator binds to 127.0.0.1 only; use 127.0.0.1:PORT", addr)
@@ -131,6 +142,7 @@ technical user's password and the app's client secret.`,
 			for _, k := range keys {
 				fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(env[k]))
 			}
+			fmt.Fprintf(&b, "export PATROL_EMULATOR_PID=%d  # kill \"$PATROL_EMULATOR_PID\" stops the emulator\n", os.Getpid())
 			fmt.Fprintf(&b, "export AZURE_USERNAME=%s\n", shellQuote(emulator.DefaultUser))
 			if printCreds {
 				fmt.Fprintf(&b, "export AZURE_PASSWORD=%s  # emulator-only value\n", shellQuote(emulator.DefaultPassword))
@@ -141,6 +153,14 @@ technical user's password and the app's client secret.`,
 			if _, err := fmt.Fprint(a.stdout, b.String()); err != nil {
 				return err
 			}
+			// Nothing else goes to stdout: closing it lets
+			// eval "$(patrol emulator &)" return once the lines are out
+			// (a command substitution waits for EOF).
+			if c, ok := a.stdout.(io.Closer); ok {
+				if err := c.Close(); err != nil {
+					return fmt.Errorf("closing stdout after the export lines: %w", err)
+				}
+			}
 			fmt.Fprintln(a.stderr, "emulator running; press Ctrl-C to stop")
 			<-ctx.Done()
 			fmt.Fprintln(a.stderr, "emulator stopped")
@@ -148,7 +168,7 @@ technical user's password and the app's client secret.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&addr, "addr", defaultEmulatorAddr, "listen address (127.0.0.1 only; port 0 = random)")
+	fl.StringVar(&addr, "addr", defaultEmulatorAddr, "listen address (127.0.0.1 only; port 0 = random; env PATROL_EMULATOR_ADDR)")
 	fl.StringVar(&seedFile, "seed", "", "seed file (YAML/JSON) describing tenants, users, apps, orgs and policies (default: built-in seed)")
 	fl.StringVar(&stateFile, "state", "", "state file: loaded at start, rewritten after every change (keeps PATs across restarts)")
 	fl.StringVar(&caFile, "ca-file", "", "where to write the CA certificate PEM (default $TMPDIR/patrol-emulator-ca.pem)")

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/patrol-dev/patrol/internal/metrics"
+	"github.com/patrol-dev/patrol/internal/testtool"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -215,6 +216,9 @@ func TestDashboard(t *testing.T) {
 	}
 	promtool := os.Getenv("PATROL_PROMTOOL")
 	if promtool == "" {
+		if testtool.Required() {
+			t.Fatal("PATROL_PROMTOOL not set under CI=true or PATROL_REQUIRE_TOOLS=1: build promtool with scripts/promtool.sh and export its path (scripts/test.sh does)")
+		}
 		t.Log("PATROL_PROMTOOL not set: expression syntax not checked by promtool (scripts/test.sh sets it)")
 		return
 	}

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/patrol-dev/patrol/internal/testtool"
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client certificate.
@@ -83,17 +85,11 @@ const (
 //	/bearer.json requires Authorization: Bearer nginxBear
 //	/cert.json   requires a client certificate signed by the test CA
 //
-// It returns the base URL. Skips when nginx is absent.
+// It returns the base URL. Skips when nginx is absent, fails instead under
+// CI=true or PATROL_REQUIRE_TOOLS=1 (testtool.Require).
 func startNginx(t *testing.T, p *testPKI) string {
 	t.Helper()
-	bin := "/usr/sbin/nginx"
-	if _, err := os.Stat(bin); err != nil {
-		if lp, err2 := exec.LookPath("nginx"); err2 == nil {
-			bin = lp
-		} else {
-			t.Skip("nginx not installed (apt-get install nginx); skipping real-server test")
-		}
-	}
+	bin := testtool.Require(t, "nginx", "apt-get install nginx", "/usr/sbin/nginx")
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		path := filepath.Join(dir, name)
