@@ -556,7 +556,7 @@ func newPATRevokeCmd(a *app) *cobra.Command {
 
 // parseScopes maps the --scope values through the devops scope catalogue.
 func parseScopes(scopes []string, fullAccess, allowUnknown bool) (string, error) {
-	var opts []devops.ScopeOption
+	opts := []devops.ScopeOption{devops.FullAccessSwitch("--full-access")}
 	if fullAccess {
 		opts = append(opts, devops.AllowFullAccess())
 	}

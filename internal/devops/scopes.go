@@ -132,6 +132,16 @@ type ScopeOption func(*scopeOpts)
 type scopeOpts struct {
 	fullAccess bool
 	unknown    bool
+	// fullAccessSwitch is how the caller's user allows full access, named
+	// in the refusal (default the patrol.yaml field).
+	fullAccessSwitch string
+}
+
+// FullAccessSwitch names the setting that allows app_token in the caller's
+// input, for the refusal's fix: "--full-access" on the command line
+// (default "allowFullAccess: true", the patrol.yaml field).
+func FullAccessSwitch(name string) ScopeOption {
+	return func(o *scopeOpts) { o.fullAccessSwitch = name }
 }
 
 // AllowFullAccess lets ParseScopes accept app_token ("Full access").
@@ -162,7 +172,7 @@ func (e *ScopeError) Kind() errkind.Kind { return errkind.Usage }
 // and the result is sorted. Unknown scopes are refused with the list of valid
 // ones; app_token is refused unless AllowFullAccess is given.
 func ParseScopes(in []string, opts ...ScopeOption) (string, error) {
-	var o scopeOpts
+	o := scopeOpts{fullAccessSwitch: "allowFullAccess: true"}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -172,7 +182,7 @@ func ParseScopes(in []string, opts ...ScopeOption) (string, error) {
 		switch {
 		case ok && sc.Name == api.FullAccessScope && !o.fullAccess:
 			return &ScopeError{Scope: s, Problem: "grants full access to everything the user can reach",
-				Fix: "list the scopes the consumer needs instead (see 'patrol pat scopes'), or allow full access explicitly (allowFullAccess: true)"}
+				Fix: "list the scopes the consumer needs instead (see 'patrol pat scopes'), or allow full access explicitly (" + o.fullAccessSwitch + ")"}
 		case ok:
 			out = append(out, sc.Name)
 		case o.unknown && isWireScope(s):
