@@ -284,7 +284,7 @@ func newPATListCmd(a *app) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&filter, "filter", api.FilterActive, "which PATs: active|revoked|expired|all")
 	f.StringVar(&sort, "sort", api.SortDisplayName, "sort by displayName|displayDate|status")
-	f.BoolVar(&ascending, "ascending", false, "sort ascending (default descending, as the API)")
+	f.BoolVar(&ascending, "ascending", false, "sort ascending (default descending: Z→A by displayName)")
 	f.StringVar(&prefix, "name-prefix", "", "only PATs whose display name starts with this")
 	f.IntVar(&top, "top", 0, "show at most N PATs (0 = all; paging stops early)")
 	_ = cmd.RegisterFlagCompletionFunc("filter", fixedCompletion(api.FilterActive, api.FilterRevoked, api.FilterExpired, api.FilterAll))

@@ -148,7 +148,6 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	e.outbound = guard.client(opts.OutboundHTTPClient)
 	e.seed = seed
 	e.idx = buildIndex(seed)
 	e.setFaultsLocked(opts.Faults)
@@ -200,6 +199,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 		},
 		Timeout: 60 * time.Second,
 	}
+	e.outbound = guard.client(e.defaultOutboundClient(opts.OutboundHTTPClient))
 	e.registerRoutes()
 	e.srv = &http.Server{
 		Handler:           e,
@@ -251,6 +251,24 @@ func (e *Emulator) DevOpsURL() string { return e.url + "/devops" }
 
 // KeyVaultURL is the vault URL of the Key Vault fake named vault.
 func (e *Emulator) KeyVaultURL(vault string) string { return e.url + "/keyvault/" + vault }
+
+// defaultOutboundClient is base, or when nil a client trusting the system
+// roots plus the emulator's own CA: Azure DevOps calls public tools, and a
+// service connection may point at the emulator itself (an externaltfs
+// connection to its Azure DevOps routes).
+func (e *Emulator) defaultOutboundClient(base *http.Client) *http.Client {
+	if base != nil {
+		return base
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	roots.AddCert(e.pki.caCert)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: 60 * time.Second, Transport: tr}
+}
 
 // CAPEM returns the CA certificate (PEM) that signed the serving certificate.
 func (e *Emulator) CAPEM() []byte { return append([]byte(nil), e.pki.caPEM...) }

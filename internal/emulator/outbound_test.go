@@ -183,3 +183,22 @@ func TestParseAllowOutbound(t *testing.T) {
 		t.Errorf("Start with a bad entry: %v", err)
 	}
 }
+
+// The endpointproxy trusts the emulator's own CA: a service connection that
+// points at the emulator itself (an externaltfs connection to its Azure
+// DevOps, as deploy/patrol.example.yaml shows) verifies like one to a tool.
+func TestOutboundTrustsTheEmulatorsOwnCA(t *testing.T) {
+	e, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	resp, err := e.outboundClient().Get(e.DevOpsURL() + "/contoso/_apis/connectionData")
+	if err != nil {
+		t.Fatalf("endpointproxy client calling the emulator itself: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous connectionData: HTTP %d, want 401", resp.StatusCode)
+	}
+}

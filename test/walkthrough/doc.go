@@ -22,7 +22,7 @@
 // Stderr is not compared.
 //
 // Each walk-through runs with bash -euo pipefail in a fresh temporary
-// directory (also its HOME), with the patrol binary built from this
+// directory (also its HOME and TMPDIR), with the patrol binary built from this
 // checkout first on PATH, PATROL_EMULATOR_ADDR=127.0.0.1:0 (a free port, so
 // parallel test runs never collide), no inherited AZURE_* or PATROL_*
 // variables, and a time limit. A walk-through must stop every process it

@@ -125,19 +125,28 @@ func runScript(t *testing.T, script string, limit time.Duration) string {
 			testtool.Require(t, tool, "apt-get install "+tool)
 		}
 	}
-	dir := t.TempDir()
+	stdout, err := execScript(t.TempDir(), script, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdout
+}
+
+// execScript runs script in dir (see runScript); the error carries the
+// numbered script, its stdout and its stderr.
+func execScript(dir, script string, limit time.Duration) (string, error) {
 	path := filepath.Join(dir, ".walkthrough.sh")
 	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	stdoutF, err := os.Create(filepath.Join(dir, ".stdout"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer stdoutF.Close()
 	stderrF, err := os.Create(filepath.Join(dir, ".stderr"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer stderrF.Close()
 
@@ -146,31 +155,56 @@ func runScript(t *testing.T, script string, limit time.Duration) string {
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", path)
 	cmd.Dir = dir
 	cmd.Env = scriptEnv(dir)
-	cmd.Stdin = nil
 	// Files, not pipes: a background process that keeps them open does
 	// not keep Wait from returning.
 	cmd.Stdout, cmd.Stderr = stdoutF, stderrF
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	runErr := cmd.Run()
-	pgid := cmd.Process.Pid
-	left := waitGroupEmpty(pgid, 10*time.Second)
-	if len(left) > 0 {
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		waitGroupEmpty(pgid, 10*time.Second)
+	left := []string(nil)
+	if cmd.Process != nil {
+		pgid := cmd.Process.Pid
+		if left = waitGroupEmpty(pgid, 5*time.Second); len(left) > 0 {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			waitGroupEmpty(pgid, 10*time.Second)
+		}
 	}
 	stdout, _ := os.ReadFile(stdoutF.Name())
 	stderr, _ := os.ReadFile(stderrF.Name())
 	report := fmt.Sprintf("--- script:\n%s\n--- stdout:\n%s\n--- stderr:\n%s", numbered(script), stdout, stderr)
 	switch {
 	case ctx.Err() != nil:
-		t.Fatalf("the script did not finish within %s (killed)\n%s", limit, report)
+		return "", fmt.Errorf("the script did not finish within %s (killed)\n%s", limit, report)
 	case runErr != nil:
-		t.Fatalf("a step failed (%v); with bash -euo pipefail the script stops at the first failing command\n%s", runErr, report)
+		return "", fmt.Errorf("a step failed (%v); with bash -euo pipefail the script stops at the first failing command\n%s", runErr, report)
 	case len(left) > 0:
-		t.Fatalf("the script left processes running (%s): the next walk-through would find the emulator's port taken; end it with kill \"$PATROL_EMULATOR_PID\"\n%s", strings.Join(left, "; "), report)
+		return "", fmt.Errorf("the script left processes running (%s): the next walk-through would find the emulator's port taken; end it with kill \"$PATROL_EMULATOR_PID\"\n%s", strings.Join(left, "; "), report)
 	}
-	return string(stdout)
+	return string(stdout), nil
+}
+
+// The runner's own verdicts: a failing step, a process left running, and
+// a script that stops what it started.
+func TestExecScriptVerdicts(t *testing.T) {
+	testtool.Require(t, "bash", "apt-get install bash")
+	for script, want := range map[string]string{
+		"echo one\nfalse\necho two\n":            "a step failed",
+		"echo one | false | cat\n":               "a step failed",
+		"sleep 300 &\necho started\n":            "left processes running",
+		"sleep 300 &\nkill $!\necho stopped\n":   "",
+		"echo \"$PATROL_EMULATOR_ADDR $HOME\"\n": "",
+	} {
+		dir := t.TempDir()
+		out, err := execScript(dir, script, time.Minute)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", script, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: err = %v, want %q", script, err, want)
+		case strings.Contains(script, "PATROL_EMULATOR_ADDR") && out != "127.0.0.1:0 "+dir+"\n":
+			t.Errorf("%q printed %q, want the free-port address and the scratch HOME", script, out)
+		}
+	}
 }
 
 // scriptEnv is the walk-through's environment: this process's, without
@@ -182,7 +216,7 @@ func scriptEnv(dir string) []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(k, "AZURE_"), strings.HasPrefix(k, "PATROL_"), strings.HasPrefix(k, "XDG_"),
-			strings.HasPrefix(k, "SSL_CERT_"), k == "HOME", k == "PATH", k == "KUBECONFIG", k == "NEW_SONAR_TOKEN",
+			strings.HasPrefix(k, "SSL_CERT_"), k == "HOME", k == "TMPDIR", k == "PATH", k == "KUBECONFIG", k == "NEW_SONAR_TOKEN",
 			strings.EqualFold(k, "NO_PROXY"):
 			continue
 		}
@@ -190,6 +224,7 @@ func scriptEnv(dir string) []string {
 	}
 	return append(env,
 		"HOME="+dir,
+		"TMPDIR="+dir, // patrol emulator's default --ca-file is $TMPDIR/patrol-emulator-ca.pem: one per run
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"PATROL_EMULATOR_ADDR=127.0.0.1:0",
 		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
