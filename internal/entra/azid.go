@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/redact"
 )
 
@@ -27,6 +28,7 @@ func (o Options) clientOptions() azcore.ClientOptions {
 			MaxRetries:    maxTries - 1,
 			RetryDelay:    o.retryBase,
 			MaxRetryDelay: 20 * o.retryBase,
+			ShouldRetry:   errkind.ShouldRetry,
 		},
 	}
 }

@@ -2,6 +2,7 @@ package entra
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -78,6 +79,9 @@ func (e *SignInError) Retryable() bool {
 	if e.cause != nil && httpx.Permanent(e.cause) {
 		return false
 	}
+	if _, cert := e.certificate(); cert {
+		return false
+	}
 	return e.Status == 0 && e.cause != nil || e.Status == 429 || e.Status >= 500
 }
 
@@ -86,10 +90,33 @@ func (e *SignInError) Kind() errkind.Kind {
 	if e.cause != nil && httpx.Permanent(e.cause) {
 		return errkind.Of(e.cause) // a refused redirect or an oversized answer: the URL is wrong
 	}
+	if _, cert := e.certificate(); cert {
+		return errkind.Usage // the authority's certificate: trust settings, not Entra
+	}
 	if e.Retryable() {
 		return errkind.Transient
 	}
 	return errkind.Auth
+}
+
+// certificate reports a server certificate that failed verification, in
+// the cause or (azidentity flattens its errors) in the description, with
+// the hint that says how to fix it.
+func (e *SignInError) certificate() (string, bool) {
+	if h, ok := errkind.Certificate(e.cause); ok {
+		return h, true
+	}
+	if e.Description != "" {
+		return errkind.Certificate(errors.New(e.Description))
+	}
+	return "", false
+}
+
+// ErrorHint is the certificate advice for a TLS verification failure (the
+// kind's generic advice otherwise).
+func (e *SignInError) ErrorHint() string {
+	h, _ := e.certificate()
+	return h
 }
 
 const rebootstrap = "the stored refresh token is no longer valid: run `patrol login` again (device code) to store a new one"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/redact"
 )
@@ -88,7 +89,8 @@ func (o Options) post(ctx context.Context, m Method, endpoint string, form url.V
 			if ctx.Err() != nil {
 				return httpResult{}, backoff.Permanent(ctx.Err())
 			}
-			if httpx.Permanent(err) {
+			if _, cert := errkind.Certificate(err); cert || httpx.Permanent(err) {
+				// An untrusted certificate does not become trusted by retrying.
 				return httpResult{}, backoff.Permanent(&SignInError{Method: m, cause: err})
 			}
 			return httpResult{}, err

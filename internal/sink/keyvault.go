@@ -165,7 +165,7 @@ func NewKeyVault(p KeyVaultParams, cred azcore.TokenCredential, httpClient *http
 	// Never redirected (the PUT carries the PAT), answers bounded:
 	// internal/httpx, purpose KeyVault.
 	opts.ClientOptions.Transport = httpx.For(httpClient, httpx.KeyVault)
-	opts.ClientOptions.Retry = policy.RetryOptions{MaxRetries: 3}
+	opts.ClientOptions.Retry = policy.RetryOptions{MaxRetries: 3, ShouldRetry: errkind.ShouldRetry}
 	c, err := azsecrets.NewClient(strings.TrimRight(p.VaultURL, "/"), cred, opts)
 	if err != nil {
 		return nil, kubeUsageErr("azure-key-vault %s: %v", p.VaultURL, err)
@@ -286,6 +286,9 @@ func (k *KeyVault) wrap(op string, err error) error {
 		e.Hint = "signing in to Key Vault failed; check the Azure credential"
 	case errkind.Of(err) != errkind.Unknown:
 		e.K = errkind.Of(err)
+	case isCertificate(err):
+		e.K = errkind.Usage
+		e.Hint, _ = errkind.Certificate(err)
 	case errors.As(err, &ne):
 		e.K = errkind.Transient
 		e.Hint = "could not reach the vault; check vaultUrl, DNS and proxy settings"

@@ -519,6 +519,9 @@ func kubeErr(verb, resource string, err error, forbiddenHint string) error {
 		ke.K = errkind.Transient
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		ke.K = errkind.Transient
+	case isCertificate(err):
+		ke.K = errkind.Usage
+		ke.Hint, _ = errkind.Certificate(err)
 	default:
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) {
@@ -526,4 +529,11 @@ func kubeErr(verb, resource string, err error, forbiddenHint string) error {
 		}
 	}
 	return ke
+}
+
+// isCertificate reports a server certificate that failed verification: the
+// trust configuration's problem, never transient.
+func isCertificate(err error) bool {
+	_, ok := errkind.Certificate(err)
+	return ok
 }
