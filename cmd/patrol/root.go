@@ -117,7 +117,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", "", "patrol.yaml to read connection settings from (env PATROL_CONFIG)")
-	pf.StringVar(&a.flags.Organization, "org", "", "Azure DevOps organisation name (env AZURE_DEVOPS_ORG)")
+	pf.StringVar(&a.flags.Organization, "org", "", "Azure DevOps organisation: its name or URL, https://dev.azure.com/ORG or https://ORG.visualstudio.com (env AZURE_DEVOPS_ORG: the name)")
 	pf.StringVar(&a.flags.AuthMethod, "auth", "", "sign-in method: "+strings.Join(config.AuthMethods, "|")+" (env PATROL_AUTH; default auto)")
 	pf.StringVar(&a.flags.TenantID, "tenant-id", "", "Entra tenant GUID or domain (env AZURE_TENANT_ID)")
 	pf.StringVar(&a.flags.ClientID, "client-id", "", "app registration's Application (client) ID (env AZURE_CLIENT_ID)")
@@ -149,6 +149,12 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 		if _, err := output.ParseFormat(a.outputFormat); err != nil {
 			return err
 		}
+		// --org also takes the organisation's URL, as az does.
+		org, err := config.OrganizationArg("--org", a.flags.Organization)
+		if err != nil {
+			return err
+		}
+		a.flags.Organization = org
 		return checkDurationFlags(cmd)
 	}
 
