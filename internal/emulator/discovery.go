@@ -48,12 +48,13 @@ type locationEntry struct {
 type resourceArea struct {
 	ID   string
 	Name string
-	host string // hostVSSPS or hostDevOps
+	host string // hostVSSPS, hostDevOps or hostAudit
 }
 
 const (
 	hostVSSPS  = "vssps"
 	hostDevOps = "devops"
+	hostAudit  = "auditservice"
 )
 
 // Location ids are the service's (the ones Microsoft's clients hard-code);
@@ -92,6 +93,12 @@ var locationTable = []locationEntry{
 	// Tokens (tokens-7.2.json): the PAT lifecycle API.
 	{apiLocation{ID: "55967393-20ef-45c6-a96c-b5d5d5986a9a", Area: "tokens", ResourceName: "pats",
 		RouteTemplate: "_apis/tokens/pats", ResourceVersion: 1, MinVersion: "6.1", MaxVersion: "7.2", ReleasedVersion: "0.0"}, nil},
+	// Graph users (vssps; the location of azure-devops-go-api's graph client).
+	{apiLocation{ID: "005e26ec-6b77-4e4f-a986-b3827bf241f5", Area: "Graph", ResourceName: "Users",
+		RouteTemplate: "_apis/Graph/Users/{userDescriptor}", ResourceVersion: 1, MinVersion: "5.0", MaxVersion: "7.2", ReleasedVersion: "0.0"}, []string{"userDescriptor"}},
+	// Audit log (auditservice; audit-7.1 and azure-devops-go-api's audit client).
+	{apiLocation{ID: "4e5fa14f-7097-4b73-9c85-00abc7353c61", Area: "Audit", ResourceName: "auditLog",
+		RouteTemplate: "_apis/audit/auditlog", ResourceVersion: 1, MinVersion: "5.0", MaxVersion: "7.2", ReleasedVersion: "0.0"}, nil},
 	// TokenAdmin (tokenAdmin-7.2.json).
 	{apiLocation{ID: "af68438b-ed04-4407-9eb6-f1dbae3f922e", Area: "tokenadmin", ResourceName: "personalAccessTokens",
 		RouteTemplate: "_apis/tokenadmin/personalaccesstokens/{subjectDescriptor}", ResourceVersion: 1, MinVersion: "5.0", MaxVersion: "7.2", ReleasedVersion: "0.0"}, nil},
@@ -109,6 +116,8 @@ var resourceAreas = []resourceArea{
 	{ID: "a85b8835-c1a1-4aac-ae97-1c3d0ba72dbd", Name: "distributedtask", host: hostDevOps},
 	{ID: "55967393-20ef-45c6-a96c-b5d5d5986a9a", Name: "tokens", host: hostVSSPS},
 	{ID: "af68438b-ed04-4407-9eb6-f1dbae3f922e", Name: "tokenadmin", host: hostVSSPS},
+	{ID: "bb1e7ec9-e901-4b68-999a-de7012b920f8", Name: "Graph", host: hostVSSPS},
+	{ID: "94ff054d-5ee1-413d-9341-3f4a7827de2e", Name: "Audit", host: hostAudit},
 }
 
 // unlocatedRoutes are Azure DevOps routes that have no ApiResourceLocation
@@ -123,7 +132,7 @@ var unlocatedRoutes = map[string]bool{
 }
 
 func (e *Emulator) registerDiscovery() {
-	for _, host := range []string{hostDevOps, hostVSSPS} {
+	for _, host := range []string{hostDevOps, hostVSSPS, hostAudit} {
 		prefix := "/" + host + "/{org}/_apis"
 		e.handle(http.MethodOptions, prefix, "ado", e.handleLocations(host))
 		e.handle(http.MethodOptions, prefix+"/{area}", "ado", e.handleLocations(host))
@@ -135,7 +144,7 @@ func (e *Emulator) registerDiscovery() {
 // hostOf splits a route template into its host ("devops", "vssps") and the
 // segments after /{host}/{org}; ok is false for routes outside Azure DevOps.
 func hostOf(rt *route) (host string, rest []string, ok bool) {
-	if len(rt.segs) < 2 || rt.segs[1] != "{org}" || (rt.segs[0] != hostDevOps && rt.segs[0] != hostVSSPS) {
+	if len(rt.segs) < 2 || rt.segs[1] != "{org}" || (rt.segs[0] != hostDevOps && rt.segs[0] != hostVSSPS && rt.segs[0] != hostAudit) {
 		return "", nil, false
 	}
 	return rt.segs[0], rt.segs[2:], true
@@ -250,8 +259,11 @@ func (e *Emulator) handleResourceAreas(w http.ResponseWriter, r *http.Request, p
 	infos := make([]resourceAreaInfo, 0, len(resourceAreas))
 	for _, a := range resourceAreas {
 		base := e.DevOpsURL()
-		if a.host == hostVSSPS {
+		switch a.host {
+		case hostVSSPS:
 			base = e.VSSPSURL()
+		case hostAudit:
+			base = e.AuditURL()
 		}
 		infos = append(infos, resourceAreaInfo{ID: a.ID, Name: a.Name, LocationURL: base + "/" + org.Name + "/"})
 	}

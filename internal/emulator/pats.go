@@ -166,6 +166,7 @@ func (e *Emulator) handlePatsCreate(w http.ResponseWriter, r *http.Request, p pa
 	e.mu.Lock()
 	e.st.PATs[rec.AuthorizationID] = rec
 	e.st.patHash[rec.Hash] = rec.AuthorizationID
+	e.auditPATLocked(org, c, "PatCreateEvent", rec, fmt.Sprintf("Personal access token %q was created.", rec.DisplayName))
 	e.saveLocked()
 	e.mu.Unlock()
 	t := rec.wire()
@@ -292,6 +293,7 @@ func (e *Emulator) handlePatsUpdate(w http.ResponseWriter, r *http.Request, p pa
 		next.ValidTo = vt.Round(10 * time.Millisecond)
 	}
 	*rec = next
+	e.auditPATLocked(org, c, "PatUpdateEvent", rec, fmt.Sprintf("Personal access token %q was updated.", rec.DisplayName))
 	e.saveLocked()
 	t := rec.wire()
 	writeJSON(w, http.StatusOK, api.PatTokenResult{PatToken: &t, PatTokenError: api.ErrNone})
@@ -310,6 +312,9 @@ func (e *Emulator) handlePatsRevoke(w http.ResponseWriter, r *http.Request, p pa
 	e.mu.Lock()
 	rec := e.findPATLocked(org, c, id)
 	if rec != nil {
+		if !rec.Revoked {
+			e.auditPATLocked(org, c, "PatRevokeEvent", rec, fmt.Sprintf("Personal access token %q was revoked.", rec.DisplayName))
+		}
 		rec.Revoked = true
 		e.saveLocked()
 	}
@@ -495,6 +500,7 @@ func (e *Emulator) IssuePAT(upn, org, displayName, scope string, validTo time.Ti
 		TargetAccounts: []string{o.ID}, ValidFrom: e.now().UTC(), ValidTo: validTo.UTC().Round(10 * time.Millisecond), Hash: hashSecret(secret)}
 	e.st.PATs[rec.AuthorizationID] = rec
 	e.st.patHash[rec.Hash] = rec.AuthorizationID
+	e.auditPATLocked(o, &caller{Kind: kindUser, OID: u.ObjectID, TID: u.TenantID, UPN: u.UPN, User: u}, "PatCreateEvent", rec, fmt.Sprintf("Personal access token %q was created.", rec.DisplayName))
 	e.saveLocked()
 	return rec.AuthorizationID, secret, nil
 }
@@ -520,31 +526,31 @@ func (e *Emulator) PATIsRevoked(authorizationID string) bool {
 
 // ---- TokenAdmin ----
 
-func (e *Emulator) tokenAdminCaller(w http.ResponseWriter, r *http.Request, p params) (*Org, bool) {
+func (e *Emulator) tokenAdminCaller(w http.ResponseWriter, r *http.Request, p params) (*Org, *caller, bool) {
 	org := e.lookupOrg(w, p["org"])
 	if org == nil {
-		return nil, false
+		return nil, nil, false
 	}
 	if !checkAPIVersion(w, r, generalVersions, false) {
-		return nil, false
+		return nil, nil, false
 	}
 	c, ok := e.authDevOps(w, r, org, false)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	if c.Kind != kindUser || !containsFold(org.Admins, c.UPN) {
 		writeVSSError(w, http.StatusUnauthorized, "UnauthorizedRequestException",
 			fmt.Sprintf("TF400813: %s is not a Project Collection Administrator of organization '%s': TokenAdmin needs an organization administrator.", c.name(), org.Name))
-		return nil, false
+		return nil, nil, false
 	}
 	if !e.requireScope(w, org, c, "vso.tokenadministration") { // tokenAdmin-7.2.json security
-		return nil, false
+		return nil, nil, false
 	}
-	return org, true
+	return org, c, true
 }
 
 func (e *Emulator) handleTokenAdminList(w http.ResponseWriter, r *http.Request, p params) {
-	org, ok := e.tokenAdminCaller(w, r, p)
+	org, _, ok := e.tokenAdminCaller(w, r, p)
 	if !ok {
 		return
 	}
@@ -612,7 +618,7 @@ func (e *Emulator) handleTokenAdminList(w http.ResponseWriter, r *http.Request, 
 const zeroGUID = "00000000-0000-0000-0000-000000000000"
 
 func (e *Emulator) handleTokenAdminRevocations(w http.ResponseWriter, r *http.Request, p params) {
-	org, ok := e.tokenAdminCaller(w, r, p)
+	org, c, ok := e.tokenAdminCaller(w, r, p)
 	if !ok {
 		return
 	}
@@ -630,6 +636,9 @@ func (e *Emulator) handleTokenAdminRevocations(w http.ResponseWriter, r *http.Re
 	e.mu.Lock()
 	for _, rv := range body {
 		if rec := e.st.PATs[strings.ToLower(rv.AuthorizationID)]; rec != nil && rec.visibleIn(org) {
+			if !rec.Revoked {
+				e.auditPATLocked(org, c, "PatRevokeEvent", rec, fmt.Sprintf("Personal access token %q was revoked by an administrator.", rec.DisplayName))
+			}
 			rec.Revoked = true
 		}
 	}
@@ -639,7 +648,7 @@ func (e *Emulator) handleTokenAdminRevocations(w http.ResponseWriter, r *http.Re
 }
 
 func (e *Emulator) handleTokenAdminRules(w http.ResponseWriter, r *http.Request, p params) {
-	org, ok := e.tokenAdminCaller(w, r, p)
+	org, c, ok := e.tokenAdminCaller(w, r, p)
 	if !ok {
 		return
 	}
@@ -663,6 +672,9 @@ func (e *Emulator) handleTokenAdminRules(w http.ResponseWriter, r *http.Request,
 	e.mu.Lock()
 	for _, rec := range e.st.PATs {
 		if rec.visibleIn(org) && rec.ValidFrom.Before(before) && scopeGrants(rec.Scope, want...) {
+			if !rec.Revoked {
+				e.auditPATLocked(org, c, "PatRevokeEvent", rec, fmt.Sprintf("Personal access token %q was revoked by a revocation rule.", rec.DisplayName))
+			}
 			rec.Revoked = true
 		}
 	}

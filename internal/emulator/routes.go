@@ -6,6 +6,8 @@ func (e *Emulator) registerRoutes() {
 	e.registerAdmin()
 	e.registerSessionAdmin()
 	e.registerDevOps()
+	e.registerGraphUsers()
+	e.registerAudit()
 	e.registerDiscovery()
 	e.registerServices()
 	e.registerEndpointProxy()

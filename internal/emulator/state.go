@@ -70,6 +70,8 @@ type state struct {
 	// SessionsRevoked: user object id (lower case) → when its sign-in
 	// sessions were revoked (RevokeSignInSessions).
 	SessionsRevoked map[string]time.Time `json:"sessionsRevoked,omitempty"`
+	// Audit is the audit log (audit.go), oldest first, bounded by auditRetention.
+	Audit []*auditRecord `json:"audit,omitempty"`
 
 	patHash map[string]string // secret hash -> authorizationId
 }

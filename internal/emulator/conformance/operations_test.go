@@ -294,6 +294,14 @@ func TestSpecConformance(t *testing.T) {
 	}
 	w.must(w.call("GET", w.devops(""), w.auth(emulator.DefaultUser), nil), 200, "organization probe")
 	w.must(w.call("GET", w.devops("/_apis/connectionData"), "Basic "+base64.StdEncoding.EncodeToString([]byte(":"+*created.Token)), nil), 200, "connectionData")
+	audit := w.e.AuditURL() + "/" + emulator.DefaultOrg
+	w.must(w.call("OPTIONS", audit+"/_apis", "", nil), 200, "audit locations")
+	w.must(w.call("OPTIONS", audit+"/_apis/audit", "", nil), 200, "audit area locations")
+	w.must(w.call("GET", audit+"/_apis/ResourceAreas", "", nil), 200, "audit resource areas")
+	w.must(w.call("GET", audit+"/_apis/ResourceAreas/94ff054d-5ee1-413d-9341-3f4a7827de2e", "", nil), 200, "audit resource area")
+	w.must(w.call("GET", w.vssps("/_apis/graph/users?api-version=7.1-preview.1"), w.auth(emulator.DefaultUser), nil), 200, "graph users")
+	w.must(w.call("POST", w.e.URL()+"/_emulator/pats/"+created.AuthorizationID+"/discovered", "", nil), 204, "public discovery")
+	w.must(w.call("GET", audit+"/_apis/audit/auditlog?api-version=7.1-preview.1&batchSize=5", w.auth(emulator.AdminUser), nil), 200, "audit log")
 
 	// The service-principal answer of the PAT API (302 to the sign-in page).
 	w.call("GET", w.vssps("/_apis/tokens/pats?api-version=7.2-preview.1"), spAuth(t, w), nil)
