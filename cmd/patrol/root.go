@@ -511,6 +511,7 @@ func (a *app) devops(ctx context.Context) (*devops.Client, error) {
 	dc, err := devops.New(devops.Options{
 		Organization: c.Organization,
 		VSSPSURL:     c.Endpoints.VSSPS,
+		AuditURL:     c.Endpoints.Audit,
 		DevOpsURL:    c.Endpoints.DevOps,
 		APIVersion:   c.Endpoints.APIVersion,
 		Token:        ts,

@@ -74,6 +74,9 @@ type Endpoints struct {
 	VSSPS string `json:"vssps,omitempty"`
 	// DevOps base URL (PATROL_DEVOPS_URL), default https://dev.azure.com.
 	DevOps string `json:"devops,omitempty"`
+	// Audit base URL of the audit log (PATROL_AUDIT_URL), default
+	// https://auditservice.dev.azure.com (`patrol audit`).
+	Audit string `json:"audit,omitempty"`
 	// APIVersion of the PAT API (PATROL_API_VERSION), default 7.1-preview.1.
 	APIVersion string `json:"apiVersion,omitempty"`
 	// CABundle is an extra PEM bundle to trust (PATROL_CA_BUNDLE), added to

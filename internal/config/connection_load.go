@@ -40,6 +40,7 @@ const (
 	EnvAuthorityHost            = "AZURE_AUTHORITY_HOST"
 	EnvDisableInstanceDiscovery = "PATROL_DISABLE_INSTANCE_DISCOVERY"
 	EnvVSSPSURL                 = "PATROL_VSSPS_URL"
+	EnvAuditURL                 = "PATROL_AUDIT_URL"
 	EnvDevOpsURL                = "PATROL_DEVOPS_URL"
 	EnvAPIVersion               = "PATROL_API_VERSION"
 	EnvCABundle                 = "PATROL_CA_BUNDLE"
@@ -52,6 +53,7 @@ const (
 const (
 	DefaultAuthorityHost = "https://login.microsoftonline.com/"
 	DefaultVSSPSURL      = "https://vssps.dev.azure.com"
+	DefaultAuditURL      = "https://auditservice.dev.azure.com"
 	DefaultDevOpsURL     = "https://dev.azure.com"
 	DefaultAPIVersion    = "7.1-preview.1"
 	DefaultAuthMethod    = "auto"
@@ -332,6 +334,7 @@ func applyEnv(c *Connection, env LookupEnv) error {
 		return err
 	}
 	str(&c.Endpoints.VSSPS, EnvVSSPSURL)
+	str(&c.Endpoints.Audit, EnvAuditURL)
 	str(&c.Endpoints.DevOps, EnvDevOpsURL)
 	str(&c.Endpoints.APIVersion, EnvAPIVersion)
 	str(&c.Endpoints.CABundle, EnvCABundle)
@@ -428,6 +431,9 @@ func applyDefaults(c *Connection) {
 	if c.Endpoints.AuthorityHost == "" {
 		c.Endpoints.AuthorityHost = DefaultAuthorityHost
 	}
+	if c.Endpoints.Audit == "" {
+		c.Endpoints.Audit = DefaultAuditURL
+	}
 	if c.Endpoints.VSSPS == "" {
 		c.Endpoints.VSSPS = DefaultVSSPSURL
 	}
@@ -482,6 +488,7 @@ func (c Connection) Validate() error {
 		{c.Endpoints.AuthorityHost, EnvAuthorityHost + " (flag --authority-host, endpoints.authorityHost)"},
 		{c.Endpoints.VSSPS, EnvVSSPSURL + " (flag --vssps-url, endpoints.vssps)"},
 		{c.Endpoints.DevOps, EnvDevOpsURL + " (flag --devops-url, endpoints.devops)"},
+		{c.Endpoints.Audit, EnvAuditURL + " (endpoints.audit)"},
 	}
 	for _, u := range urls {
 		if u.v == "" {

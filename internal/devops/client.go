@@ -74,6 +74,7 @@ import (
 const (
 	DefaultVSSPSURL    = "https://vssps.dev.azure.com"
 	DefaultDevOpsURL   = "https://dev.azure.com"
+	DefaultAuditURL    = "https://auditservice.dev.azure.com"
 	DefaultMaxAttempts = 5
 	DefaultMaxElapsed  = 2 * time.Minute
 	// DefaultMaxPages bounds the pages one listing follows (100 PATs each).
@@ -93,6 +94,8 @@ type Options struct {
 	// DevOpsURL is the base URL of connectionData, service endpoints and
 	// variable groups (DefaultDevOpsURL if empty).
 	DevOpsURL string
+	// AuditURL is the base URL of the audit log (DefaultAuditURL if empty).
+	AuditURL string
 	// APIVersion is sent to tokens/pats (api.DefaultPATAPIVersion if empty).
 	APIVersion string
 	// Token supplies Entra access tokens for Azure DevOps. Required for every
@@ -138,6 +141,7 @@ type Client struct {
 	org         string
 	vssps       string
 	devops      string
+	audit       string
 	patVersion  string
 	token       entra.TokenSource
 	hc          *http.Client
@@ -194,6 +198,10 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	audit, err := baseURL("auditURL", opts.AuditURL, DefaultAuditURL)
+	if err != nil {
+		return nil, err
+	}
 	ver := opts.APIVersion
 	if ver == "" {
 		ver = api.DefaultPATAPIVersion
@@ -215,6 +223,7 @@ func New(opts Options) (*Client, error) {
 		org:         opts.Organization,
 		vssps:       vssps,
 		devops:      devops,
+		audit:       audit,
 		patVersion:  ver,
 		token:       opts.Token,
 		log:         opts.Logger,
@@ -310,27 +319,34 @@ type response struct {
 // do runs r with retries as configured and decodes a 2xx JSON body into out
 // (if out is non-nil).
 func (c *Client) do(ctx context.Context, r request, out any) error {
+	_, err := c.doHeader(ctx, r, out)
+	return err
+}
+
+// doHeader is do that also returns the response headers (continuation
+// tokens some APIs send there).
+func (c *Client) doHeader(ctx context.Context, r request, out any) (http.Header, error) {
 	resp, err := c.send(ctx, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.body.Close()
 	if out == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.body, maxErrorBody))
-		return nil
+		return resp.header, nil
 	}
 	if err := json.NewDecoder(resp.body).Decode(out); err != nil {
 		if r.accept2 && errors.Is(err, io.EOF) {
-			return nil
+			return resp.header, nil
 		}
 		var le *httpx.LimitError
 		if errors.As(err, &le) {
-			return fmt.Errorf("%s: %w", r.op, le)
+			return nil, fmt.Errorf("%s: %w", r.op, le)
 		}
-		return &APIError{Op: r.op, Method: r.method, URL: redactURL(r.url), Status: resp.status,
+		return nil, &APIError{Op: r.op, Method: r.method, URL: redactURL(r.url), Status: resp.status,
 			Message: "the response body is not the expected JSON: " + err.Error(), kind: errkind.Transient}
 	}
-	return nil
+	return resp.header, nil
 }
 
 // send runs r with retries and returns the first 2xx response.

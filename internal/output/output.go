@@ -44,10 +44,11 @@ const (
 	YAML     Format = "yaml"
 	Name     Format = "name"
 	JSONPath Format = "jsonpath"
+	CSV      Format = "csv"
 )
 
 // Formats lists the valid -o values (jsonpath takes =TEMPLATE).
-var Formats = []Format{Table, Wide, JSON, YAML, Name, JSONPath}
+var Formats = []Format{Table, Wide, JSON, YAML, Name, JSONPath, CSV}
 
 // Spec is a parsed -o value: the format and, for jsonpath, its template.
 type Spec struct {
@@ -76,12 +77,12 @@ func Parse(s string) (Spec, error) {
 		return Spec{Format: JSONPath, Template: tmpl}, nil
 	}
 	switch f := Format(strings.ToLower(t)); f {
-	case Auto, Table, Wide, JSON, YAML, Name:
+	case Auto, Table, Wide, JSON, YAML, Name, CSV:
 		return Spec{Format: f}, nil
 	case JSONPath:
 		return Spec{}, errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output) needs a template: use -o jsonpath='{…}'", s))
 	}
-	return Spec{}, errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output) is not valid: use one of table, wide, json, yaml, name, jsonpath=TEMPLATE", s))
+	return Spec{}, errkind.New(errkind.Usage, fmt.Errorf("output format %q (flag -o/--output) is not valid: use one of table, wide, json, yaml, name, csv, jsonpath=TEMPLATE", s))
 }
 
 func newJSONPath(tmpl string) (*jsonpath.JSONPath, error) {
@@ -170,6 +171,20 @@ func (p Printer) Print(v any) error {
 			}
 		}
 		return nil
+	case CSV:
+		var t TableData
+		switch tv := v.(type) {
+		case WideTabler:
+			t = tv.WideTable()
+		case Tabler:
+			t = tv.Table()
+		default:
+			return errkind.New(errkind.Usage, fmt.Errorf("output format \"csv\" (flag -o/--output) is not supported by this command: use table, wide, json, yaml or jsonpath"))
+		}
+		if p.NoHeaders {
+			t.Header = nil
+		}
+		return WriteCSV(p.Out, t)
 	case Wide:
 		if t, ok := v.(WideTabler); ok {
 			return p.table(t.WideTable())
