@@ -35,7 +35,7 @@ func TestParseFormat(t *testing.T) {
 		}
 	}
 	_, err := ParseFormat("xml")
-	if err == nil || errkind.Of(err) != errkind.Usage || !strings.Contains(err.Error(), "-o/--output") || !strings.Contains(err.Error(), "table, wide, json, yaml, name, jsonpath=TEMPLATE") {
+	if err == nil || errkind.Of(err) != errkind.Usage || !strings.Contains(err.Error(), "-o/--output") || !strings.Contains(err.Error(), "table, wide, json, yaml, name, csv, jsonpath=TEMPLATE") {
 		t.Fatalf("bad error: %v", err)
 	}
 }
