@@ -175,6 +175,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	root.AddCommand(newConfigCmd(a))
 	root.AddCommand(newEndpointCmd(a))
 	root.AddCommand(newDoctorCmd(a))
+	root.AddCommand(newAuditCmd(a))
 	// --- end ---
 
 	rejectUnknownSubcommands(root)

@@ -83,9 +83,12 @@ func NewListWriter[T any](p Printer, f ListFormat[T]) (*ListWriter[T], error) {
 		if f.Name == nil {
 			return nil, errkind.New(errkind.Usage, fmt.Errorf("output format \"name\" (flag -o/--output) is not supported by this command: use table, wide, json, yaml or jsonpath"))
 		}
-	case Wide:
+	case Wide, CSV:
 		if f.WideRow != nil {
 			w.header, w.row = f.WideHeader, f.WideRow
+		}
+		if p.Format == CSV && w.row == nil {
+			return nil, errkind.New(errkind.Usage, fmt.Errorf("output format \"csv\" (flag -o/--output) is not supported by this command: use table, wide, json, yaml or jsonpath"))
 		}
 	case JSONPath:
 		mode, err := jsonPathMode(p.Template)
@@ -138,6 +141,12 @@ func (w *ListWriter[T]) add(v T) error {
 	case Name:
 		_, err := fmt.Fprintln(w.p.Out, w.f.Name(v))
 		return err
+	case CSV:
+		t := TableData{Rows: [][]string{w.row(v)}}
+		if !w.open {
+			t.Header, w.open = w.header, true
+		}
+		return WriteCSV(w.p.Out, t)
 	case JSONPath:
 		d, err := genericDoc(w.doc(v))
 		if err != nil {
@@ -174,6 +183,12 @@ func (w *ListWriter[T]) Flush() error {
 func (w *ListWriter[T]) flush(final bool) error {
 	switch w.p.Format {
 	case JSON, YAML, Name:
+		return nil
+	case CSV:
+		if final && !w.open && w.header != nil {
+			w.open = true
+			return WriteCSV(w.p.Out, TableData{Header: w.header})
+		}
 		return nil
 	case JSONPath:
 		return w.flushJSONPath(final)
