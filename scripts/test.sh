@@ -37,10 +37,12 @@ fail=0
 
 # Real-server tests (nginx for the service-endpoint schemes; jq and curl for
 # the README walk-throughs; openssl for test helpers) must run, not skip.
-step "system programs (nginx, jq, curl, openssl)"
+step "system programs (nginx, jq, curl, openssl, chromium)"
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 for p in jq curl openssl; do command -v "$p" >/dev/null 2>&1 || need+=("$p"); done
+# Headless Chromium renders the HTML report of `patrol audit` (cmd/patrol TestAuditHTMLInChromium).
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing ${need[*]} (apt-get)"
   SUDO=""
