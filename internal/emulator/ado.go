@@ -33,9 +33,9 @@ func (c *caller) name() string {
 
 // lookupOrg answers 404 for unknown organisations.
 func (e *Emulator) lookupOrg(w http.ResponseWriter, name string) *Org {
-	e.mu.Lock()
+	e.mu.RLock()
 	o := e.idx.orgs[strings.ToLower(name)]
-	e.mu.Unlock()
+	e.mu.RUnlock()
 	if o == nil {
 		writeVSSError(w, http.StatusNotFound, "AccountNotFoundException",
 			fmt.Sprintf("TF400813: The organization '%s' does not exist in this emulator: use one of the seed's orgs.", name))
@@ -100,11 +100,11 @@ func (e *Emulator) authDevOps(w http.ResponseWriter, r *http.Request, org *Org, 
 			return nil, false
 		}
 		cl := &caller{Kind: c.kind(), OID: c.OID, TID: c.TID, UPN: c.UPN, AppID: c.AppID, Scp: c.Scp}
-		e.mu.Lock()
+		e.mu.RLock()
 		if cl.Kind == kindUser {
 			cl.User = e.idx.usersByOID[strings.ToLower(c.OID)]
 		}
-		e.mu.Unlock()
+		e.mu.RUnlock()
 		if !e.isMember(org, cl) {
 			e.unauthorized(w, org, fmt.Sprintf("TF400813: The user '%s' is not authorized to access this resource: not a member of organization '%s'.", cl.name(), org.Name))
 			return nil, false
@@ -122,8 +122,8 @@ func (e *Emulator) authDevOps(w http.ResponseWriter, r *http.Request, org *Org, 
 		}
 		_, secret, _ := strings.Cut(string(raw), ":")
 		now := e.now()
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		e.mu.RLock()
+		defer e.mu.RUnlock()
 		id := e.st.patHash[hashSecret(secret)]
 		p := e.st.PATs[id]
 		if p == nil || p.Revoked || !now.Before(p.ValidTo) || now.Before(p.ValidFrom.Add(-time.Minute)) {

@@ -261,6 +261,7 @@ func (e *Emulator) handlePATDiscovered(w http.ResponseWriter, r *http.Request, p
 		return
 	}
 	rec.Revoked = true
+	e.st.putPAT(rec)
 	e.auditPATLocked(org, nil, "PatPublicDiscoveryEvent", rec, fmt.Sprintf("Personal access token %q was found in a public repository.", rec.DisplayName))
 	e.auditPATLocked(org, nil, "PatSystemRevokeEvent", rec, fmt.Sprintf("Personal access token %q was revoked by the system after public discovery.", rec.DisplayName))
 	e.saveLocked()

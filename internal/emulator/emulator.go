@@ -96,7 +96,7 @@ type Emulator struct {
 	// outbound is the endpointproxy's client (loopback + AllowOutbound only).
 	outbound *http.Client
 
-	mu         sync.Mutex // guards everything below
+	mu         sync.RWMutex // guards everything below
 	seed       Seed
 	idx        index
 	st         *state

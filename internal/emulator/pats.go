@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -164,8 +164,7 @@ func (e *Emulator) handlePatsCreate(w http.ResponseWriter, r *http.Request, p pa
 		rec.TargetAccounts = []string{org.ID}
 	}
 	e.mu.Lock()
-	e.st.PATs[rec.AuthorizationID] = rec
-	e.st.patHash[rec.Hash] = rec.AuthorizationID
+	e.st.putPAT(rec)
 	e.auditPATLocked(org, c, "PatCreateEvent", rec, fmt.Sprintf("Personal access token %q was created.", rec.DisplayName))
 	e.saveLocked()
 	e.mu.Unlock()
@@ -197,13 +196,13 @@ func (e *Emulator) handlePatsGet(w http.ResponseWriter, r *http.Request, p param
 		patResult(w, api.ErrInvalidAuthorizationID, fmt.Sprintf("authorizationId %q is not a GUID", id))
 		return
 	}
-	e.mu.Lock()
+	e.mu.RLock()
 	rec := e.findPATLocked(org, c, id)
 	var t api.PatToken
 	if rec != nil {
 		t = rec.wire()
 	}
-	e.mu.Unlock()
+	e.mu.RUnlock()
 	if rec == nil {
 		patResult(w, api.ErrAuthorizationNotFound, fmt.Sprintf("no personal access token %s of %s in organization %s", id, c.UPN, org.Name))
 		return
@@ -293,6 +292,7 @@ func (e *Emulator) handlePatsUpdate(w http.ResponseWriter, r *http.Request, p pa
 		next.ValidTo = vt.Round(10 * time.Millisecond)
 	}
 	*rec = next
+	e.st.putPAT(rec)
 	e.auditPATLocked(org, c, "PatUpdateEvent", rec, fmt.Sprintf("Personal access token %q was updated.", rec.DisplayName))
 	e.saveLocked()
 	t := rec.wire()
@@ -316,6 +316,7 @@ func (e *Emulator) handlePatsRevoke(w http.ResponseWriter, r *http.Request, p pa
 			e.auditPATLocked(org, c, "PatRevokeEvent", rec, fmt.Sprintf("Personal access token %q was revoked.", rec.DisplayName))
 		}
 		rec.Revoked = true
+		e.st.putPAT(rec)
 		e.saveLocked()
 	}
 	e.mu.Unlock()
@@ -442,46 +443,34 @@ func (e *Emulator) handlePatsList(w http.ResponseWriter, r *http.Request, p para
 		after = &tok.K
 	}
 	now := e.now()
-	ordered := func(a, b sortKey) bool {
-		if opt.Asc {
-			return less(opt.Sort, a, b)
+	owner := strings.ToLower(c.OID)
+	// A page is a seek in the owner's indexes (patindex.go), under the read
+	// lock; only when PATs expired (or, with a clock set back, came back)
+	// since the last listing does it take the write lock to move them.
+	e.mu.RLock()
+	unlock := e.mu.RUnlock
+	groups := e.st.pats.listGroups(owner, org.ID)
+	if slices.ContainsFunc(groups, func(g *patGroup) bool { return g.stale(now) }) {
+		e.mu.RUnlock()
+		e.mu.Lock()
+		unlock = e.mu.Unlock
+		groups = e.st.pats.listGroups(owner, org.ID)
+		for _, g := range groups {
+			g.resplit(now)
 		}
-		return less(opt.Sort, b, a)
 	}
-	// Keep only what lies after the cursor, sort that, and build wire objects
-	// for the one page returned: a page costs O(n) filtering plus the sort of
-	// the remainder, not n wire objects.
-	type item struct {
-		k   sortKey
-		rec *patRecord
-	}
-	e.mu.Lock()
-	items := make([]item, 0, 64)
-	for _, rec := range e.st.PATs {
-		if !strings.EqualFold(rec.OwnerOID, c.OID) || !rec.visibleIn(org) {
-			continue
-		}
-		st := rec.status(now)
-		if (opt.Filter == "active" && st != 0) || (opt.Filter == "expired" && st != 1) || (opt.Filter == "revoked" && st != 2) {
-			continue
-		}
-		k := keyOf(rec, now)
-		if after != nil && !ordered(*after, k) {
-			continue
-		}
-		items = append(items, item{k, rec})
-	}
-	sort.Slice(items, func(i, j int) bool { return ordered(items[i].k, items[j].k) })
+	items := patPage(groups, opt, after, opt.Top, now)
 	end := min(opt.Top, len(items))
 	page := api.PagedPatTokens{PatTokens: make([]api.PatToken, 0, end)}
 	for _, it := range items[:end] {
 		page.PatTokens = append(page.PatTokens, it.rec.wire())
 	}
 	if end < len(items) {
-		b, _ := json.Marshal(contToken{O: opt, K: items[end-1].k})
+		last := items[end-1]
+		b, _ := json.Marshal(contToken{O: opt, K: sortKey{Name: last.name, Date: last.to, Rank: last.rec.status(now), ID: last.id}})
 		page.ContinuationToken = base64.RawURLEncoding.EncodeToString(b)
 	}
-	e.mu.Unlock()
+	unlock()
 	writeJSON(w, http.StatusOK, page)
 }
 
@@ -498,8 +487,7 @@ func (e *Emulator) IssuePAT(upn, org, displayName, scope string, validTo time.Ti
 	secret = e.newPATSecret()
 	rec := &patRecord{AuthorizationID: newGUID(), OwnerOID: u.ObjectID, Org: o.Name, DisplayName: displayName, Scope: scope,
 		TargetAccounts: []string{o.ID}, ValidFrom: e.now().UTC(), ValidTo: validTo.UTC().Round(10 * time.Millisecond), Hash: hashSecret(secret)}
-	e.st.PATs[rec.AuthorizationID] = rec
-	e.st.patHash[rec.Hash] = rec.AuthorizationID
+	e.st.putPAT(rec)
 	e.auditPATLocked(o, &caller{Kind: kindUser, OID: u.ObjectID, TID: u.TenantID, UPN: u.UPN, User: u}, "PatCreateEvent", rec, fmt.Sprintf("Personal access token %q was created.", rec.DisplayName))
 	e.saveLocked()
 	return rec.AuthorizationID, secret, nil
@@ -507,8 +495,8 @@ func (e *Emulator) IssuePAT(upn, org, displayName, scope string, validTo time.Ti
 
 // PAT returns the stored PAT (without secret) and whether it exists.
 func (e *Emulator) PAT(authorizationID string) (api.PatToken, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	rec := e.st.PATs[strings.ToLower(authorizationID)]
 	if rec == nil {
 		return api.PatToken{}, false
@@ -518,8 +506,8 @@ func (e *Emulator) PAT(authorizationID string) (api.PatToken, bool) {
 
 // PATIsRevoked reports whether the PAT exists and is revoked.
 func (e *Emulator) PATIsRevoked(authorizationID string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	rec := e.st.PATs[strings.ToLower(authorizationID)]
 	return rec != nil && rec.Revoked
 }
@@ -582,34 +570,27 @@ func (e *Emulator) handleTokenAdminList(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	now := e.now()
-	e.mu.Lock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.idx.usersByOID[oid] == nil {
-		e.mu.Unlock()
 		writeVSSError(w, http.StatusNotFound, "IdentityNotFoundException", fmt.Sprintf("No user with subject descriptor %s exists.", desc))
 		return
 	}
-	var all []api.SessionToken
+	var items []*patEntry
 	if v, _ := strconv.ParseBool(q.Get("isPublic")); !v {
-		for _, rec := range e.st.PATs {
-			if !strings.EqualFold(rec.OwnerOID, oid) || !rec.visibleIn(org) {
-				continue
-			}
-			all = append(all, api.SessionToken{AuthorizationID: rec.AuthorizationID, AccessID: zeroGUID, ClientID: zeroGUID,
-				HostAuthorizationID: zeroGUID, UserID: rec.OwnerOID, DisplayName: rec.DisplayName, Scope: rec.Scope,
-				TargetAccounts: rec.wire().TargetAccounts, ValidFrom: rec.ValidFrom, ValidTo: rec.ValidTo,
-				IsValid: rec.status(now) == 0})
-		}
+		items = tokenAdminPage(e.st.pats.listGroups(oid, org.ID), strings.ToLower(cont), size)
 	}
-	e.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].AuthorizationID < all[j].AuthorizationID })
-	start := 0
-	if cont != "" {
-		start = sort.Search(len(all), func(i int) bool { return all[i].AuthorizationID > strings.ToLower(cont) })
+	end := min(size, len(items))
+	out := api.PagedSessionTokens{Value: make([]api.SessionToken, 0, end)}
+	for _, it := range items[:end] {
+		rec := it.rec
+		out.Value = append(out.Value, api.SessionToken{AuthorizationID: rec.AuthorizationID, AccessID: zeroGUID, ClientID: zeroGUID,
+			HostAuthorizationID: zeroGUID, UserID: rec.OwnerOID, DisplayName: rec.DisplayName, Scope: rec.Scope,
+			TargetAccounts: rec.wire().TargetAccounts, ValidFrom: rec.ValidFrom, ValidTo: rec.ValidTo,
+			IsValid: rec.status(now) == 0})
 	}
-	end := min(start+size, len(all))
-	out := api.PagedSessionTokens{Value: append([]api.SessionToken{}, all[start:end]...)}
-	if end < len(all) {
-		last := all[end-1].AuthorizationID
+	if end < len(items) {
+		last := items[end-1].id
 		out.ContinuationToken = &last
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -640,6 +621,7 @@ func (e *Emulator) handleTokenAdminRevocations(w http.ResponseWriter, r *http.Re
 				e.auditPATLocked(org, c, "PatRevokeEvent", rec, fmt.Sprintf("Personal access token %q was revoked by an administrator.", rec.DisplayName))
 			}
 			rec.Revoked = true
+			e.st.putPAT(rec)
 		}
 	}
 	e.saveLocked()
@@ -678,6 +660,7 @@ func (e *Emulator) handleTokenAdminRules(w http.ResponseWriter, r *http.Request,
 			rec.Revoked = true
 		}
 	}
+	e.st.pats = buildPATIndex(e.st.PATs) // a rule may revoke any number of PATs: one rebuild
 	e.saveLocked()
 	e.mu.Unlock()
 	w.WriteHeader(http.StatusCreated)

@@ -39,9 +39,9 @@ func (c *tokenClaims) issuedAt() time.Time {
 // sessionRevokedAt returns when the sessions of the token's subject were
 // revoked, if the token was issued at or before that time.
 func (e *Emulator) sessionRevokedAt(c *tokenClaims) (time.Time, bool) {
-	e.mu.Lock()
+	e.mu.RLock()
 	at, ok := e.st.SessionsRevoked[strings.ToLower(c.OID)]
-	e.mu.Unlock()
+	e.mu.RUnlock()
 	if !ok {
 		return time.Time{}, false
 	}

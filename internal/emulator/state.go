@@ -74,12 +74,14 @@ type state struct {
 	Audit []*auditRecord `json:"audit,omitempty"`
 
 	patHash map[string]string // secret hash -> authorizationId
+	pats    *patIndex         // listing order of PATs (patindex.go)
 }
 
 func newState() *state {
 	return &state{PATs: map[string]*patRecord{}, Refresh: map[string]*refreshRecord{},
 		Endpoints: map[string]*endpointRecord{}, VariableGroups: map[int]*vgRecord{}, NextVGID: 1,
-		Vaults: map[string]*vaultRecord{}, SessionsRevoked: map[string]time.Time{}, patHash: map[string]string{}}
+		Vaults: map[string]*vaultRecord{}, SessionsRevoked: map[string]time.Time{}, patHash: map[string]string{},
+		pats: buildPATIndex(nil)}
 }
 
 func (s *state) reindex() {
@@ -108,6 +110,14 @@ func (s *state) reindex() {
 	for id, p := range s.PATs {
 		s.patHash[p.Hash] = id
 	}
+	s.pats = buildPATIndex(s.PATs)
+}
+
+// putPAT stores rec (new or changed in place) and indexes it.
+func (s *state) putPAT(rec *patRecord) {
+	s.PATs[rec.AuthorizationID] = rec
+	s.patHash[rec.Hash] = rec.AuthorizationID
+	s.pats.put(rec)
 }
 
 // patRecord is a stored PAT; only the hash of its secret is kept.
@@ -168,6 +178,7 @@ func (e *Emulator) stateFromSeed() (*state, error) {
 		st.PATs[id] = rec
 		st.patHash[rec.Hash] = id
 	}
+	st.pats = buildPATIndex(st.PATs)
 	if err := e.seedServices(st); err != nil {
 		return nil, err
 	}
