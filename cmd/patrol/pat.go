@@ -125,12 +125,20 @@ func newPATListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The API marks no PAT as revoked: with --filter all, one listing
+			// of the revoked ones first says which are.
+			revoked := map[string]bool{}
+			if filter == api.FilterAll {
+				if revoked, err = revokedIDs(ctx, dc, prefix); err != nil {
+					return err
+				}
+			}
 			globals := 0
 			for p, err := range dc.ListPATs(ctx, devops.ListOptions{Filter: filter, Sort: sort, Ascending: ascending, PageSize: api.MaxPageSize, NamePrefix: prefix}) {
 				if err != nil {
 					return err
 				}
-				v := viewOf(p, now)
+				v := viewOf(p, now, filter == api.FilterRevoked || revoked[strings.ToLower(p.AuthorizationID)])
 				if v.Global {
 					globals++
 				}
@@ -252,7 +260,7 @@ with -o json it is the "token" field. Scopes are vso.* strings or friendly names
 			if err != nil {
 				return err
 			}
-			v := viewOf(p, now)
+			v := viewOf(p, now, false)
 			if p.Token != nil {
 				v.Token = *p.Token
 			}
@@ -285,9 +293,9 @@ with -o json it is the "token" field. Scopes are vso.* strings or friendly names
 
 func newPATGetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:               "get AUTHORIZATION_ID",
-		Short:             "Show one PAT (never its secret)",
-		Args:              authorizationIDArg,
+		Use:               "get AUTHORIZATION_ID|NAME",
+		Short:             "Show one PAT (never its secret), by authorization ID or unique display name",
+		Args:              patRefArg,
 		ValidArgsFunction: completePATIDs(a),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -295,11 +303,11 @@ func newPATGetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := dc.GetPAT(ctx, args[0])
+			p, revoked, err := resolvePAT(ctx, dc, args[0])
 			if err != nil {
 				return err
 			}
-			v := viewOf(p, a.now())
+			v := viewOf(p, a.now(), revoked)
 			if v.Global {
 				warnGlobal(a, 1)
 			}
@@ -381,7 +389,7 @@ clamps the date, patrol says so (and -o json carries "clamped": true).`,
 			if err != nil {
 				return err
 			}
-			v := viewOf(p, a.now())
+			v := viewOf(p, a.now(), false) // only valid PATs can be updated
 			if want != nil && devops.Clamped(*want, p.ValidTo) {
 				v.Clamped, v.RequestedValidTo = true, want
 				fmt.Fprintf(a.stderr, "note: the maximum-lifespan policy clamped validTo to %s (asked for %s); updates cannot go past creation date + maximum lifespan — create a new PAT to go further\n", p.ValidTo.UTC().Format(time.RFC3339), want.Format(time.RFC3339))
@@ -402,22 +410,34 @@ clamps the date, patrol says so (and -o json carries "clamped": true).`,
 // Names implements output.Namer.
 func (r RevokeResult) Names() []string { return []string{r.AuthorizationID} }
 
-// RevokeResult is the output of `pat revoke`.
+// RevokeResult is the output of `pat revoke`. AlreadyRevoked: the PAT was
+// revoked before this command, which changed nothing (exit 0: the PAT is
+// revoked, as asked).
 type RevokeResult struct {
 	AuthorizationID string `json:"authorizationId"`
+	DisplayName     string `json:"displayName"`
 	Revoked         bool   `json:"revoked"`
+	AlreadyRevoked  bool   `json:"alreadyRevoked"`
 }
 
 // Table implements output.Tabler.
 func (r RevokeResult) Table() output.TableData {
-	return output.TableData{Rows: [][]string{{"Revoked PAT " + r.AuthorizationID + "."}}}
+	msg := fmt.Sprintf("Revoked PAT %s (%q).", r.AuthorizationID, r.DisplayName)
+	if r.AlreadyRevoked {
+		msg = fmt.Sprintf("PAT %s (%q) was already revoked; nothing changed.", r.AuthorizationID, r.DisplayName)
+	}
+	return output.TableData{Rows: [][]string{{msg}}}
 }
 
 func newPATRevokeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:               "revoke AUTHORIZATION_ID",
-		Short:             "Revoke a PAT immediately (no confirmation prompt)",
-		Args:              authorizationIDArg,
+		Use:   "revoke AUTHORIZATION_ID|NAME",
+		Short: "Revoke a PAT immediately, by authorization ID or unique display name (no confirmation prompt)",
+		Long: `Revoke a PAT at once. The argument is its authorization ID or its display name
+when exactly one PAT (active, expired or revoked) has it; several PATs of that
+name are a usage error listing their authorization IDs. Revoking a PAT that is
+already revoked changes nothing, says so and exits 0 (-o json: "alreadyRevoked": true).`,
+		Args:              patRefArg,
 		ValidArgsFunction: completePATIDs(a),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -425,10 +445,17 @@ func newPATRevokeCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := dc.RevokePAT(ctx, args[0]); err != nil {
+			p, revoked, err := resolvePAT(ctx, dc, args[0])
+			if err != nil {
 				return err
 			}
-			return a.printer().Print(RevokeResult{AuthorizationID: args[0], Revoked: true})
+			res := RevokeResult{AuthorizationID: p.AuthorizationID, DisplayName: p.DisplayName, Revoked: true, AlreadyRevoked: revoked}
+			if !revoked {
+				if err := dc.RevokePAT(ctx, p.AuthorizationID); err != nil {
+					return err
+				}
+			}
+			return a.printer().Print(res)
 		},
 	}
 }

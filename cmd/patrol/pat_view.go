@@ -19,6 +19,8 @@ type PATView struct {
 	ValidFrom       time.Time `json:"validFrom"`
 	ValidTo         time.Time `json:"validTo"`
 	Token           string    `json:"token,omitempty"`
+	// Status is active, expired, revoked or global-retired (patStatus).
+	Status string `json:"status"`
 	// Global marks a global PAT (targetAccounts null); Retired says global
 	// PATs no longer work (from 2026-12-01): replace it with an
 	// organisation-scoped PAT and revoke it.
@@ -30,8 +32,33 @@ type PATView struct {
 	RequestedValidTo *time.Time `json:"requestedValidTo,omitempty"`
 }
 
-func viewOf(p api.PatToken, now time.Time) PATView {
-	return PATView{
+// PAT statuses (the STATUS column and the status field). A PAT that is
+// several at once shows the first that applies: revoked, expired,
+// global-retired, active.
+const (
+	statusActive        = "active"
+	statusExpired       = "expired"
+	statusRevoked       = "revoked"
+	statusGlobalRetired = "global-retired"
+)
+
+// patStatus is p's status at now; revoked comes from the caller (the PAT API
+// says it only through displayFilterOption=revoked).
+func patStatus(p PATView, revoked bool, now time.Time) string {
+	switch {
+	case revoked:
+		return statusRevoked
+	case !now.Before(p.ValidTo):
+		return statusExpired
+	case p.Retired:
+		return statusGlobalRetired
+	}
+	return statusActive
+}
+
+// viewOf is p as printed, with its status (revoked as the caller knows it).
+func viewOf(p api.PatToken, now time.Time, revoked bool) PATView {
+	v := PATView{
 		AuthorizationID: p.AuthorizationID,
 		DisplayName:     p.DisplayName,
 		Scope:           p.Scope,
@@ -41,6 +68,8 @@ func viewOf(p api.PatToken, now time.Time) PATView {
 		Global:          p.IsGlobal(),
 		Retired:         p.IsGlobal() && api.GlobalPATsRetired(now),
 	}
+	v.Status = patStatus(v, revoked, now)
+	return v
 }
 
 // globalNote describes a global PAT for the tables.
@@ -52,14 +81,14 @@ func globalNote(p PATView) string {
 	return "GLOBAL (stops working " + day + ")"
 }
 
-var patHeader = []string{"AUTHORIZATION ID", "NAME", "SCOPE", "VALID TO (UTC)", "EXPIRES", "ORGS"}
+var patHeader = []string{"AUTHORIZATION ID", "NAME", "STATUS", "SCOPE", "VALID TO (UTC)", "EXPIRES", "ORGS"}
 
 func patRow(p PATView, now time.Time) []string {
 	orgs := "this org"
 	if p.Global {
 		orgs = globalNote(p)
 	}
-	return []string{p.AuthorizationID, p.DisplayName, p.Scope, p.ValidTo.UTC().Format("2006-01-02 15:04"), humanUntil(p.ValidTo, now), orgs}
+	return []string{p.AuthorizationID, p.DisplayName, p.Status, p.Scope, p.ValidTo.UTC().Format("2006-01-02 15:04"), humanUntil(p.ValidTo, now), orgs}
 }
 
 // patListFormat is how `pat list` prints (a JSON array, never null): the
@@ -97,6 +126,7 @@ func (d patDetail) Table() output.TableData {
 	rows := [][]string{
 		{"Authorization ID:", p.AuthorizationID},
 		{"Name:", p.DisplayName},
+		{"Status:", p.Status},
 		{"Scope:", p.Scope},
 		{"Valid from:", p.ValidFrom.UTC().Format(time.RFC3339)},
 		{"Valid to:", p.ValidTo.UTC().Format(time.RFC3339) + " (" + humanUntil(p.ValidTo, d.now) + ")"},
