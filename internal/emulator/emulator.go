@@ -170,6 +170,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if saved != nil {
 		e.st = saved.State
 		e.st.reindex()
+		e.seedAppCreds(e.st)
 	} else {
 		e.st, err = e.stateFromSeed()
 		if err != nil {
@@ -404,6 +405,19 @@ func (rt *route) match(segs []string) (params, bool) {
 	}
 	var p params
 	for i, s := range rt.segs {
+		if pre, rest, ok := strings.Cut(s, "{"); ok && pre != "" {
+			// a parameter inside a segment, e.g. applications(appId='{appId}')
+			name, post, _ := strings.Cut(rest, "}")
+			v := segs[i]
+			if len(v) <= len(pre)+len(post) || !strings.EqualFold(v[:len(pre)], pre) || !strings.EqualFold(v[len(v)-len(post):], post) {
+				return nil, false
+			}
+			if p == nil {
+				p = params{}
+			}
+			p[name] = v[len(pre) : len(v)-len(post)]
+			continue
+		}
 		if strings.HasPrefix(s, "{") {
 			if segs[i] == "" {
 				return nil, false

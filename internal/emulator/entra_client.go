@@ -44,10 +44,14 @@ func (e *Emulator) authClient(r *http.Request, tenant *Tenant, needSecret bool) 
 		return nil, "", &aadErr{400, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", clientID, tname), ""}
 	}
 	if secret != "" {
-		for _, s := range app.Secrets {
-			if s == secret {
-				return app, acrSecret, nil
-			}
+		e.mu.Lock()
+		check := e.checkSecretLocked(app, secret)
+		e.mu.Unlock()
+		switch check {
+		case secretOK:
+			return app, acrSecret, nil
+		case secretExpired:
+			return nil, "", &aadErr{401, "invalid_client", 7000222, fmt.Sprintf("The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app.", app.ClientID), ""}
 		}
 		return nil, "", &aadErr{401, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", app.ClientID), ""}
 	}
@@ -110,15 +114,21 @@ func (e *Emulator) verifyAssertion(app *App, assertion string) *aadErr {
 		}
 		return &aadErr{401, "invalid_client", 700027, "Client assertion failed signature validation.", ""}
 	}
-	for _, fc := range app.FederatedCredentials {
+	e.mu.Lock()
+	var feds []ficRecord
+	for _, f := range e.credsLocked(app).Federated {
+		feds = append(feds, *f)
+	}
+	e.mu.Unlock()
+	for _, fc := range feds {
 		if fc.Issuer != iss || fc.Subject != sub {
 			continue
 		}
-		want := fc.Audience
-		if want == "" {
-			want = federatedAudience
+		audOK := false
+		for _, want := range fc.Audiences {
+			audOK = audOK || containsFold(auds, want)
 		}
-		if !containsFold(auds, want) {
+		if !audOK {
 			continue
 		}
 		if fc.IssuerKeyPEM != "" {

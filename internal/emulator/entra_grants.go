@@ -109,7 +109,11 @@ func (e *Emulator) grantClientCredentials(w http.ResponseWriter, r *http.Request
 		return
 	}
 	lt := e.lifetime()
-	at, _, err := e.issueAccessToken(principal{Kind: kindApp, OID: app.ObjectID, TID: app.TenantID, AppID: app.ClientID, Name: app.DisplayName, ACR: acr}, req.Resource, "", lt)
+	var roles []string
+	if isGraphResource(req.Resource) {
+		roles = app.GraphRoles
+	}
+	at, _, err := e.issueAccessToken(principal{Kind: kindApp, OID: app.ObjectID, TID: app.TenantID, AppID: app.ClientID, Name: app.DisplayName, ACR: acr, Roles: roles}, req.Resource, "", lt)
 	if err != nil {
 		e.writeAADError(w, &aadErr{500, "server_error", 90033, "A transient error has occurred. Please try again.", ""})
 		return

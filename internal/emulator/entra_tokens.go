@@ -27,6 +27,8 @@ type principal struct {
 	ACR string
 	// AMR lists how the user authenticated (users only): pwd, mfa.
 	AMR []string
+	// Roles are the application permissions of an app-only token.
+	Roles []string
 }
 
 // Client authentication methods (the appidacr claim).
@@ -118,7 +120,7 @@ func (e *Emulator) issueAccessToken(p principal, aud, scp string, lifetime time.
 	if p.Kind == kindUser {
 		c.IDTyp, c.UPN, c.UniqueName, c.Scp, c.AMR = "user", p.UPN, p.UPN, scp, p.AMR
 	} else {
-		c.IDTyp = "app"
+		c.IDTyp, c.Roles = "app", p.Roles
 		if p.Kind == kindMI {
 			c.AppIDACR = acrCertificate
 			c.MIRID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/emulator/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + p.AppID

@@ -72,7 +72,7 @@ func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request, rt *route
 			}
 		}
 	} else {
-		applies = rt.area == "ado" || rt.area == "kv"
+		applies = rt.area == "ado" || rt.area == "kv" || rt.area == "graph"
 	}
 	var u float64
 	if applies && (f.ThrottleRate > 0 || f.ServerErrorRate > 0 || f.SignInPageRate > 0) {
@@ -110,8 +110,15 @@ func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request, rt *route
 		h.Set("X-RateLimit-Limit", "200")
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("X-RateLimit-Reset", strconv.FormatInt(e.now().Add(ra).Unix(), 10))
+		if rt.area == "graph" {
+			writeGraphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests. (emulator fault injection)")
+			return true
+		}
 		writeVSSError(w, http.StatusTooManyRequests, "RequestBlockedException",
 			"TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource 'Core' in namespace 'User'. (emulator fault injection)")
+		return true
+	case u < f.ThrottleRate+f.ServerErrorRate && rt.area == "graph":
+		writeGraphError(w, http.StatusServiceUnavailable, "serviceNotAvailable", "The service is temporarily unavailable. (emulator fault injection)")
 		return true
 	case u < f.ThrottleRate+f.ServerErrorRate:
 		writeVSSError(w, http.StatusServiceUnavailable, "ServiceUnavailableException",

@@ -11,6 +11,7 @@ func (e *Emulator) registerRoutes() {
 	e.registerDiscovery()
 	e.registerServices()
 	e.registerEndpointProxy()
+	e.registerGraph()
 	e.registerEntra()
 }
 
@@ -18,7 +19,7 @@ func (e *Emulator) registerRoutes() {
 type RouteInfo struct {
 	Method   string // GET, POST, …
 	Template string // e.g. /devops/{org}/_apis/serviceendpoint/types
-	Area     string // entra, ado, kv, admin
+	Area     string // entra, ado, kv, graph, admin
 }
 
 // Key is "METHOD template", the form Counters uses.

@@ -75,6 +75,15 @@ const (
 	DefaultSPObjectID = "c5d6e7f8-091a-42b3-c4d5-e6f7a8b9c0d1"
 	DefaultSPSecret   = "emulator-only-sp-secret"
 
+	// ManagedAppClientID is the application behind an Azure Resource
+	// Manager service connection, whose client secret patrol rotates
+	// through Graph: owned by DefaultSPClientID (which holds the Graph role
+	// Application.ReadWrite.OwnedBy) and by DefaultUser.
+	ManagedAppClientID    = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f8091a"
+	ManagedAppObjectID    = "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b" // its service principal
+	ManagedAppAppObjectID = "5d6e7f80-91a2-43b4-c5d6-e7f8091a2b3c" // its application object (Graph /applications/{id})
+	ManagedAppSecret      = "emulator-only-managed-app-secret"
+
 	// Federated credential of DefaultSPClientID (Kubernetes workload identity).
 	DefaultFederatedIssuer   = "https://oidc.emulator.example/patrol"
 	DefaultFederatedSubject  = "system:serviceaccount:patrol:patrol"
@@ -114,6 +123,10 @@ type Seed struct {
 	// format before 2024) instead of the 84-character identifiable format
 	// with the AZDO signature.
 	LegacyPATFormat bool `json:"legacyPatFormat,omitempty"`
+	// PasswordReplicationDelay is how long a password added through Graph
+	// (addPassword) does not yet sign in, as Entra's replication makes new
+	// secrets fail for a while (default 0: at once).
+	PasswordReplicationDelay Duration `json:"passwordReplicationDelay,omitempty"`
 
 	PATs             []SeedPAT           `json:"pats,omitempty"`
 	ServiceEndpoints []SeedEndpoint      `json:"serviceEndpoints,omitempty"`
@@ -145,7 +158,19 @@ type User struct {
 type App struct {
 	ClientID string `json:"clientId"`
 	// ObjectID is the service principal's object id (oid of app tokens).
-	ObjectID    string   `json:"objectId,omitempty"`
+	ObjectID string `json:"objectId,omitempty"`
+	// AppObjectID is the application object's id (Graph
+	// /applications/{id}); default: derived from ClientID.
+	AppObjectID string `json:"appObjectId,omitempty"`
+	// Owners of the application: UPNs or object ids of users, client ids
+	// or object ids of service principals. They may manage its passwords
+	// and federated credentials through Graph (an app also needs the
+	// Application.ReadWrite.OwnedBy role).
+	Owners []string `json:"owners,omitempty"`
+	// GraphRoles are Microsoft Graph application permissions granted to
+	// the app (the roles claim of its Graph tokens): Application.ReadWrite.OwnedBy,
+	// Application.ReadWrite.All, Application.Read.All.
+	GraphRoles  []string `json:"graphRoles,omitempty"`
 	TenantID    string   `json:"tenantId"`
 	DisplayName string   `json:"displayName,omitempty"`
 	Secrets     []string `json:"secrets,omitempty"`
@@ -335,8 +360,10 @@ func DefaultSeed() Seed {
 			{ClientID: ImpersonationClientID, ObjectID: "1f2a3b4c-5d6e-4f7a-9b8c-9d0e1f2a3b4c", TenantID: DefaultTenantID, DisplayName: "patrol-user-impersonation",
 				PublicClient: true, ConsentedScopes: map[string][]string{api.ResourceID: {permUserImpersonation}}},
 			{ClientID: DefaultSPClientID, ObjectID: DefaultSPObjectID, TenantID: DefaultTenantID, DisplayName: "patrol-sp",
-				Secrets: []string{DefaultSPSecret}, ConsentGranted: true,
+				Secrets: []string{DefaultSPSecret}, ConsentGranted: true, GraphRoles: []string{graphRoleReadWriteOwnedBy},
 				FederatedCredentials: []FederatedCredential{{Issuer: DefaultFederatedIssuer, Subject: DefaultFederatedSubject, Audience: DefaultFederatedAudience}}},
+			{ClientID: ManagedAppClientID, ObjectID: ManagedAppObjectID, AppObjectID: ManagedAppAppObjectID, TenantID: DefaultTenantID,
+				DisplayName: "contoso-deploy", Secrets: []string{ManagedAppSecret}, Owners: []string{DefaultSPClientID, DefaultUser}},
 		},
 		ManagedIdentities: []ManagedIdentity{
 			{ClientID: DefaultMIClientID, ObjectID: DefaultMIObjectID, TenantID: DefaultTenantID, System: true},

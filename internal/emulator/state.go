@@ -12,14 +12,16 @@ type index struct {
 	users      map[string]*User   // UPN, lower case
 	usersByOID map[string]*User
 	apps       map[string]*App // client id, lower case
-	mis        []*ManagedIdentity
-	orgs       map[string]*Org // name, lower case
-	orgsByID   map[string]*Org
+	// appsByObjectID: the application object id (Graph /applications/{id}), lower case.
+	appsByObjectID map[string]*App
+	mis            []*ManagedIdentity
+	orgs           map[string]*Org // name, lower case
+	orgsByID       map[string]*Org
 }
 
 func buildIndex(s Seed) index {
 	ix := index{tenants: map[string]*Tenant{}, users: map[string]*User{}, usersByOID: map[string]*User{},
-		apps: map[string]*App{}, orgs: map[string]*Org{}, orgsByID: map[string]*Org{}}
+		apps: map[string]*App{}, appsByObjectID: map[string]*App{}, orgs: map[string]*Org{}, orgsByID: map[string]*Org{}}
 	for i := range s.Tenants {
 		t := &s.Tenants[i]
 		ix.tenants[strings.ToLower(t.ID)] = t
@@ -37,7 +39,11 @@ func buildIndex(s Seed) index {
 		if a.ObjectID == "" {
 			a.ObjectID = a.ClientID
 		}
+		if a.AppObjectID == "" {
+			a.AppObjectID = newGUIDFrom([]byte("application:" + strings.ToLower(a.ClientID)))
+		}
 		ix.apps[strings.ToLower(a.ClientID)] = a
+		ix.appsByObjectID[strings.ToLower(a.AppObjectID)] = a
 	}
 	for i := range s.ManagedIdentities {
 		ix.mis = append(ix.mis, &s.ManagedIdentities[i])
@@ -72,6 +78,9 @@ type state struct {
 	SessionsRevoked map[string]time.Time `json:"sessionsRevoked,omitempty"`
 	// Audit is the audit log (audit.go), oldest first, bounded by auditRetention.
 	Audit []*auditRecord `json:"audit,omitempty"`
+	// AppCreds: client id (lower case) → the application's passwords and
+	// federated credentials (Graph, graph.go); the token endpoint accepts these.
+	AppCreds map[string]*appCreds `json:"appCredentials,omitempty"`
 
 	patHash map[string]string // secret hash -> authorizationId
 	pats    *patIndex         // listing order of PATs (patindex.go)
@@ -182,5 +191,6 @@ func (e *Emulator) stateFromSeed() (*state, error) {
 	if err := e.seedServices(st); err != nil {
 		return nil, err
 	}
+	e.seedAppCreds(st)
 	return st, nil
 }
