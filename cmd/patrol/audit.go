@@ -20,6 +20,7 @@ import (
 type auditOpts struct {
 	expiring, maxLifetime, since string
 	minSeverity, html            string
+	noEndpoints                  bool
 }
 
 func newAuditCmd(a *app) *cobra.Command {
@@ -36,6 +37,9 @@ the Token events of the audit log, and reports findings, most severe first:
   high      system-revoked    a PAT the service revoked
   medium    long-lived        a lifetime beyond --max-lifetime
   medium    expiring          expires within --expiring-within (low when patrol manages it)
+  medium    endpoint-not-ready  a service connection that is not ready
+  low       endpoint-secret   an Azure Resource Manager connection with a service
+                              principal secret (convertible to workload identity)
 
 It needs an organization administrator (Project Collection Administrators:
 TokenAdmin and the "View audit log" permission) signed in as a user, with the
@@ -63,7 +67,8 @@ Exit code 0 whether or not there are findings.`,
 	f.StringVar(&o.since, "since", "30d", "how far back to read the audit log's Token events (at most 90d, the log's retention)")
 	f.StringVar(&o.minSeverity, "min-severity", "low", "show findings of this severity and above: critical|high|medium|low")
 	f.StringVar(&o.html, "html", "", "also write a self-contained HTML report to this file (0600)")
-	cmd.AddCommand(newAuditPATsCmd(a), newAuditRevokeCmd(a))
+	f.BoolVar(&o.noEndpoints, "no-endpoints", false, "skip the service connections of every project")
+	cmd.AddCommand(newAuditPATsCmd(a), newAuditEndpointsCmd(a), newAuditRevokeCmd(a))
 	return cmd
 }
 
@@ -109,6 +114,14 @@ func (a *app) runAudit(ctx context.Context, o auditOpts) error {
 			return err
 		}
 		b.AddPAT(p)
+	}
+	if !o.noEndpoints {
+		for ep, err := range endpointInventory(ctx, dc) {
+			if err != nil {
+				return err
+			}
+			b.AddEndpoint(ep)
+		}
 	}
 	for ev, err := range tokenEvents(ctx, dc, now.Add(-since), now) {
 		if err != nil {
@@ -340,4 +353,70 @@ them itself once replaced.`,
 	cmd.Flags().BoolVar(&yes, "yes", false, "revoke the selected PATs (without it, only the plan is printed)")
 	cmd.Flags().BoolVar(&includeManaged, "include-managed", false, "also select PATs patrol manages (named patrol:…)")
 	return cmd
+}
+
+// endpointInventory yields every service connection of every project, a
+// connection shared by several projects once (under the first).
+func endpointInventory(ctx context.Context, dc *devops.Client) iter.Seq2[audit.Endpoint, error] {
+	return func(yield func(audit.Endpoint, error) bool) {
+		seen := map[string]bool{}
+		for p, err := range dc.ListProjects(ctx) {
+			if err != nil {
+				yield(audit.Endpoint{}, err)
+				return
+			}
+			eps, err := dc.ListServiceEndpoints(ctx, p.Name, devops.EndpointFilter{IncludeFailed: true})
+			if err != nil {
+				yield(audit.Endpoint{}, fmt.Errorf("service connections of project %s: %w", p.Name, err))
+				return
+			}
+			for _, ep := range eps {
+				if seen[ep.ID] {
+					continue
+				}
+				seen[ep.ID] = true
+				if !yield(audit.FromServiceEndpoint(p.Name, ep), nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func newAuditEndpointsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "endpoints",
+		Short: "List the service connections of every project (type, scheme, secret, workload-identity convertible)",
+		Long: `endpoints lists every project's service connections: type, authentication
+scheme, whether the scheme holds a secret (service principal key, password,
+token) and, for Azure Resource Manager connections with a secret, that they can
+be converted to workload identity federation; shared, ready and who created it.
+A connection shared by several projects is listed once.`,
+		Example: `  patrol audit endpoints
+  patrol audit endpoints -o jsonpath='{range [?(@.convertibleToWif)]}{.project}/{.name}{"\n"}{end}'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			dc, err := a.adminClient(ctx)
+			if err != nil {
+				return err
+			}
+			lw, err := output.NewListWriter(a.printer(), output.ListFormat[audit.Endpoint]{
+				Header: audit.EndpointHeader(), Row: audit.EndpointRow,
+				Name: func(e audit.Endpoint) string { return "endpoint/" + e.ID },
+			})
+			if err != nil {
+				return err
+			}
+			for ep, err := range endpointInventory(ctx, dc) {
+				if err != nil {
+					return err
+				}
+				if err := lw.Add(ep); err != nil {
+					return err
+				}
+			}
+			return lw.Close()
+		},
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,5 +206,58 @@ func TestAuditHTMLInChromium(t *testing.T) {
 	screenshot(t, chromium, report, png)
 	if fi, err := os.Stat(png); err != nil || fi.Size() < 5000 {
 		t.Fatalf("screenshot: %v %v", fi, err)
+	}
+}
+
+func TestAuditEndpoints(t *testing.T) {
+	seed := emulator.DefaultSeed()
+	// 150 projects: the projects listing pages ($top 100).
+	for i := 0; i < 150; i++ {
+		seed.Orgs[0].Projects = append(seed.Orgs[0].Projects, emulator.Project{Name: fmt.Sprintf("p%03d", i), ID: fmt.Sprintf("22222222-0000-4000-8000-%012d", i)})
+	}
+	seed.ServiceEndpoints = []emulator.SeedEndpoint{
+		{Org: emulator.DefaultOrg, Project: "p149", Name: "arm-secret", Type: "azurerm", URL: "https://management.azure.com/", Scheme: "ServicePrincipal",
+			Data:       map[string]string{"environment": "AzureCloud", "scopeLevel": "Subscription", "subscriptionId": "s", "subscriptionName": "S"},
+			Parameters: map[string]string{"serviceprincipalid": "app", "serviceprincipalkey": "not-a-real-key", "tenantid": emulator.DefaultTenantID, "authenticationType": "spnKey"}},
+		{Org: emulator.DefaultOrg, Project: "p000", Name: "arm-wif", Type: "azurerm", URL: "https://management.azure.com/", Scheme: "WorkloadIdentityFederation",
+			Data:       map[string]string{"environment": "AzureCloud", "scopeLevel": "Subscription", "subscriptionId": "s", "subscriptionName": "S"},
+			Parameters: map[string]string{"serviceprincipalid": "app", "tenantid": emulator.DefaultTenantID}},
+	}
+	_, env := emuEnvOpts(t, emulator.Options{Seed: &seed})
+	env["AZURE_USERNAME"] = emulator.AdminUser
+	code, out, errb := runEP(t, env, "", "audit", "endpoints", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	var eps []audit.Endpoint
+	if err := json.Unmarshal([]byte(out), &eps); err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]audit.Endpoint{}
+	for _, e := range eps {
+		by[e.Name] = e
+	}
+	if e := by["arm-secret"]; !e.Secret || !e.ConvertibleToWIF || e.Project != "p149" {
+		t.Errorf("arm-secret: %+v", e)
+	}
+	if e := by["arm-wif"]; e.Secret || e.ConvertibleToWIF {
+		t.Errorf("arm-wif: %+v", e)
+	}
+	code, out, errb = runEP(t, env, "", "audit", "-o", "json")
+	var r audit.Report
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	found := false
+	for _, f := range r.Findings {
+		if f.Rule == audit.RuleEndpointSecret && f.DisplayName == "p149/arm-secret" {
+			found = true
+		}
+	}
+	if !found || r.Summary.Endpoints != len(eps) || r.Summary.Convertible != 1 {
+		t.Fatalf("findings %+v, summary %+v", r.Findings, r.Summary)
+	}
+	if strings.Contains(out, "not-a-real-key") {
+		t.Fatal("a connection's secret reached the report")
 	}
 }

@@ -110,6 +110,8 @@ th{background:#f6f8fa}
 <div class="card" id="sum-fullscope"><b>{{.Summary.FullScope}}</b>full scope (active)</div>
 <div class="card" id="sum-managed"><b>{{.Summary.Managed}}</b>managed by patrol</div>
 <div class="card" id="sum-events"><b>{{.Summary.Events}}</b>Token events</div>
+<div class="card" id="sum-endpoints"><b>{{.Summary.Endpoints}}</b>service connections</div>
+<div class="card" id="sum-convertible"><b>{{.Summary.Convertible}}</b>convertible to workload identity</div>
 </div>
 
 <h2>Active PATs by week of expiry</h2>

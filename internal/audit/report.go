@@ -26,16 +26,22 @@ type Report struct {
 
 // Summary counts the inventory.
 type Summary struct {
-	Users      int              `json:"users"`
-	PATs       int              `json:"pats"`
-	Active     int              `json:"active"`
-	Expired    int              `json:"expired"`
-	Revoked    int              `json:"revoked"`
-	Global     int              `json:"global"`
-	FullScope  int              `json:"fullScope"`
-	Managed    int              `json:"managed"`
-	Events     int              `json:"events"`
-	BySeverity map[Severity]int `json:"bySeverity"`
+	Users     int `json:"users"`
+	PATs      int `json:"pats"`
+	Active    int `json:"active"`
+	Expired   int `json:"expired"`
+	Revoked   int `json:"revoked"`
+	Global    int `json:"global"`
+	FullScope int `json:"fullScope"`
+	Managed   int `json:"managed"`
+	Events    int `json:"events"`
+	// Endpoints counts service connections (a shared one once);
+	// EndpointSecrets those whose scheme holds a secret; Convertible the
+	// Azure Resource Manager ones that could use workload identity instead.
+	Endpoints       int              `json:"endpoints"`
+	EndpointSecrets int              `json:"endpointSecrets"`
+	Convertible     int              `json:"convertibleToWif"`
+	BySeverity      map[Severity]int `json:"bySeverity"`
 }
 
 // WeekCount is one bucket of the expiry chart.
@@ -95,6 +101,19 @@ func (b *Builder) AddPAT(p PAT) {
 		s.Managed++
 	}
 	b.add(Assess(p, b.opts))
+}
+
+// AddEndpoint counts a service connection and keeps its findings.
+func (b *Builder) AddEndpoint(e Endpoint) {
+	s := &b.r.Summary
+	s.Endpoints++
+	if e.Secret {
+		s.EndpointSecrets++
+	}
+	if e.ConvertibleToWIF {
+		s.Convertible++
+	}
+	b.add(AssessEndpoint(e))
 }
 
 // AddEvent keeps a Token event and its findings.

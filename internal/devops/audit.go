@@ -141,3 +141,47 @@ func (c *Client) nextPage(op string, r request, page int, seen map[string]bool, 
 	seen[tok] = true
 	return nil
 }
+
+// Project is the subset of a TeamProjectReference patrol reads.
+type Project struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// ListProjects yields every project of the organisation ($top 100, next page
+// in the X-MS-ContinuationToken header).
+func (c *Client) ListProjects(ctx context.Context) iter.Seq2[Project, error] {
+	return func(yield func(Project, error) bool) {
+		cont := ""
+		seen := map[string]bool{}
+		for page := 1; ; page++ {
+			q := url.Values{"api-version": {"7.1"}, "$top": {"100"}}
+			if cont != "" {
+				q.Set("continuationToken", cont)
+			}
+			var body struct {
+				Value []Project `json:"value"`
+			}
+			r := request{op: "list projects", method: http.MethodGet, url: c.devopsOrgURL("/_apis/projects", q), retry: true}
+			h, err := c.doHeader(ctx, r, &body)
+			if err != nil {
+				yield(Project{}, err)
+				return
+			}
+			for _, p := range body.Value {
+				if !yield(p, nil) {
+					return
+				}
+			}
+			next := h.Get("X-MS-ContinuationToken")
+			if next == "" {
+				return
+			}
+			if err := c.nextPage("list projects", r, page, seen, next); err != nil {
+				yield(Project{}, err)
+				return
+			}
+			cont = next
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -325,9 +326,31 @@ func (e *Emulator) handleProjects(w http.ResponseWriter, r *http.Request, p para
 	if _, ok := e.authDevOps(w, r, org, true); !ok {
 		return
 	}
+	// Paging as the service does it: $top (default 100) and an opaque
+	// continuationToken, the next one in the x-ms-continuationtoken header.
+	top, skip := 100, 0
+	if v := r.URL.Query().Get("$top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", fmt.Sprintf("$top %q is not a positive number.", v))
+			return
+		}
+		top = n
+	}
+	if v := r.URL.Query().Get("continuationToken"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeVSSError(w, http.StatusBadRequest, "ArgumentException", "continuationToken is not valid: pass the x-ms-continuationtoken of the previous page.")
+			return
+		}
+		skip = n
+	}
 	out := api.ListOf[projectInfo]{Value: []projectInfo{}}
-	for i := range org.Projects {
+	for i := skip; i < len(org.Projects) && len(out.Value) < top; i++ {
 		out.Value = append(out.Value, e.projectInfo(org, &org.Projects[i]))
+	}
+	if next := skip + len(out.Value); next < len(org.Projects) {
+		w.Header().Set("X-MS-ContinuationToken", strconv.Itoa(next))
 	}
 	out.Count = len(out.Value)
 	writeJSON(w, http.StatusOK, out)
