@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,9 @@ type harness struct {
 	stateFile string
 	// onCreate, when set, sees every PAT the engine's client created.
 	onCreate func(api.PatToken)
+	// wrap, when set, wraps the transport of the engine's clients (Entra
+	// and Azure DevOps; the harness's own checks never go through it).
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 func newHarness(t testing.TB, seed *emulator.Seed, creds ...config.Credential) *harness {
@@ -181,22 +185,30 @@ func (h *harness) sinkPath(cred string, i int) string {
 }
 
 func (h *harness) client() *devops.Client {
-	c, _ := h.clientAndTokens()
+	c, _ := h.clientAndTokens(nil)
 	return c
 }
 
-func (h *harness) clientAndTokens() (*devops.Client, entra.TokenSource) {
+// clientAndTokens builds an Azure DevOps client and its token source on the
+// emulator's HTTP client, its transport wrapped by wrap when not nil.
+func (h *harness) clientAndTokens(wrap func(http.RoundTripper) http.RoundTripper) (*devops.Client, entra.TokenSource) {
+	hc := h.emu.HTTPClient()
+	if wrap != nil {
+		c := *hc
+		c.Transport = wrap(hc.Transport)
+		hc = &c
+	}
 	src, err := entra.New(entra.Options{
 		Method: entra.MethodROPC, AuthorityHost: h.emu.AuthorityHost(), TenantID: emulator.DefaultTenantID,
 		ClientID: emulator.DefaultClientID, Username: emulator.DefaultUser, Password: emulator.DefaultPassword,
-		DisableInstanceDiscovery: true, HTTPClient: h.emu.HTTPClient(),
+		DisableInstanceDiscovery: true, HTTPClient: hc,
 	})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	c, err := devops.New(devops.Options{
 		Organization: emulator.DefaultOrg, VSSPSURL: h.emu.VSSPSURL(), DevOpsURL: h.emu.DevOpsURL(),
-		Token: entra.ReuseTokenSource(src, 0), HTTPClient: h.emu.HTTPClient(), Logger: cmp.Or(h.clientLog, slog.New(slog.DiscardHandler)),
+		Token: entra.ReuseTokenSource(src, 0), HTTPClient: hc, Logger: cmp.Or(h.clientLog, slog.New(slog.DiscardHandler)),
 		MaxElapsed: 30 * time.Second, MaxAttempts: h.maxAttempts, Now: h.clk.Now,
 	})
 	if err != nil {
@@ -206,7 +218,7 @@ func (h *harness) clientAndTokens() (*devops.Client, entra.TokenSource) {
 }
 
 func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
-	cl, ts := h.clientAndTokens()
+	cl, ts := h.clientAndTokens(h.wrap)
 	var pats rotation.PATClient = cl
 	if h.onCreate != nil {
 		pats = recordingPATs{PATClient: cl, seen: h.onCreate}

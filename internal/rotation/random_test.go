@@ -7,7 +7,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,20 +19,29 @@ import (
 	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/emulator"
+	"github.com/patrol-dev/patrol/internal/metrics"
 	"github.com/patrol-dev/patrol/internal/rotation"
+	"github.com/patrol-dev/patrol/internal/runstate"
 )
 
 // TestRandomFaultSchedule runs hundreds of rotation runs against the emulator
 // with a fast fake clock, random API faults (5xx, sign-in pages), random sink
 // failures, random crashes at any step, same-second forced runs whose PAT
 // creation answers 503 (the create-recovery must not mistake an earlier PAT
-// for the one it tried to create), and emulator restarts from its state
-// file (mid-run and between runs), and checks after every run that every
-// sink holds a PAT that authenticates (unless it has expired while runs
-// kept failing) and that no output (log lines at debug level, the report,
-// every error) carries a PAT secret patrol saw; after each clean repair run,
-// that no managed PAT exists that no sink holds and that nothing rotates
-// twice in one window.
+// for the one it tried to create), emulator restarts from its state file
+// (mid-run and between runs), and a hostile network (hostile_test.go):
+// redirects to another host, 307/308 on the token and PAT endpoints, servers
+// that echo the request (headers and body) into their error answers, and
+// huge or endless bodies — before the request reaches the emulator or in
+// place of its answer. After every run it checks that every sink holds a PAT
+// that authenticates (unless it has expired while runs kept failing), that
+// nothing reached the foreign host, and that no output carries a secret the
+// wire carried (PATs, the password, Entra tokens, Authorization values; raw,
+// Base64 or URL-encoded): the engine's and the client's logs at debug level
+// in text and JSON, the report as JSON, every error, the run state file, the
+// statuses and the Prometheus metrics; after each clean repair run, that no
+// managed PAT exists that no sink holds and that nothing rotates twice in
+// one window.
 //
 // The default (300 runs, 60 with -short, at most 90 s) keeps CI fast.
 // PATROL_SOAK_RUNS=N is the nightly-size mode (e.g. 1000 or more): exactly N
@@ -60,6 +71,8 @@ func TestRandomFaultSchedule(t *testing.T) {
 	h.maxAttempts = 1 // faults become failures, not retries
 	h.conc = 1        // one credential at a time: the schedule is reproducible from the seed
 	scan := newSecretScan(h)
+	hostile := newHostileNet(scan.add)
+	h.wrap = hostile.wrap
 	began := time.Now()
 	deadline := began.Add(90 * time.Second)
 	if soak {
@@ -68,7 +81,7 @@ func TestRandomFaultSchedule(t *testing.T) {
 			deadline = d.Add(-30 * time.Second)
 		}
 	}
-	var crashes, sinkFails, failedRuns, rotations, sameSecond, restarts int
+	var crashes, sinkFails, failedRuns, rotations, sameSecond, restarts, hostileRuns int
 	i := 0
 	for ; i < runs && time.Now().Before(deadline); i++ {
 		force := false
@@ -87,6 +100,20 @@ func TestRandomFaultSchedule(t *testing.T) {
 		if rng.Float64() < 0.03 {
 			restarts++
 			h.restart() // between runs
+		}
+		if rng.Float64() < 0.25 {
+			// A hostile network for this run: everywhere, or only on the
+			// token and PAT endpoints.
+			hostileRuns++
+			var routes []string
+			if rng.IntN(2) == 0 {
+				routes = []string{"oauth2/v2.0/token", "tokens/pats"}
+			}
+			kinds := []hostileKind{hostileKinds[hostileRuns%len(hostileKinds)]}
+			if rng.IntN(3) == 0 {
+				kinds = hostileKinds
+			}
+			hostile.arm(rng.Uint64(), 0.1+0.4*rng.Float64(), kinds, routes...)
 		}
 		sinkFailRate := 0.0
 		if rng.Float64() < 0.3 {
@@ -114,7 +141,11 @@ func TestRandomFaultSchedule(t *testing.T) {
 			return nil
 		})
 		h.emu.SetFaults(emulator.Faults{})
+		hostile.arm(0, 0, nil)
 		h.failSink = nil
+		if got := hostile.reachedForeign(); len(got) > 0 {
+			t.Fatalf("run %d: %d requests followed a redirect to another host, the first: %s", i, len(got), got[0])
+		}
 		if rep.Err() != nil {
 			failedRuns++
 		}
@@ -164,40 +195,62 @@ func TestRandomFaultSchedule(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("seed %d: %d runs in %s: %d crashes, %d sink failures, %d failed runs, %d rotations, %d same-second forced runs, %d emulator restarts, %d secrets scanned for",
-		seed, i, time.Since(began).Round(time.Second), crashes, sinkFails, failedRuns, rotations, sameSecond, restarts, scan.count())
+	t.Logf("seed %d: %d runs in %s: %d crashes, %d sink failures, %d failed runs, %d rotations, %d same-second forced runs, %d emulator restarts, %d runs on a hostile network (hostile answers: %s), %d secrets scanned for",
+		seed, i, time.Since(began).Round(time.Second), crashes, sinkFails, failedRuns, rotations, sameSecond, restarts, hostileRuns, hostile.counts(), scan.count())
 	if soak && i < runs {
 		t.Fatalf("soak mode: only %d of %d runs before go test's deadline; raise -timeout", i, runs)
 	}
 	if crashes == 0 || sinkFails == 0 || failedRuns == 0 || rotations == 0 || sameSecond == 0 || restarts == 0 {
 		t.Fatal("the schedule did not exercise crashes, sink failures, rotations, same-second runs and restarts")
 	}
+	for _, k := range hostileKinds {
+		if !strings.Contains(hostile.counts(), string(k)+"=") {
+			t.Fatalf("the schedule injected no %s answer (hostile answers: %s)", k, hostile.counts())
+		}
+	}
 }
 
-// secretScan records every PAT secret the engine's client created and
-// checks that no output of a run carries one (raw, or Base64 as in a Basic
-// header): the engine's and the client's debug logs, the report as JSON
-// and every error.
+// secretScan records every secret the wire carried (every PAT the engine's
+// client created, the password, Entra's tokens, every Authorization value;
+// see hostileTransport.record) and checks that no output of a run carries
+// one, raw or in an encoding a server or a log could give it (Base64, as in
+// a Basic header; URL-encoded; JSON-escaped): the engine's and the client's
+// debug logs (both in text and JSON), the report as JSON, every error, the
+// run state file, the statuses (patrol status -o json) and the metrics.
 type secretScan struct {
 	h       *harness
 	mu      sync.Mutex
-	secrets []string
+	secrets map[string]bool
 	log     safeBuffer
+	state   *runstate.State
+	path    string // the run state file
 }
 
 func newSecretScan(h *harness) *secretScan {
-	s := &secretScan{h: h}
+	s := &secretScan{h: h, secrets: map[string]bool{}, state: runstate.New(), path: filepath.Join(h.t.TempDir(), "patrol-state.json")}
+	s.add(emulator.DefaultPassword)
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	h.logger = slog.New(slog.NewJSONHandler(&s.log, opts))
-	h.clientLog = slog.New(slog.NewTextHandler(&s.log, opts))
+	both := func() *slog.Logger {
+		return slog.New(slog.NewMultiHandler(slog.NewJSONHandler(&s.log, opts), slog.NewTextHandler(&s.log, opts)))
+	}
+	h.logger, h.clientLog = both(), both()
 	h.onCreate = func(p api.PatToken) {
-		if p.Token != nil && *p.Token != "" {
-			s.mu.Lock()
-			s.secrets = append(s.secrets, *p.Token)
-			s.mu.Unlock()
+		if p.Token != nil {
+			s.add(*p.Token)
 		}
 	}
 	return s
+}
+
+// add records a secret (values shorter than 8 characters are not scanned
+// for: they occur by chance).
+func (s *secretScan) add(sec string) {
+	if len(sec) < 8 {
+		return
+	}
+	s.mu.Lock()
+	s.secrets[sec] = true
+	s.mu.Unlock()
 }
 
 func (s *secretScan) count() int {
@@ -212,26 +265,75 @@ func (s *secretScan) check(run int, rep rotation.Report) {
 	if err != nil {
 		s.h.t.Fatal(err)
 	}
-	out := []string{s.log.String(), string(js)}
+	out := map[string]string{"the logs": s.log.String(), "the report": string(js)}
 	if err := rep.Err(); err != nil {
-		out = append(out, err.Error())
+		out["the run's error"] = err.Error()
 	}
 	for _, r := range rep.Results {
 		if r.Err != nil {
-			out = append(out, r.Err.Error())
+			out["the error of "+r.Credential] += r.Err.Error() + "\n"
 		}
 	}
-	all := strings.Join(out, "\n")
+	for k, v := range s.exports(rep) {
+		out[k] = v
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, sec := range s.secrets {
-		for _, form := range []string{sec, base64.StdEncoding.EncodeToString([]byte(":" + sec))} {
-			if strings.Contains(all, form) {
-				s.h.t.Fatalf("run %d: a PAT secret reached an output", run)
+	for sec := range s.secrets {
+		js, _ := json.Marshal(sec)
+		forms := []string{sec, string(js[1 : len(js)-1]), url.QueryEscape(sec), url.PathEscape(sec),
+			base64.StdEncoding.EncodeToString([]byte(sec)), base64.RawURLEncoding.EncodeToString([]byte(sec)),
+			base64.StdEncoding.EncodeToString([]byte(":" + sec))}
+		for where, text := range out {
+			for _, form := range forms {
+				if strings.Contains(text, form) {
+					s.h.t.Fatalf("run %d: a secret (%d characters, starting %.4q) reached %s", run, len(sec), sec, where)
+				}
 			}
 		}
 	}
 	s.log.Reset()
+}
+
+// exports is what patrol rotate writes after a run besides the report: the
+// run state file, the statuses and the metrics (as cmd/patrol's runReport
+// computes them, from an observation after the run).
+func (s *secretScan) exports(rep rotation.Report) map[string]string {
+	h := s.h
+	now := h.clk.Now()
+	s.state.Record(rep, now)
+	if err := s.state.Save(s.path); err != nil {
+		h.t.Fatal(err)
+	}
+	stateFile, err := os.ReadFile(s.path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	wrap := h.wrap
+	h.wrap = nil // observe on a sane network
+	e := h.engine(nil)
+	h.wrap = wrap
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, err := e.Observe(ctx)
+	if err != nil {
+		h.t.Fatalf("observe after the run: %v", err)
+	}
+	var sts []rotation.CredentialStatus
+	for _, it := range rotation.MakePlan(in).Items {
+		sts = append(sts, rotation.Assess(now, it, s.state.Last(it.Credential)))
+	}
+	stsJSON, err := json.Marshal(sts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	rec := metrics.New()
+	rec.Set(metrics.Snapshot{At: now, RunDuration: time.Second, RunSuccess: rep.Err() == nil, Credentials: sts, State: s.state})
+	text, err := rec.Text()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return map[string]string{"the run state file": string(stateFile), "the statuses": string(stsJSON), "the metrics": string(text)}
 }
 
 // runLenientForce is run that tolerates plan failures (the listing may be faulted).
