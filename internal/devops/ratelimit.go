@@ -66,9 +66,11 @@ func parseRateLimit(h http.Header) rateLimit {
 	return rl
 }
 
-// note takes one response's headers at time now; it returns how long the
-// shared gate should stay closed (X-RateLimit-Delay), or 0.
-func (p *pacer) note(h http.Header, now time.Time) time.Duration {
+// note takes one response's headers, received at now on the client's clock
+// (what X-RateLimit-Reset is compared with) and at mono on the wall clock
+// (what the samples are timed with: a fake clock may stand still); it
+// returns how long the shared gate should stay closed, or 0.
+func (p *pacer) note(h http.Header, now, mono time.Time) time.Duration {
 	rl := parseRateLimit(h)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -87,18 +89,18 @@ func (p *pacer) note(h http.Header, now time.Time) time.Duration {
 	p.since++
 	switch {
 	case p.lastAt.IsZero():
-		p.lastUsage, p.lastAt, p.since = usage, now, 0
-	case decay > 0 && (p.since >= 4 || now.Sub(p.lastAt) >= 100*time.Millisecond):
+		p.lastUsage, p.lastAt, p.since = usage, mono, 0
+	case decay > 0 && (p.since >= 4 || mono.Sub(p.lastAt) >= 100*time.Millisecond):
 		// What the requests since the last sample cost: the usage they
 		// added plus what decayed meanwhile.
-		if c := (usage - p.lastUsage + decay*now.Sub(p.lastAt).Seconds()) / float64(p.since); c > 0 {
+		if c := (usage - p.lastUsage + decay*mono.Sub(p.lastAt).Seconds()) / float64(p.since); c > 0 {
 			if p.cost == 0 {
 				p.cost = c
 			} else {
 				p.cost = 0.7*p.cost + 0.3*c
 			}
 		}
-		p.lastUsage, p.lastAt, p.since = usage, now, 0
+		p.lastUsage, p.lastAt, p.since = usage, mono, 0
 	}
 	frac := rl.remaining / rl.limit
 	var k float64

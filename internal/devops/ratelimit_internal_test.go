@@ -76,7 +76,7 @@ func TestPacerKeepsWithinBudget(t *testing.T) {
 				h := b.request(now)
 				sent++
 				if paced {
-					p.note(h, now.Add(latency))
+					p.note(h, now.Add(latency), now.Add(latency))
 				}
 				done[w] = now.Add(latency)
 			}
@@ -104,11 +104,11 @@ func TestPacerHeaders(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	var p pacer
 	p.interval = 8 * time.Millisecond
-	if d := p.note(http.Header{}, now); d != 0 || p.pacing() != 4*time.Millisecond {
+	if d := p.note(http.Header{}, now, now); d != 0 || p.pacing() != 4*time.Millisecond {
 		t.Fatalf("no headers: hold %v, pacing %v; want 0 and halved", d, p.pacing())
 	}
 	h := http.Header{"X-Ratelimit-Delay": {"1.500"}}
-	if d := p.note(h, now); d != 1500*time.Millisecond {
+	if d := p.note(h, now, now); d != 1500*time.Millisecond {
 		t.Fatalf("X-RateLimit-Delay 1.5: hold %v", d)
 	}
 	for _, bad := range []http.Header{

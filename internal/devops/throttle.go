@@ -17,7 +17,7 @@ func (c *Client) noteRetryAfter(resp *http.Response) {
 	if resp.StatusCode == http.StatusTooManyRequests {
 		c.throttled.Add(1)
 	}
-	if d := c.pace.note(resp.Header, c.now()); d > 0 {
+	if d := c.pace.note(resp.Header, c.now(), time.Now()); d > 0 {
 		c.gate.hold(c.now().Add(d))
 	}
 	d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())

@@ -78,9 +78,13 @@ func (l RateLimit) Validate() error {
 	return nil
 }
 
-// budget is the state of the RateLimit.
+// budget is the state of the RateLimit. Usage decays on the wall clock
+// (mono; time.Now unless a test sets it), not on Options.Now: a fake clock
+// that stands still must not freeze the budget. X-RateLimit-Reset is
+// expressed on the emulator's clock, as its other times are.
 type budget struct {
 	mu    sync.Mutex
+	mono  func() time.Time
 	usage float64
 	at    time.Time
 	stats RateLimitStats
@@ -92,15 +96,20 @@ func (b *budget) reset() {
 	b.mu.Unlock()
 }
 
-// meter charges one request against l, sets the X-RateLimit-* headers and
-// reports whether the request was blocked (then answered 429).
+// meter charges one request against l, sets the X-RateLimit-* headers (Reset
+// relative to now, the emulator's clock) and reports whether the request was
+// blocked (then answered 429).
 func (b *budget) meter(w http.ResponseWriter, l RateLimit, now time.Time) bool {
 	rate := l.Limit / l.window().Seconds() // units per second
 	b.mu.Lock()
-	if !b.at.IsZero() {
-		b.usage = max(0, b.usage-rate*now.Sub(b.at).Seconds())
+	t := time.Now()
+	if b.mono != nil {
+		t = b.mono()
 	}
-	b.at = now
+	if !b.at.IsZero() {
+		b.usage = max(0, b.usage-rate*t.Sub(b.at).Seconds())
+	}
+	b.at = t
 	blocked := b.usage+l.cost() > l.Limit
 	if blocked {
 		b.stats.Blocked++

@@ -16,6 +16,7 @@ func TestRateLimitBudget(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	e := start(t, Options{Now: clock})
+	e.budget.mono = clock // the budget decays on the wall clock: here, the test's
 	auth := userToken(t, e, DefaultUser)
 	u := patsURL(e, DefaultOrg, "")
 	if r := do(t, e, "GET", u, auth, nil); r.Status != 200 || r.Header.Get("X-RateLimit-Limit") != "" {
