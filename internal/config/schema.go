@@ -33,7 +33,7 @@ var schemaDescriptions = map[string]string{
 	"log":                          "Logging on stderr.",
 	"endpoints.maxPages":           "Pages one Azure DevOps listing follows at most (env PATROL_MAX_PAGES, flag --max-pages; default 1000, max 1000000).",
 	"rotation":                     "Settings of `patrol rotate`.",
-	"rotation.concurrency":         "Credentials rotated at once (default 4, max 64).",
+	"rotation.concurrency":         "Credentials rotated at once (default 32, max 64).",
 	"rotation.orphanAge":           "Age after which a managed PAT no sink holds is revoked as an orphan (default 1h).",
 	"rotation.lock":                "Run lock: runs never overlap.",
 	"rotation.lock.type":           "file (default, flock), lease (Kubernetes Lease) or none.",

@@ -73,7 +73,7 @@ type Engine struct {
 	Now func() time.Time
 	// Logger gets one summary line per credential (nil = discard).
 	Logger *slog.Logger
-	// Concurrency bounds credentials processed at once (default 4).
+	// Concurrency bounds credentials processed at once (default config.DefaultConcurrency, 32).
 	Concurrency int
 	// OrphanAge (default config.DefaultOrphanAge).
 	OrphanAge time.Duration
