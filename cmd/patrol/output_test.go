@@ -45,7 +45,7 @@ func TestOutputFormats(t *testing.T) {
 		{"pat", "scopes", "-o", "jsonpath="},
 		{"pat", "scopes", "-o", "jsonpath"},
 		{"pat", "scopes", "-o", "jsonpath={.unclosed"},
-		{"pat", "scopes", "-o", "csv"},
+		{"pat", "scopes", "-o", "xml"},
 	} {
 		code, stdout, stderr := runCLI(t, nil, args...)
 		if code != 2 || stdout != "" || !strings.Contains(stderr, "-o/--output") {
