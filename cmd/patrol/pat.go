@@ -287,6 +287,7 @@ with -o json it is the "token" field. Scopes are vso.* strings or friendly names
 	f.BoolVar(&allowUnknown, "allow-unknown-scope", false, "pass vso.* scopes that are not in patrol's catalogue through unchanged (for scopes newer than this release)")
 	f.StringVar(&expiresIn, "expires-in", "30d", "lifetime from now: Go duration (720h) or days/weeks (30d, 2w)")
 	f.StringVar(&validTo, "valid-to", "", "expiry as RFC 3339 time (instead of --expires-in)")
+	_ = cmd.RegisterFlagCompletionFunc("scope", completeScopes)
 	f.BoolVar(&allOrgs, "all-orgs", false, "create a global PAT for all organisations (retired by Microsoft: refused from "+api.GlobalPATRetirement.Format("2006-01-02")+")")
 	return cmd
 }
@@ -404,6 +405,7 @@ clamps the date, patrol says so (and -o json carries "clamped": true).`,
 	f.BoolVar(&allowUnknown, "allow-unknown-scope", false, "pass vso.* scopes that are not in patrol's catalogue through unchanged")
 	f.StringVar(&validTo, "valid-to", "", "new expiry as RFC 3339 time")
 	f.StringVar(&extendBy, "extend-by", "", "move the current expiry later by a duration (720h, 30d)")
+	_ = cmd.RegisterFlagCompletionFunc("scope", completeScopes)
 	return cmd
 }
 

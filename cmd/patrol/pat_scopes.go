@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/patrol-dev/patrol/internal/devops"
 	"github.com/patrol-dev/patrol/internal/output"
 	"github.com/spf13/cobra"
@@ -71,4 +73,16 @@ func newPATScopesCmd(a *app) *cobra.Command {
 			return a.printer().Print(l)
 		},
 	}
+}
+
+// completeScopes completes --scope with the catalogue's wire names (the
+// friendly name as the description), case-insensitively by prefix.
+func completeScopes(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	var out []string
+	for _, s := range devops.Scopes {
+		if strings.HasPrefix(strings.ToLower(s.Name), strings.ToLower(toComplete)) {
+			out = append(out, s.Name+"\t"+s.Friendly)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

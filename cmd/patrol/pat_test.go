@@ -169,3 +169,13 @@ func TestCompletePATIDs(t *testing.T) {
 		t.Fatalf("flag completion: %d %q", code, stdout)
 	}
 }
+
+// --scope completes the catalogue's scope names (with their friendly names).
+func TestScopeFlagCompletion(t *testing.T) {
+	for _, cmd := range []string{"create", "update"} {
+		code, stdout, _ := runCLI(t, nil, "__complete", "pat", cmd, "--scope", "vso.code")
+		if code != 0 || !strings.Contains(stdout, "vso.code_write\tCode (read & write)") || strings.Contains(stdout, "vso.build") || !strings.Contains(stdout, ":4") {
+			t.Errorf("pat %s --scope vso.code<TAB>: %d %q; want the vso.code* names, no file completion", cmd, code, stdout)
+		}
+	}
+}

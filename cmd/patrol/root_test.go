@@ -103,10 +103,16 @@ func TestEmulatorAllowOutboundNamesTheBadEntry(t *testing.T) {
 	}
 }
 
-func TestScopeErrorListsValidScopes(t *testing.T) {
-	_, _, stderr := runCLI(t, map[string]string{"AZURE_DEVOPS_ORG": "contoso"}, "pat", "create", "--name", "x", "--scope", "vso.nonsense")
-	if !strings.Contains(stderr, "vso.nonsense") || !strings.Contains(stderr, "vso.code_write") {
-		t.Fatalf("unknown scope error must name it and list valid ones: %q", stderr)
+// An unknown scope gets "did you mean" with the closest names, not the
+// whole catalogue.
+func TestScopeErrorSuggestsClosest(t *testing.T) {
+	_, _, stderr := runCLI(t, map[string]string{"AZURE_DEVOPS_ORG": "contoso"}, "pat", "create", "--name", "x", "--scope", "vso.packagin_write")
+	if !strings.Contains(stderr, "vso.packagin_write") || !strings.Contains(stderr, `did you mean "vso.packaging_write"`) || strings.Contains(stderr, "vso.code_write") {
+		t.Fatalf("unknown scope error must name it and suggest the closest names only: %q", stderr)
+	}
+	_, _, stderr = runCLI(t, map[string]string{"AZURE_DEVOPS_ORG": "contoso"}, "pat", "create", "--name", "x", "--scope", "vso.nonsense")
+	if !strings.Contains(stderr, "vso.nonsense") || strings.Contains(stderr, "vso.code_write") || !strings.Contains(stderr, "patrol pat scopes") {
+		t.Fatalf("a scope close to none must point to 'patrol pat scopes', not list the catalogue: %q", stderr)
 	}
 	_, _, stderr = runCLI(t, map[string]string{"AZURE_DEVOPS_ORG": "contoso"}, "pat", "create", "--name", "x", "--scope", "app_token")
 	if !strings.Contains(stderr, "full access") {

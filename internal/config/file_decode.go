@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	closest "github.com/patrol-dev/patrol/internal/suggest"
 	yaml "sigs.k8s.io/yaml/goyaml.v3"
 )
 
@@ -288,7 +289,7 @@ func suggest(key string, fields map[string][]int) string {
 		if strings.EqualFold(name, key) {
 			return fmt.Sprintf("; did you mean %q? (names are case-sensitive)", name)
 		}
-		if dd := editDistance(strings.ToLower(key), strings.ToLower(name)); dd < bestD || (dd == bestD && best != "" && name < best) {
+		if dd := closest.Distance(strings.ToLower(key), strings.ToLower(name)); dd < bestD || (dd == bestD && best != "" && name < best) {
 			best, bestD = name, dd
 		}
 	}
@@ -301,26 +302,6 @@ func suggest(key string, fields map[string][]int) string {
 	}
 	sort.Strings(names)
 	return "; known fields: " + strings.Join(names, ", ")
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func (d *decoder) checkDuplicateKeys(n *yaml.Node, path string) bool {

@@ -36,8 +36,12 @@ func TestParseScopes(t *testing.T) {
 	}
 	_, err = ParseScopes([]string{"vso.nonsense"})
 	var se *ScopeError
-	if !errors.As(err, &se) || !strings.Contains(err.Error(), "vso.code_write") {
-		t.Errorf("unknown scope: %v", err)
+	if !errors.As(err, &se) || strings.Contains(err.Error(), "vso.code_write") || !strings.Contains(err.Error(), "patrol pat scopes") {
+		t.Errorf("unknown scope far from every name: want no catalogue, a pointer to 'patrol pat scopes': %v", err)
+	}
+	_, err = ParseScopes([]string{"vso.code_wirte"})
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), `did you mean "vso.code_write"`) || strings.Contains(err.Error(), "vso.build") {
+		t.Errorf("misspelt scope: want the closest name only: %v", err)
 	}
 	if got, err := ParseScopes([]string{"vso.brand_new"}, AllowUnknownScopes()); err != nil || got != "vso.brand_new" {
 		t.Errorf("override: %q %v", got, err)

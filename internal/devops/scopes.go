@@ -7,6 +7,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/suggest"
 )
 
 // ScopeInfo describes one PAT scope.
@@ -169,8 +170,8 @@ func (e *ScopeError) Kind() errkind.Kind { return errkind.Usage }
 // element may be a wire name (vso.code_write) or a friendly name
 // ("Code (read & write)"), case-insensitively; an element may also hold
 // several wire names separated by spaces or commas. Duplicates are dropped
-// and the result is sorted. Unknown scopes are refused with the list of valid
-// ones; app_token is refused unless AllowFullAccess is given.
+// and the result is sorted. Unknown scopes are refused with the closest
+// known names; app_token is refused unless AllowFullAccess is given.
 func ParseScopes(in []string, opts ...ScopeOption) (string, error) {
 	o := scopeOpts{fullAccessSwitch: "allowFullAccess: true"}
 	for _, f := range opts {
@@ -188,8 +189,7 @@ func ParseScopes(in []string, opts ...ScopeOption) (string, error) {
 		case o.unknown && isWireScope(s):
 			out = append(out, strings.ToLower(strings.TrimSpace(s)))
 		default:
-			return &ScopeError{Scope: s, Problem: "is not a known Azure DevOps PAT scope",
-				Fix: "use one of: " + strings.Join(scopeNames(), ", ")}
+			return &ScopeError{Scope: s, Problem: "is not a known Azure DevOps PAT scope", Fix: unknownScopeFix(s)}
 		}
 		return nil
 	}
@@ -231,10 +231,20 @@ func isWireScope(s string) bool {
 	return true
 }
 
-func scopeNames() []string {
-	n := make([]string, 0, len(Scopes))
-	for _, s := range Scopes {
-		n = append(n, s.Name)
+// unknownScopeFix proposes the catalogue names closest to s (wire and
+// friendly names), not the whole catalogue.
+func unknownScopeFix(s string) string {
+	names := make([]string, 0, 2*len(Scopes))
+	for _, sc := range Scopes {
+		names = append(names, sc.Name, sc.Friendly)
 	}
-	return n
+	all := fmt.Sprintf("'patrol pat scopes' lists all %d", len(Scopes))
+	if c := suggest.Closest(s, names, 4); len(c) > 0 {
+		q := make([]string, len(c))
+		for i, n := range c {
+			q[i] = fmt.Sprintf("%q", n)
+		}
+		return "did you mean " + strings.Join(q, ", ") + "? (" + all + ")"
+	}
+	return all
 }
