@@ -179,6 +179,9 @@ func (m *manifests) patrolFile(t *testing.T) *config.File {
 	if err != nil {
 		t.Fatalf("patrol.yaml in the ConfigMap is invalid: %v", err)
 	}
+	if len(f.Warnings) > 0 {
+		t.Fatalf("patrol.yaml in the ConfigMap draws warnings: %q", f.Warnings)
+	}
 	return f
 }
 

@@ -55,6 +55,10 @@ type app struct {
 	conn     config.Connection
 	connErr  error
 
+	fileOnce sync.Once // patrol.yaml, read strictly once (config_file.go)
+	file     *config.File
+	fileErr  error
+
 	logOnce sync.Once
 	log     *slog.Logger
 

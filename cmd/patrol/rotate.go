@@ -43,11 +43,6 @@ func scopeCheck(scopes []string, full bool) error {
 	return err
 }
 
-// loadRotationFile reads and validates patrol.yaml.
-func (a *app) loadRotationFile() (*config.File, error) {
-	return config.LoadFile(a.rotationConfigPath(), config.ValidateOptions{Scopes: scopeCheck, Now: a.now})
-}
-
 // selectCredentials applies --only.
 func selectCredentials(f *config.File, only []string) ([]config.Credential, error) {
 	if len(only) == 0 {

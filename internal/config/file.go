@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ import (
 // durations, duplicate names, unknown sink types and unknown scopes are
 // errors naming the field path, its line and the fix (see *FileError).
 type File struct {
+	// APIVersion is the version of the file format, patrol.dev/v1 (see
+	// docs/config.md). Absent: read as patrol.dev/v1 with a warning.
+	APIVersion string `json:"apiVersion,omitempty"`
 	Connection
 	// Rotation settings shared by all credentials.
 	Rotation Rotation `json:"rotation,omitempty"`
@@ -34,7 +38,24 @@ type File struct {
 
 	// Path the file was loaded from ("" when parsed from bytes).
 	Path string `json:"-"`
+	// Warnings are things to fix that do not stop patrol yet (a missing
+	// apiVersion); the CLI prints each once on stderr.
+	Warnings []string `json:"-"`
 }
+
+// File format versions (apiVersion). A new version is added here with its
+// migration (docs/config.md); versions are never changed in place.
+const (
+	APIVersionV1 = "patrol.dev/v1"
+	// CurrentAPIVersion is what new files should say.
+	CurrentAPIVersion = APIVersionV1
+)
+
+// APIVersions are the file format versions this patrol reads.
+var APIVersions = []string{APIVersionV1}
+
+// MissingAPIVersionWarning is the warning for a file without apiVersion.
+const MissingAPIVersionWarning = "apiVersion is missing; add the line \"apiVersion: " + CurrentAPIVersion + "\" at the top (the file is read as " + CurrentAPIVersion + " for now; a later release will require it, see docs/config.md)"
 
 // Rotation configures a rotation run.
 type Rotation struct {
@@ -245,9 +266,9 @@ func LoadFile(path string, opts ValidateOptions) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, errkind.New(errkind.Usage, fmt.Errorf("config file %s does not exist; pass --config PATH or create it (see deploy/patrol.example.yaml)", path))
+			return nil, errkind.New(errkind.Usage, fmt.Errorf("config file %s (--config, else PATROL_CONFIG, else ./patrol.yaml) does not exist; pass --config PATH, fix PATROL_CONFIG or create the file (see deploy/patrol.example.yaml)", path))
 		}
-		return nil, errkind.New(errkind.Usage, fmt.Errorf("read config file %s: %w", path, err))
+		return nil, errkind.New(errkind.Usage, fmt.Errorf("read config file %s (--config, else PATROL_CONFIG, else ./patrol.yaml): %w", path, err))
 	}
 	f, err := ParseFile(b, path, opts)
 	if err != nil {
@@ -349,6 +370,8 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,62}[a-zA-Z0-9])?$
 func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 	var ps []Problem
 	add := func(path, msg string) { ps = append(ps, Problem{Path: path, Line: d.line(path), Msg: msg}) }
+
+	f.validateAPIVersion(add)
 
 	// Connection settings as written in the file (env and flags are checked
 	// again when the connection is loaded).
@@ -522,4 +545,15 @@ func canonicalSink(params json.RawMessage) string {
 		return ""
 	}
 	return string(b)
+}
+
+// validateAPIVersion refuses a version this patrol does not read and warns
+// about a missing one.
+func (f *File) validateAPIVersion(add func(path, msg string)) {
+	switch {
+	case f.APIVersion == "":
+		f.Warnings = append(f.Warnings, MissingAPIVersionWarning)
+	case !slices.Contains(APIVersions, f.APIVersion):
+		add("apiVersion", fmt.Sprintf("unknown version %q; this patrol reads %s: write apiVersion: %s, or upgrade patrol if the file was written for a newer release (see docs/config.md)", f.APIVersion, strings.Join(APIVersions, ", "), CurrentAPIVersion))
+	}
 }

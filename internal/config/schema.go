@@ -27,6 +27,7 @@ func Schema(sinkTypes []string) ([]byte, error) {
 const durationPattern = `^(0|\+?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d|w))+)$`
 
 var schemaDescriptions = map[string]string{
+	"apiVersion":                   "Version of the file format: patrol.dev/v1. Absent: read as patrol.dev/v1 with a warning (a later release requires it); another value is refused. See docs/config.md.",
 	"organization":                 "Azure DevOps organisation name (env AZURE_DEVOPS_ORG).",
 	"auth":                         "Entra sign-in. Secrets are never read from this file: use the environment or the *File fields.",
 	"endpoints":                    "Service URLs (sovereign clouds, the emulator).",
@@ -125,6 +126,8 @@ func schemaFor(t reflect.Type, path string, sinkTypes []string) map[string]any {
 	case reflect.String:
 		m := map[string]any{"type": "string"}
 		switch path {
+		case "apiVersion":
+			m["enum"] = APIVersions
 		case "credentials.kind":
 			m["enum"] = []string{KindPAT, KindEntraToken}
 		case "rotation.lock.type":

@@ -84,7 +84,11 @@ func TestExampleConfig(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Skip("no example yet")
 	}
-	if _, err := LoadFile(path, ValidateOptions{}); err != nil {
+	f, err := LoadFile(path, ValidateOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(f.Warnings) > 0 {
+		t.Fatalf("the example draws warnings: %q", f.Warnings)
 	}
 }
