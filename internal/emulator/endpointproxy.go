@@ -142,16 +142,19 @@ func (e *Emulator) handleEndpointProxy(w http.ResponseWriter, r *http.Request, p
 			"endpointproxy needs the endpointId query parameter or serviceEndpointDetails in the body")
 		return
 	}
-	runner := e.endpointProxyRunner()
-	if runner == nil {
-		writeVSSError(w, http.StatusNotImplemented, "NotImplementedException",
-			"the emulator has no data-source runner: import github.com/patrol-dev/patrol/internal/emulator/endpointproxy or set Options.EndpointProxy")
-		return
-	}
-	out, err := runner.RunEndpointProxy(r.Context(), call)
-	if err != nil {
-		writeVSSError(w, http.StatusBadRequest, "ServiceEndpointQueryFailedException", err.Error())
-		return
+	out, handled := e.azureRMTestConnection(call)
+	if !handled {
+		runner := e.endpointProxyRunner()
+		if runner == nil {
+			writeVSSError(w, http.StatusNotImplemented, "NotImplementedException",
+				"the emulator has no data-source runner: import github.com/patrol-dev/patrol/internal/emulator/endpointproxy or set Options.EndpointProxy")
+			return
+		}
+		var err error
+		if out, err = runner.RunEndpointProxy(r.Context(), call); err != nil {
+			writeVSSError(w, http.StatusBadRequest, "ServiceEndpointQueryFailedException", err.Error())
+			return
+		}
 	}
 	if call.Stored {
 		result := "succeeded"

@@ -185,6 +185,9 @@ func (e *Emulator) applyUpdateLocked(org *Org, c *caller, rec *endpointRecord, i
 		cur.IsDisabled = in.IsDisabled
 		return 0, nil
 	}
+	if strings.EqualFold(operation, "ConvertAuthenticationScheme") {
+		return e.convertSchemeLocked(org, c, rec, in)
+	}
 	if in.Type != "" && !strings.EqualFold(in.Type, cur.Type) {
 		return http.StatusBadRequest, fmt.Errorf("the type of service endpoint %s cannot change from %s to %s", cur.ID, cur.Type, in.Type)
 	}

@@ -120,6 +120,12 @@ func createGeneric(t *testing.T, e *Emulator, auth string, data map[string]strin
 	create := api.ServiceEndpoint{Name: "generic-" + newGUID()[:8], Type: "generic", URL: "https://tool.example", Data: data,
 		Authorization:                    &api.EndpointAuthorization{Scheme: "UsernamePassword", Parameters: map[string]*string{"username": to.Ptr("u"), "password": to.Ptr("p")}},
 		ServiceEndpointProjectReferences: []api.ServiceEndpointProjectReference{{ProjectReference: api.ProjectReference{ID: DefaultProjectID}}}}
+	return createGenericEndpoint(t, e, auth, create)
+}
+
+// createGenericEndpoint creates the endpoint through the API and returns the response.
+func createGenericEndpoint(t *testing.T, e *Emulator, auth string, create api.ServiceEndpoint) api.ServiceEndpoint {
+	t.Helper()
 	r := do(t, e, "POST", epURL(e, "/_apis/serviceendpoint/endpoints"), auth, create)
 	if r.Status != 200 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)

@@ -123,7 +123,7 @@ var BuiltinEndpointTypes = []EndpointType{
 			{Name: "scopeLevel", DisplayName: "Scope Level", Required: true, Mode: "radioButtons", Values: []string{"Subscription", "ManagementGroup", "AzureMLWorkspace"}},
 			{Name: "subscriptionId", DisplayName: "Subscription Id"}, {Name: "subscriptionName", DisplayName: "Subscription Name"}},
 		Schemes: []EndpointScheme{
-			{Scheme: "ServicePrincipal", Params: []EndpointParam{{Name: "serviceprincipalid", Required: true}, {Name: "serviceprincipalkey", Confidential: true}, {Name: "tenantid", Required: true}, {Name: "authenticationType"}}},
+			{Scheme: "ServicePrincipal", Params: []EndpointParam{{Name: "serviceprincipalid", Required: true}, {Name: "serviceprincipalkey", Confidential: true}, {Name: "servicePrincipalCertificate", Confidential: true}, {Name: "tenantid", Required: true}, {Name: "authenticationType"}}},
 			{Scheme: "WorkloadIdentityFederation", Params: []EndpointParam{{Name: "serviceprincipalid", Required: true}, {Name: "tenantid", Required: true}, {Name: "workloadIdentityFederationIssuer"}, {Name: "workloadIdentityFederationSubject"}}},
 		},
 		DataSources: []EndpointDataSource{{Name: "TestConnection", EndpointURL: "{{{endpoint.url}}}subscriptions/{{{endpoint.subscriptionId}}}?api-version=2016-06-01", ResultSelector: "jsonpath:$"}}},

@@ -29,6 +29,9 @@ type endpointRecord struct {
 	Polls    int                 `json:"polls,omitempty"`
 	Fail     bool                `json:"fail,omitempty"`
 	History  []json.RawMessage   `json:"history,omitempty"`
+	// Converted: an Azure RM connection converted to workload identity
+	// federation, with what it may revert to (endpoints_azurerm.go).
+	Converted *convertedFrom `json:"convertedFrom,omitempty"`
 }
 
 type vgRecord struct {
