@@ -244,6 +244,10 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdin io.Read
 	if err == nil {
 		return 0
 	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec) // a verdict, not a failure: nothing to report
+	}
 	if ctx.Err() != nil {
 		// Interrupted (SIGINT/SIGTERM): whatever the error says, the cause
 		// is the signal.
@@ -252,6 +256,12 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdin io.Read
 	}
 	return reportError(stderr, err)
 }
+
+// exitCode is a command's verdict that is not a failure (rotate
+// --detailed-exitcode): run exits with it and prints nothing.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 // exitInterrupted is returned when SIGINT/SIGTERM cancelled the command.
 const exitInterrupted = 130

@@ -194,9 +194,10 @@ func (a *app) runLogger() *slog.Logger {
 }
 
 type rotateOpts struct {
-	dryRun bool
-	force  bool
-	only   []string
+	dryRun       bool
+	detailedExit bool
+	force        bool
+	only         []string
 }
 
 func newRotateCmd(a *app) *cobra.Command {
@@ -211,7 +212,10 @@ write every sink → verify sinks that can → revoke the PAT it replaced.
 A PAT is never revoked while a sink holds it. --dry-run stops after the plan.
 
 Exit codes: 0 all credentials ok, 8 some failed, otherwise the code of the
-failure kind when all failed (e.g. 4 policy, 7 lock held).`,
+failure kind when all failed (e.g. 4 policy, 7 lock held).
+--dry-run --detailed-exitcode (as terraform plan): 0 the plan changes nothing,
+10 it would create, renew, refresh or revoke something, 11 some credential
+cannot be planned (a sink could not be read); other failures keep their codes.`,
 		Args: noArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			a.configFile = a.rotationConfigPath()
@@ -221,6 +225,7 @@ failure kind when all failed (e.g. 4 policy, 7 lock held).`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.dryRun, "dry-run", false, "print the plan and stop")
+	fl.BoolVar(&o.detailedExit, "detailed-exitcode", false, fmt.Sprintf("with --dry-run: exit %d when the plan has changes, %d when a credential cannot be planned, 0 when nothing changes", exitPlanChanges, exitPlanFailures))
 	fl.BoolVar(&o.force, "force", false, "renew every selected credential even if not due")
 	fl.StringSliceVar(&o.only, "only", nil, "rotate only these credentials (repeatable or comma-separated)")
 	return cmd
@@ -233,7 +238,31 @@ type rotateOutput struct {
 	Results []rotation.Result `json:"results,omitempty"`
 }
 
+// Exit codes of rotate --dry-run --detailed-exitcode, above errkind's 1-8 and
+// below 130 (interrupted).
+const (
+	exitPlanChanges  = 10
+	exitPlanFailures = 11
+)
+
+// planExit is the --detailed-exitcode verdict on a plan: nil when it
+// changes nothing.
+func planExit(plan rotation.Plan) error {
+	for _, it := range plan.Items {
+		if it.Action == rotation.ActionFail {
+			return exitCode(exitPlanFailures)
+		}
+	}
+	if plan.Changes() {
+		return exitCode(exitPlanChanges)
+	}
+	return nil
+}
+
 func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
+	if o.detailedExit && !o.dryRun {
+		return usageErrorf("--detailed-exitcode needs --dry-run: it reports on the plan (rotate without --dry-run exits 0, 8 or the failure's code)")
+	}
 	start := time.Now()
 	f, err := a.loadRotationFile()
 	if err != nil {
@@ -282,10 +311,14 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 	plan := selectedPlan(in, creds, o.force)
 	p := a.printer()
 	if o.dryRun {
+		doc := any(planTable{plan})
 		if p.Machine() {
-			return p.Print(rotateOutput{DryRun: true, Plan: plan})
+			doc = rotateOutput{DryRun: true, Plan: plan}
 		}
-		return p.Print(planTable{plan})
+		if err := p.Print(doc); err != nil || !o.detailedExit {
+			return err
+		}
+		return planExit(plan)
 	}
 	if !p.Machine() {
 		if err := p.Print(planTable{plan}); err != nil {
