@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,14 +71,25 @@ var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
 
 func runPATList(b *testing.B, bin string, env map[string]string, want int) (rssMB, heapMB float64) {
 	b.Helper()
-	cmd := exec.Command(bin, "pat", "list", "-o", "json")
+	var out countingWriter
+	rssMB, heapMB = runMeasured(b, bin, env, &out, "pat", "list", "-o", "json")
+	if out.items != want || !bytes.HasSuffix(out.tail, []byte("\n]\n")) {
+		b.Fatalf("pat list printed %d items (want %d), ending %q", out.items, want, out.tail)
+	}
+	return rssMB, heapMB
+}
+
+// runMeasured runs bin with args and env, its stdout into stdout, and
+// returns its peak RSS and the largest heap its GC trace reported (MB).
+func runMeasured(b *testing.B, bin string, env map[string]string, stdout io.Writer, args ...string) (rssMB, heapMB float64) {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GODEBUG=gctrace=1" + os.Getenv("PATROL_BENCH_GODEBUG")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var out countingWriter
 	var errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Stdout, cmd.Stderr = stdout, &errOut
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -104,16 +116,13 @@ wait:
 		}
 	}
 	if err != nil {
-		b.Fatalf("pat list: %v\n%.2000s", err, errOut.String())
+		b.Fatalf("%v: %v\n%.2000s", args, err, errOut.String())
 	}
 	if hwmKB == 0 {
 		b.Skip("no /proc/PID/status VmHWM on this platform")
 	}
 	if os.Getenv("PATROL_BENCH_GODEBUG") != "" {
 		b.Logf("%s", errOut.String())
-	}
-	if out.items != want || !bytes.HasSuffix(out.tail, []byte("\n]\n")) {
-		b.Fatalf("pat list printed %d items (want %d), ending %q", out.items, want, out.tail)
 	}
 	for _, m := range gcLine.FindAllStringSubmatch(errOut.String(), -1) {
 		v, _ := strconv.ParseFloat(m[1], 64)

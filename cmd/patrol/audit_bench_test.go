@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/emulator"
+)
+
+// BenchmarkAuditScale runs `patrol audit pats -o json` and `patrol audit -o
+// json` (PATs, service connections, audit log) as processes against an
+// emulator holding P PATs of P/100 users and 5,000 service connections in
+// 50 projects, and reports each run's peak RSS and largest GC heap: flat in
+// P is the goal (issue 13: "memory flat in the number of PATs and
+// connections"). PATROL_BENCH_BIN benchmarks another build.
+func BenchmarkAuditScale(b *testing.B) {
+	bin := os.Getenv("PATROL_BENCH_BIN")
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "patrol")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	for _, p := range []int{10000, 100000} {
+		seed := emulator.DefaultSeed()
+		users := p / 100
+		now := time.Now().UTC()
+		for u := range users {
+			upn := fmt.Sprintf("bench%05d@contoso.example", u)
+			seed.Users = append(seed.Users, emulator.User{UPN: upn, Password: emulator.DefaultPassword, ObjectID: fmt.Sprintf("33333333-0000-4000-8000-%012d", u), TenantID: emulator.DefaultTenantID, DisplayName: "Bench"})
+			seed.Orgs[0].Members = append(seed.Orgs[0].Members, upn)
+			for i := range 100 {
+				seed.PATs = append(seed.PATs, emulator.SeedPAT{Owner: upn, Org: emulator.DefaultOrg, DisplayName: fmt.Sprintf("pat-%d", i),
+					Scope: "vso.code", ValidFrom: now.Add(-time.Duration(i) * 24 * time.Hour), ValidTo: now.Add(time.Duration(i%60+1) * 24 * time.Hour)})
+			}
+		}
+		for pr := range 50 {
+			name := fmt.Sprintf("proj%02d", pr)
+			seed.Orgs[0].Projects = append(seed.Orgs[0].Projects, emulator.Project{Name: name, ID: fmt.Sprintf("44444444-0000-4000-8000-%012d", pr)})
+			for i := range 100 {
+				seed.ServiceEndpoints = append(seed.ServiceEndpoints, emulator.SeedEndpoint{Org: emulator.DefaultOrg, Project: name, Name: fmt.Sprintf("arm-%d", i),
+					Type: "azurerm", URL: "https://management.azure.com/", Scheme: "ServicePrincipal",
+					Data:       map[string]string{"environment": "AzureCloud", "scopeLevel": "Subscription", "subscriptionId": "s", "subscriptionName": "S"},
+					Parameters: map[string]string{"serviceprincipalid": "app", "serviceprincipalkey": "k", "tenantid": emulator.DefaultTenantID, "authenticationType": "spnKey"}})
+			}
+		}
+		_, env := emuEnvOpts(b, emulator.Options{Seed: &seed})
+		env["AZURE_USERNAME"] = emulator.AdminUser
+		for _, run := range []struct {
+			name string
+			args []string
+		}{{"inventory", []string{"audit", "pats", "-o", "json"}}, {"report", []string{"audit", "-o", "json"}}} {
+			args := run.args
+			b.Run(fmt.Sprintf("%s/pats=%d", run.name, p), func(b *testing.B) {
+				var rss, heap float64
+				for range b.N {
+					var out countingWriter
+					r, h := runMeasured(b, bin, env, &out, args...)
+					rss, heap = max(rss, r), max(heap, h)
+				}
+				b.ReportMetric(rss, "peak-rss-MB")
+				b.ReportMetric(heap, "peak-heap-MB")
+			})
+		}
+	}
+}
