@@ -84,13 +84,16 @@ func DeviceCodeFlow(ctx context.Context, opts Options, prompt func(DeviceCode)) 
 		return Token{}, &SignInError{Method: MethodDeviceCode, Status: res.status, Code: "invalid_response",
 			Description: "the device-code endpoint answered without device_code/user_code (is AZURE_AUTHORITY_HOST an Entra authority?)"}
 	}
-	interval := time.Duration(dr.Interval)
-	if interval <= 0 {
-		interval = 5
+	life, err := lifetime("expires_in", dr.ExpiresIn, 15*time.Minute)
+	if err == nil && (dr.Interval < 0 || dr.Interval > flexInt64(life/time.Second)) {
+		err = fmt.Errorf("interval is %d seconds: it must be between 0 and the code's lifetime (%s)", dr.Interval, life)
 	}
-	life := time.Duration(dr.ExpiresIn) * time.Second
-	if life <= 0 {
-		life = 15 * time.Minute
+	if err != nil {
+		return Token{}, &SignInError{Method: MethodDeviceCode, Status: res.status, Code: "invalid_response", Description: "device-code answer: " + err.Error()}
+	}
+	interval := time.Duration(dr.Interval) // in o.pollUnit (seconds)
+	if interval == 0 {
+		interval = 5
 	}
 	dc := DeviceCode{UserCode: dr.UserCode, VerificationURI: dr.VerificationURI, Message: dr.Message,
 		ExpiresOn: o.Now().Add(life), Interval: interval * time.Second}

@@ -52,6 +52,27 @@ func (f *flexInt64) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MaxResponseLifetime bounds a lifetime in an Entra answer (expires_in of
+// a token or device code). Entra's access tokens live 60–90 minutes
+// (configurable up to a day, CAE tokens up to 28 hours); a longer one, or a
+// negative one, is not Entra's answer.
+const MaxResponseLifetime = 7 * 24 * time.Hour
+
+// lifetime turns the seconds of field into a duration: missing or zero is
+// def, negative or past MaxResponseLifetime (which also keeps the
+// multiplication from overflowing) is an error naming the field.
+func lifetime(field string, secs flexInt64, def time.Duration) (time.Duration, error) {
+	switch {
+	case secs == 0:
+		return def, nil
+	case secs < 0:
+		return 0, fmt.Errorf("%s is %d: a lifetime cannot be negative; is AZURE_AUTHORITY_HOST an Entra authority?", field, secs)
+	case secs > flexInt64(MaxResponseLifetime/time.Second):
+		return 0, fmt.Errorf("%s is %d seconds, more than the %s patrol accepts; is AZURE_AUTHORITY_HOST an Entra authority?", field, secs, MaxResponseLifetime)
+	}
+	return time.Duration(secs) * time.Second, nil
+}
+
 // endpoint returns {authority}{tenant}/oauth2/v2.0/{what}.
 func (o Options) endpoint(what string) string {
 	return o.AuthorityHost + url.PathEscape(o.TenantID) + "/oauth2/v2.0/" + what
@@ -179,10 +200,10 @@ func (o Options) tokenFromResponse(m Method, res httpResult, kind IdentityKind, 
 		return Token{}, nil, &SignInError{Method: m, Status: res.status, Code: "invalid_response",
 			Description: fmt.Sprintf("unsupported token_type %q (want Bearer)", sanitize(tr.TokenType))}
 	}
-	life := time.Duration(tr.ExpiresIn) * time.Second
-	if life <= 0 {
-		life = time.Hour
-	}
 	redact.Register(tr.AccessToken, tr.RefreshToken, tr.IDToken)
+	life, err := lifetime("expires_in", tr.ExpiresIn, time.Hour)
+	if err != nil {
+		return Token{}, nil, &SignInError{Method: m, Status: res.status, Code: "invalid_response", Description: err.Error()}
+	}
 	return Token{AccessToken: tr.AccessToken, ExpiresOn: o.Now().Add(life), Kind: kind}, &tr, nil
 }

@@ -295,3 +295,28 @@ func TestROPCHonoursRetryAfter(t *testing.T) {
 		t.Fatalf("waits %v, want [0s] from Retry-After", waits)
 	}
 }
+
+// A token response whose expires_in is negative or absurd (past any Entra
+// token's lifetime, or one that overflows a time.Duration) is refused with
+// an error naming the field; the token is not used.
+func TestTokenResponseBadExpiresInRefused(t *testing.T) {
+	for _, v := range []any{-3600, -1, "-5", int64(1) << 40, "9223372036854775807", 400 * 24 * 3600} {
+		f := newFake(t, func(n int, r *http.Request, form url.Values) (int, any) {
+			return 200, map[string]any{"token_type": "Bearer", "access_token": "at-0123456789", "expires_in": v}
+		})
+		src, _ := New(ropcOpts(f))
+		tok, err := src.Token(context.Background())
+		var se *SignInError
+		if !errors.As(err, &se) || se.Code != "invalid_response" || !strings.Contains(err.Error(), "expires_in") {
+			t.Errorf("expires_in %v: token %+v, err %v; want invalid_response naming expires_in", v, tok, err)
+		}
+	}
+	// Missing stays the documented one-hour default.
+	f := newFake(t, func(n int, r *http.Request, form url.Values) (int, any) {
+		return 200, map[string]any{"token_type": "Bearer", "access_token": "at-0123456789"}
+	})
+	src, _ := New(ropcOpts(f))
+	if _, err := src.Token(context.Background()); err != nil {
+		t.Fatalf("missing expires_in: %v", err)
+	}
+}

@@ -190,20 +190,26 @@ func (a *EndpointAuthorizer) jwtToken(ctx context.Context) (string, error) {
 }
 
 func expiresIn(v any) time.Duration {
+	var secs float64
 	switch x := v.(type) {
 	case float64:
-		return time.Duration(x) * time.Second
+		secs = x
 	case string:
-		if n, err := strconv.ParseFloat(x, 64); err == nil {
-			return time.Duration(n) * time.Second
-		}
+		secs, _ = strconv.ParseFloat(x, 64)
 	case json.Number:
-		if n, err := x.Float64(); err == nil {
-			return time.Duration(n) * time.Second
-		}
+		secs, _ = x.Float64()
 	}
-	return 0
+	// Negative, absurd (past maxTokenLifetime) or not a number: no
+	// lifetime, so the token is not cached — never a wrapped-around one.
+	if !(secs > 0 && secs <= maxTokenLifetime.Seconds()) {
+		return 0
+	}
+	return time.Duration(secs) * time.Second
 }
+
+// maxTokenLifetime bounds the expires_in patrol believes from a JWT or
+// two-hop token server.
+const maxTokenLifetime = 7 * 24 * time.Hour
 
 // redactURL drops user info and query from a URL for messages.
 func redactURL(s string) string {
