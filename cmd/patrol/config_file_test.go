@@ -2,9 +2,42 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
+
+// Every command that reads patrol.yaml reads it as strictly as `config
+// validate`: a misspelt top-level field fails pat list, rotate, status and
+// token too, with the field, the line and the suggestion, exit 2.
+func TestEveryCommandReadsConfigStrictly(t *testing.T) {
+	_, env := emuEnv(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "patrol.yaml")
+	body := "apiVersion: patrol.dev/v1\norganisation: contoso\ncredentials:\n  - name: a\n    scopes: [vso.code]\n    sinks: [{type: file, path: " + filepath.Join(dir, "a.pat") + "}]\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"config", "validate"},
+		{"pat", "list"},
+		{"pat", "create", "--name", "x", "--scope", "vso.code"},
+		{"rotate", "--dry-run"},
+		{"rotate"},
+		{"status"},
+		{"token"},
+	} {
+		code, out, errOut := runCLI(t, env, append(args, "--config", cfg)...)
+		if code != 2 || !strings.Contains(errOut, `line 2: organisation: unknown field "organisation"; did you mean "organization"?`) {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 naming the misspelt field", args, code, errOut, out)
+		}
+	}
+	// PATROL_CONFIG names the file just as --config does.
+	env["PATROL_CONFIG"] = cfg
+	if code, _, errOut := runCLI(t, env, "pat", "list"); code != 2 || !strings.Contains(errOut, `"organisation"`) {
+		t.Errorf("pat list with PATROL_CONFIG: exit %d, %q", code, errOut)
+	}
+}
 
 // A file without apiVersion works, with one warning on stderr naming the fix,
 // however many times the command reads the file.
@@ -15,6 +48,7 @@ func TestMissingAPIVersionWarnsOnce(t *testing.T) {
 	for _, args := range [][]string{
 		{"rotate", "--dry-run"},
 		{"status"},
+		{"pat", "list"},
 		{"config", "validate"},
 	} {
 		code, out, errOut := runCLI(t, env, append(args, "--config", cfg)...)
@@ -40,7 +74,7 @@ func TestMissingAPIVersionWarnsOnce(t *testing.T) {
 	if err := os.WriteFile(cfg, append([]byte("apiVersion: patrol.dev/v2\n"), b...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := runCLI(t, env, "rotate", "--dry-run", "--config", cfg); code != 2 || !strings.Contains(errOut, `apiVersion: unknown version "patrol.dev/v2"`) {
+	if code, _, errOut := runCLI(t, env, "pat", "list", "--config", cfg); code != 2 || !strings.Contains(errOut, `apiVersion: unknown version "patrol.dev/v2"`) {
 		t.Errorf("apiVersion v2: exit %d, %q", code, errOut)
 	}
 }

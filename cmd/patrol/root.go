@@ -356,7 +356,17 @@ func (a *app) connection() (config.Connection, error) {
 				a.flags.DisableInstanceDiscovery = &v
 			}
 		}
-		a.conn, a.connErr = config.LoadConnection(config.LoadOptions{File: a.configFile, Env: a.env, Flags: a.flags})
+		opts := config.LoadOptions{File: a.configFile, Env: a.env, Flags: a.flags}
+		if a.configFileNamed() {
+			// Every command reads patrol.yaml as strictly as `config validate`.
+			f, err := a.loadRotationFile()
+			if err != nil {
+				a.connErr = err
+				return
+			}
+			opts.FileConnection = &f.Connection
+		}
+		a.conn, a.connErr = config.LoadConnection(opts)
 	})
 	return a.conn, a.connErr
 }

@@ -103,6 +103,10 @@ type LoadOptions struct {
 	Env LookupEnv
 	// Flags are the command-line overrides.
 	Flags ConnectionFlags
+	// FileConnection, when set, is the Connection of a patrol.yaml the
+	// caller already read and validated strictly (LoadFile); File and
+	// PATROL_CONFIG are then not read again.
+	FileConnection *Connection
 }
 
 // ConfigError is a missing or malformed configuration value. Source names
@@ -140,7 +144,9 @@ func LoadConnection(opts LoadOptions) (Connection, error) {
 	if path == "" {
 		path, _ = env(EnvConfig)
 	}
-	if path != "" {
+	if opts.FileConnection != nil {
+		c = *opts.FileConnection
+	} else if path != "" {
 		fc, err := ReadConnectionFile(path)
 		if err != nil {
 			return Connection{}, err

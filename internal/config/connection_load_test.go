@@ -296,3 +296,16 @@ func TestAuthScopesPrecedence(t *testing.T) {
 		t.Error("auth.scopes as a string must be refused (a list is required)")
 	}
 }
+
+// A Connection already read strictly (LoadFile) is used as the file layer:
+// the file is not read again and env and flags still override it.
+func TestLoadConnectionFileConnection(t *testing.T) {
+	fc := Connection{Organization: "from-file", Auth: Auth{Username: "bot@contoso.example"}}
+	c, err := LoadConnection(LoadOptions{File: "/nonexistent.yaml", FileConnection: &fc, Env: envOf(map[string]string{"AZURE_DEVOPS_ORG": "from-env"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Organization != "from-env" || c.Auth.Username != "bot@contoso.example" {
+		t.Fatalf("got %+v", c)
+	}
+}
