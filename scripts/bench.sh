@@ -48,6 +48,11 @@ bench_patlist() {
 	[ -n "$r20k" ] && row "pat list -o json peak RSS, 20,000 PATs (MB)" "$r20k" 50
 	[ -n "$r2k" ] && [ -n "$r20k" ] && row "pat list RSS growth 2k → 20k PATs (MB)" "$(awk -v a="$r2k" -v b="$r20k" 'BEGIN { printf "%.1f", b - a }')" 8
 	[ -n "$r100k" ] && row "pat list -o json peak RSS, 100,000 PATs (MB)" "$r100k" 50
+	local a2k a100k
+	a2k=$(metric "$f" 'pats=2000-' peak-anon-MB)
+	a100k=$(metric "$f" 'pats=100000-' peak-anon-MB)
+	[ -n "$a2k" ] && [ -n "$a100k" ] && row "pat list anonymous RSS (heap, stacks) 2k → 100k PATs (MB)" "$a2k → $a100k" - &&
+		row "pat list anonymous RSS growth 2k → 100k PATs (MB)" "$(awk -v a="$a2k" -v b="$a100k" 'BEGIN { printf "%.1f", b - a }')" 8
 	[ -n "$w100k" ] && row "pat list -o json wall, 100,000 PATs (s)" "$(awk -v n="$w100k" 'BEGIN { printf "%.1f", n / 1e9 }')" 15
 	return 0
 }

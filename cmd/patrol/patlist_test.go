@@ -19,7 +19,9 @@ import (
 
 // BenchmarkPATListMemory runs the patrol binary's `pat list -o json` as a
 // child process against the emulator (HTTPS on 127.0.0.1) holding P PATs, and
-// reports the child's peak RSS (peak-rss-MB, VmHWM), its largest heap at a GC
+// reports the child's peak RSS (peak-rss-MB, VmHWM), its largest anonymous
+// resident memory seen (peak-anon-MB, RssAnon sampled every 5 ms: heap and
+// stacks without the binary's pages), its largest heap at a GC
 // (peak-heap-MB, from GODEBUG=gctrace=1) and the wall time (ns/op). The
 // emulator runs in this process, so its memory is not counted.
 // P defaults to 2000, 20000 and 100000 (PATROL_BENCH_PATS=2000,20000 to choose);
@@ -53,13 +55,14 @@ func BenchmarkPATListMemory(b *testing.B) {
 					DisplayName: fmt.Sprintf("bench-pat-%07d", i), Scope: "vso.code", ValidTo: validTo})
 			}
 			_, env := emuEnvOpts(b, emulator.Options{Seed: &seed})
-			var rss, heap float64
+			var rss, anon, heap float64
 			b.ResetTimer()
 			for range b.N {
-				r, h := runPATList(b, bin, env, p)
-				rss, heap = max(rss, r), max(heap, h)
+				r, a, h := runPATList(b, bin, env, p)
+				rss, anon, heap = max(rss, r), max(anon, a), max(heap, h)
 			}
 			b.ReportMetric(rss, "peak-rss-MB")
+			b.ReportMetric(anon, "peak-anon-MB")
 			b.ReportMetric(heap, "peak-heap-MB")
 		})
 	}
@@ -69,7 +72,7 @@ func BenchmarkPATListMemory(b *testing.B) {
 // and live.
 var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
 
-func runPATList(b *testing.B, bin string, env map[string]string, want int) (rssMB, heapMB float64) {
+func runPATList(b *testing.B, bin string, env map[string]string, want int) (rssMB, anonMB, heapMB float64) {
 	b.Helper()
 	var out countingWriter
 	rssMB, heapMB = runMeasured(b, bin, env, &out, "pat", "list", "-o", "json")
@@ -100,14 +103,17 @@ func runMeasured(b *testing.B, bin string, env map[string]string, stdout io.Writ
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
-	var hwmKB float64
+	var hwmKB, anonKB float64 // anonKB: the largest RssAnon seen (heap, stacks; not the binary's pages)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var err error
 wait:
 	for {
-		if v, ok := vmHWM(status); ok {
+		if v, ok := procStatus(status, "VmHWM:"); ok {
 			hwmKB = max(hwmKB, v)
+		}
+		if v, ok := procStatus(status, "RssAnon:"); ok {
+			anonKB = max(anonKB, v)
 		}
 		select {
 		case err = <-done:
@@ -128,17 +134,17 @@ wait:
 		v, _ := strconv.ParseFloat(m[1], 64)
 		heapMB = max(heapMB, v)
 	}
-	return hwmKB / 1024, heapMB
+	return hwmKB / 1024, anonKB / 1024, heapMB
 }
 
-// vmHWM reads the peak resident set size (KiB) from a /proc status file.
-func vmHWM(path string) (float64, bool) {
+// procStatus reads a KiB field (VmHWM:, RssAnon:) from a /proc status file.
+func procStatus(path, field string) (float64, bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			return f, err == nil
 		}

@@ -113,7 +113,7 @@ func streamed(t *testing.T, p Printer, v rows, page int) string {
 // the widest cells, as a one-page list always does).
 func TestListWriterMatchesPrint(t *testing.T) {
 	printers := []Printer{
-		{Format: JSON}, {Format: YAML}, {Format: Name}, {Format: Table}, {Format: Wide},
+		{Format: JSON}, {Format: YAML}, {Format: Name}, {Format: Table}, {Format: Wide}, {Format: CSV}, {Format: CSV, NoHeaders: true},
 		{Format: Table, NoHeaders: true}, {Format: Wide, NoHeaders: true},
 		{Format: JSONPath, Template: "{[*].id}"},
 		{Format: JSONPath, Template: "{[*].tags}"},
