@@ -59,7 +59,7 @@ func BenchmarkAuditScale(b *testing.B) {
 				var rss, heap float64
 				for range b.N {
 					var out countingWriter
-					r, h := runMeasured(b, bin, env, &out, args...)
+					r, _, h := runMeasured(b, bin, env, &out, args...)
 					rss, heap = max(rss, r), max(heap, h)
 				}
 				b.ReportMetric(rss, "peak-rss-MB")

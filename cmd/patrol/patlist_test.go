@@ -75,16 +75,17 @@ var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
 func runPATList(b *testing.B, bin string, env map[string]string, want int) (rssMB, anonMB, heapMB float64) {
 	b.Helper()
 	var out countingWriter
-	rssMB, heapMB = runMeasured(b, bin, env, &out, "pat", "list", "-o", "json")
+	rssMB, anonMB, heapMB = runMeasured(b, bin, env, &out, "pat", "list", "-o", "json")
 	if out.items != want || !bytes.HasSuffix(out.tail, []byte("\n]\n")) {
 		b.Fatalf("pat list printed %d items (want %d), ending %q", out.items, want, out.tail)
 	}
-	return rssMB, heapMB
+	return rssMB, anonMB, heapMB
 }
 
 // runMeasured runs bin with args and env, its stdout into stdout, and
-// returns its peak RSS and the largest heap its GC trace reported (MB).
-func runMeasured(b *testing.B, bin string, env map[string]string, stdout io.Writer, args ...string) (rssMB, heapMB float64) {
+// returns its peak RSS, its largest anonymous RSS and the largest heap its
+// GC trace reported (MB).
+func runMeasured(b *testing.B, bin string, env map[string]string, stdout io.Writer, args ...string) (rssMB, anonMB, heapMB float64) {
 	b.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GODEBUG=gctrace=1" + os.Getenv("PATROL_BENCH_GODEBUG")}
