@@ -182,7 +182,10 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	root.AddCommand(newAuditCmd(a))
 	// --- end ---
 
+	root.AddCommand(newOptionsCmd(a))
 	rejectUnknownSubcommands(root)
+	addExamples(root)
+	setHelpTemplate(root)
 	return root
 }
 
