@@ -504,7 +504,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 				add(sp+".type", fmt.Sprintf("missing; use one of: %s", strings.Join(sink.Types(), ", ")))
 				continue
 			}
-			if key := canonicalSink(s.Params); key != "" {
+			if key := sink.Identity(s.Spec()); key != "" {
 				if prev, dup := sinkSeen[key]; dup {
 					ps = append(ps, Problem{Path: sp, Line: s.Line, Msg: fmt.Sprintf("the same sink is already configured at %s; two credentials writing one place would replace each other's PAT on every run — remove one", prev)})
 					continue
@@ -534,18 +534,6 @@ func (f *File) Credential(name string) (*Credential, bool) {
 	return nil, false
 }
 
-// canonicalSink is a sink's parameters as sorted-key JSON ("" if unparsable).
-func canonicalSink(params json.RawMessage) string {
-	var v any
-	if err := json.Unmarshal(params, &v); err != nil {
-		return ""
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
 
 // validateAPIVersion refuses a version this patrol does not read and warns
 // about a missing one.
