@@ -63,6 +63,7 @@ reads the new secret from stdin, --secret-env or --secret-file.`,
 		newEndpointCreateCmd(a, o),
 		newEndpointUpdateCmd(a, o),
 		newEndpointSetCredentialCmd(a, o),
+		newEndpointConvertWIFCmd(a, o),
 	)
 	return cmd
 }

@@ -295,6 +295,7 @@ func (e *Emulator) Env(caFile string) map[string]string {
 		"SSL_CERT_FILE":                     caFile,
 		"PATROL_VSSPS_URL":                  e.VSSPSURL(),
 		"PATROL_DEVOPS_URL":                 e.DevOpsURL(),
+		"PATROL_GRAPH_URL":                  e.GraphURL(),
 		"PATROL_AUDIT_URL":                  e.AuditURL(),
 		"PATROL_DISABLE_INSTANCE_DISCOVERY": "true",
 	}

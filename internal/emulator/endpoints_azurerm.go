@@ -40,18 +40,6 @@ func WIFSubject(org, project, connection string) string {
 
 func isAzureRM(ep *api.ServiceEndpoint) bool { return strings.EqualFold(ep.Type, "azurerm") }
 
-func param(a *api.EndpointAuthorization, name string) string {
-	if a == nil {
-		return ""
-	}
-	for k, v := range a.Parameters {
-		if strings.EqualFold(k, name) && v != nil {
-			return *v
-		}
-	}
-	return ""
-}
-
 func strp(s string) *string { return &s }
 
 // convertSchemeLocked is operation=ConvertAuthenticationScheme: an Azure RM
@@ -77,8 +65,8 @@ func (e *Emulator) convertSchemeLocked(org *Org, c *caller, rec *endpointRecord,
 		}
 		rec.Converted = &convertedFrom{Parameters: cloneParams(cur.Authorization.Parameters), Deadline: now.Add(RevertSchemeWindow)}
 		cur.Authorization = &api.EndpointAuthorization{Scheme: schemeWIF, Parameters: map[string]*string{
-			"serviceprincipalid":                strp(param(cur.Authorization, "serviceprincipalid")),
-			"tenantid":                          strp(param(cur.Authorization, "tenantid")),
+			"serviceprincipalid":                strp(cur.Authorization.Param("serviceprincipalid")),
+			"tenantid":                          strp(cur.Authorization.Param("tenantid")),
 			"workloadIdentityFederationIssuer":  strp(WIFIssuer(org.ID)),
 			"workloadIdentityFederationSubject": strp(WIFSubject(org.Name, project, cur.Name)),
 		}}
@@ -132,7 +120,7 @@ func (e *Emulator) azureRMTestConnection(call EndpointProxyCall) (EndpointProxyO
 	fail := func(msg string) (EndpointProxyOutcome, bool) {
 		return EndpointProxyOutcome{StatusCode: http.StatusBadRequest, ErrorMessage: msg, Result: json.RawMessage("[]")}, true
 	}
-	clientID, tenantID := param(ep.Authorization, "serviceprincipalid"), param(ep.Authorization, "tenantid")
+	clientID, tenantID := ep.Authorization.Param("serviceprincipalid"), ep.Authorization.Param("tenantid")
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	app := e.idx.apps[strings.ToLower(clientID)]
@@ -141,7 +129,7 @@ func (e *Emulator) azureRMTestConnection(call EndpointProxyCall) (EndpointProxyO
 	}
 	switch {
 	case strings.EqualFold(ep.Authorization.Scheme, schemeWIF):
-		iss, sub := param(ep.Authorization, "workloadIdentityFederationIssuer"), param(ep.Authorization, "workloadIdentityFederationSubject")
+		iss, sub := ep.Authorization.Param("workloadIdentityFederationIssuer"), ep.Authorization.Param("workloadIdentityFederationSubject")
 		found := false
 		for _, f := range e.credsLocked(app).Federated {
 			found = found || (f.Issuer == iss && f.Subject == sub)
@@ -149,8 +137,8 @@ func (e *Emulator) azureRMTestConnection(call EndpointProxyCall) (EndpointProxyO
 		if !found {
 			return fail(fmt.Sprintf("Failed to obtain an access token of the service principal using a federated token. Exception Message: AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'.", iss, sub, federatedAudience))
 		}
-	case strings.EqualFold(param(ep.Authorization, "authenticationType"), "spnCertificate"):
-		cert, err := parseCertPEM(param(ep.Authorization, "servicePrincipalCertificate"))
+	case strings.EqualFold(ep.Authorization.Param("authenticationType"), "spnCertificate"):
+		cert, err := parseCertPEM(ep.Authorization.Param("servicePrincipalCertificate"))
 		ok := false
 		for _, c := range app.Certificates {
 			if known, kerr := parseCertPEM(c); err == nil && kerr == nil && known.Equal(cert) {
@@ -161,7 +149,7 @@ func (e *Emulator) azureRMTestConnection(call EndpointProxyCall) (EndpointProxyO
 			return fail("Failed to obtain the Json Web Token(JWT) using service principal client ID. Exception Message: AADSTS700027: Client assertion failed signature validation.")
 		}
 	default:
-		switch e.checkSecretLocked(app, param(ep.Authorization, "serviceprincipalkey")) {
+		switch e.checkSecretLocked(app, ep.Authorization.Param("serviceprincipalkey")) {
 		case secretExpired:
 			return fail(fmt.Sprintf("Failed to obtain the Json Web Token(JWT) using service principal client ID. Exception Message: AADSTS7000222: The provided client secret keys for app '%s' are expired.", app.ClientID))
 		case secretWrong:

@@ -69,8 +69,8 @@ func TestAzureRMConvertAuthenticationScheme(t *testing.T) {
 	r.json(t, &got)
 	wantIss, wantSub := "https://vstoken.dev.azure.com/"+DefaultOrgID, "sc://"+DefaultOrg+"/"+DefaultProject+"/deploy"
 	if r.Status != 200 || got.Authorization.Scheme != "WorkloadIdentityFederation" ||
-		param(got.Authorization, "workloadIdentityFederationIssuer") != wantIss || param(got.Authorization, "workloadIdentityFederationSubject") != wantSub ||
-		param(got.Authorization, "serviceprincipalkey") != "" || got.Data["revertSchemeDeadline"] == "" {
+		got.Authorization.Param("workloadIdentityFederationIssuer") != wantIss || got.Authorization.Param("workloadIdentityFederationSubject") != wantSub ||
+		got.Authorization.Param("serviceprincipalkey") != "" || got.Data["revertSchemeDeadline"] == "" {
 		t.Fatalf("convert: %d %s", r.Status, r.Body)
 	}
 	if res := testConnection(t, e, auth, ep.ID); res.StatusCode != "badRequest" || !strings.Contains(res.ErrorMessage, "AADSTS70021") {

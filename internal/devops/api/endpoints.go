@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,19 @@ type ServiceEndpoint struct {
 type EndpointAuthorization struct {
 	Scheme     string             `json:"scheme"`
 	Parameters map[string]*string `json:"parameters,omitempty"`
+}
+
+// Param is the value of parameter name (case-insensitive), "" when absent or null.
+func (a *EndpointAuthorization) Param(name string) string {
+	if a == nil {
+		return ""
+	}
+	for k, v := range a.Parameters {
+		if strings.EqualFold(k, name) && v != nil {
+			return *v
+		}
+	}
+	return ""
 }
 
 // OperationStatus is the decoded form of ServiceEndpoint.OperationStatus.

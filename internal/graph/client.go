@@ -1,0 +1,249 @@
+// Package graph is patrol's client for the part of Microsoft Graph that
+// manages an Entra application's credentials: the application by appId,
+// its passwords (addPassword, removePassword) and its federated identity
+// credentials. It authenticates with an Entra token for
+// https://graph.microsoft.com/.default and talks HTTPS only.
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/patrol-dev/patrol/internal/entra"
+	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/redact"
+)
+
+// Scope is the Entra scope of Graph tokens.
+const Scope = "https://graph.microsoft.com/.default"
+
+// DefaultURL is Graph's base URL (env PATROL_GRAPH_URL overrides it).
+const DefaultURL = "https://graph.microsoft.com"
+
+// FederatedAudience is the audience of federated identity credentials.
+const FederatedAudience = "api://AzureADTokenExchange"
+
+// Options configure New.
+type Options struct {
+	// BaseURL of Graph (append /v1.0/…); default DefaultURL. Must be https.
+	BaseURL string
+	// Token yields Graph tokens (scope Scope).
+	Token entra.TokenSource
+	// HTTPClient; nil = http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Client calls Graph.
+type Client struct {
+	base  string
+	token entra.TokenSource
+	hc    *http.Client
+}
+
+// New checks the options and returns a client.
+func New(o Options) (*Client, error) {
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultURL
+	}
+	u, err := url.Parse(o.BaseURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, errkind.New(errkind.Usage, fmt.Errorf("graph URL %q: give an https:// URL such as %s (credentials are never sent over plain HTTP)", o.BaseURL, DefaultURL))
+	}
+	if o.Token == nil {
+		return nil, errors.New("graph: no token source")
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
+	return &Client{base: strings.TrimSuffix(o.BaseURL, "/"), token: o.Token, hc: o.HTTPClient}, nil
+}
+
+// PasswordCredential is an application password. SecretText is set only in
+// the answer of AddPassword.
+type PasswordCredential struct {
+	KeyID         string    `json:"keyId"`
+	DisplayName   string    `json:"displayName,omitempty"`
+	Hint          string    `json:"hint,omitempty"`
+	StartDateTime time.Time `json:"startDateTime"`
+	EndDateTime   time.Time `json:"endDateTime"`
+	SecretText    string    `json:"secretText,omitempty"`
+}
+
+// String never shows the secret.
+func (p PasswordCredential) String() string {
+	return fmt.Sprintf("password %s (%s, ends %s)", p.KeyID, p.DisplayName, p.EndDateTime.Format(time.RFC3339))
+}
+
+// Application is an Entra application object.
+type Application struct {
+	ID                  string               `json:"id"`
+	AppID               string               `json:"appId"`
+	DisplayName         string               `json:"displayName"`
+	PasswordCredentials []PasswordCredential `json:"passwordCredentials"`
+}
+
+// FederatedCredential is a federated identity credential of an application.
+type FederatedCredential struct {
+	ID          string   `json:"id,omitempty"`
+	Name        string   `json:"name"`
+	Issuer      string   `json:"issuer"`
+	Subject     string   `json:"subject"`
+	Description string   `json:"description,omitempty"`
+	Audiences   []string `json:"audiences"`
+}
+
+// Error is a Graph error answer.
+type Error struct {
+	Op      string
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("graph %s: %d %s: %s", e.Op, e.Status, e.Code, e.Message)
+}
+
+// Kind maps the answer to patrol's exit codes.
+func (e *Error) Kind() errkind.Kind {
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		return errkind.Auth
+	case e.Status == http.StatusForbidden:
+		return errkind.Permission
+	case e.Status == http.StatusNotFound:
+		return errkind.NotFound
+	case e.Status == http.StatusTooManyRequests || e.Status >= 500:
+		return errkind.Transient
+	case e.Status == http.StatusConflict:
+		return errkind.Conflict
+	}
+	return errkind.Unknown
+}
+
+// NotFound reports whether err is Graph's 404.
+func NotFound(err error) bool {
+	var ge *Error
+	return errors.As(err, &ge) && ge.Status == http.StatusNotFound
+}
+
+func (c *Client) do(ctx context.Context, op, method, path string, in, out any) error {
+	tok, err := c.token.Token(ctx)
+	if err != nil {
+		return err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return errkind.New(errkind.Transient, fmt.Errorf("graph %s: %s", op, redact.Error(err)))
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if res.StatusCode/100 != 2 {
+		var ge struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		_ = json.Unmarshal(b, &ge)
+		if ge.Error.Code == "" {
+			ge.Error.Message = redact.QuoteN(b, 300)
+		}
+		return &Error{Op: op, Status: res.StatusCode, Code: ge.Error.Code, Message: redact.String(ge.Error.Message)}
+	}
+	if out == nil || res.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("graph %s: the answer is not the expected JSON: %v", op, err)
+	}
+	return nil
+}
+
+func appPath(appID string) string {
+	return "/v1.0/applications(appId='" + url.PathEscape(appID) + "')"
+}
+
+// Application reads the application whose appId (client id) is appID.
+func (c *Client) Application(ctx context.Context, appID string) (Application, error) {
+	var a Application
+	err := c.do(ctx, "get application "+appID, http.MethodGet, appPath(appID), nil, &a)
+	return a, err
+}
+
+// AddPassword adds a password to the application; the answer holds the secret.
+func (c *Client) AddPassword(ctx context.Context, appID, displayName string, end time.Time) (PasswordCredential, error) {
+	var p PasswordCredential
+	in := map[string]any{"passwordCredential": map[string]any{"displayName": displayName, "endDateTime": end.UTC().Format(time.RFC3339)}}
+	err := c.do(ctx, "addPassword", http.MethodPost, appPath(appID)+"/addPassword", in, &p)
+	if err == nil && p.SecretText != "" {
+		redact.Register(p.SecretText)
+	}
+	return p, err
+}
+
+// RemovePassword removes the password keyID; one already gone is not an error.
+func (c *Client) RemovePassword(ctx context.Context, appID, keyID string) error {
+	err := c.do(ctx, "removePassword "+keyID, http.MethodPost, appPath(appID)+"/removePassword", map[string]string{"keyId": keyID}, nil)
+	if NotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// FederatedCredentials lists the application's federated identity credentials.
+func (c *Client) FederatedCredentials(ctx context.Context, appID string) ([]FederatedCredential, error) {
+	var out struct {
+		Value []FederatedCredential `json:"value"`
+	}
+	err := c.do(ctx, "list federated credentials", http.MethodGet, appPath(appID)+"/federatedIdentityCredentials", nil, &out)
+	return out.Value, err
+}
+
+// AddFederatedCredential creates a federated identity credential.
+func (c *Client) AddFederatedCredential(ctx context.Context, appID string, f FederatedCredential) (FederatedCredential, error) {
+	if len(f.Audiences) == 0 {
+		f.Audiences = []string{FederatedAudience}
+	}
+	var out FederatedCredential
+	err := c.do(ctx, "add federated credential "+f.Name, http.MethodPost, appPath(appID)+"/federatedIdentityCredentials", f, &out)
+	return out, err
+}
+
+// EnsureFederatedCredential adds a credential for issuer and subject unless
+// the application has one; it reports whether it added one.
+func (c *Client) EnsureFederatedCredential(ctx context.Context, appID, name, issuer, subject, description string) (bool, error) {
+	fics, err := c.FederatedCredentials(ctx, appID)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range fics {
+		if f.Issuer == issuer && f.Subject == subject {
+			return false, nil
+		}
+	}
+	_, err = c.AddFederatedCredential(ctx, appID, FederatedCredential{Name: name, Issuer: issuer, Subject: subject, Description: description})
+	return err == nil, err
+}
