@@ -534,7 +534,6 @@ func (f *File) Credential(name string) (*Credential, bool) {
 	return nil, false
 }
 
-
 // validateAPIVersion refuses a version this patrol does not read and warns
 // about a missing one.
 func (f *File) validateAPIVersion(add func(path, msg string)) {
