@@ -7,7 +7,10 @@
 #      test/walkthrough: the README's walk-throughs as written); with
 #      PATROL_REQUIRE_TOOLS=1, so a real-server test whose program is missing
 #      fails instead of skipping
-#   3b. every fuzz target for FUZZTIME (default 5s) each (scripts/fuzz.sh)
+#   3b. every fuzz target for FUZZTIME (default 30s) each (scripts/fuzz.sh)
+#   3c. govulncheck against an offline vulnerability database built from the
+#       Go module proxy (scripts/vulncheck.sh; cached; fails on a vulnerable
+#       module patrol calls)
 #   4. Go SDK (test/sdk, a nested module: Microsoft's azure-devops-go-api v7,
 #      unmodified, against the `patrol emulator` binary)
 #   5. Node clients (scripts/test-node.sh: @azure/msal-node, @azure/identity and
@@ -20,6 +23,8 @@
 # Environment:
 #   PATROL_TEST_FLAGS  extra flags for go test (e.g. "-run TestPAT -v")
 #   PATROL_SKIP_FUZZ=1 skip step 3b; FUZZTIME sets its time per target
+#   PATROL_SKIP_VULN=1 skip step 3c; PATROL_VULN_STDLIB=fail also fails on
+#                      standard-library findings (default: a loud warning)
 #   PATROL_SKIP_NODE=1 skip step 5
 #   PATROL_SKIP_KUBE=1 skip step 6
 #   PATROL_SOAK_RUNS=N nightly size: internal/rotation's random fault schedule
@@ -90,13 +95,23 @@ step "go test -race ./..."
 if ! go test -race -count=1 ${PATROL_TEST_FLAGS:-} ./...; then fail=1; fi
 
 if [ "${PATROL_SKIP_FUZZ:-}" != "1" ]; then
-  step "fuzz targets, ${FUZZTIME:-5s} each (scripts/fuzz.sh)"
+  step "fuzz targets, ${FUZZTIME:-30s} each (scripts/fuzz.sh)"
   if ! bash scripts/fuzz.sh; then
     echo "FAILED: a fuzz target crashed; its input is printed above and kept under testdata/fuzz"
     fail=1
   fi
 else
   step "fuzz targets: skipped (PATROL_SKIP_FUZZ=1)"
+fi
+
+if [ "${PATROL_SKIP_VULN:-}" != "1" ]; then
+  step "govulncheck, offline database (scripts/vulncheck.sh)"
+  if ! bash scripts/vulncheck.sh; then
+    echo "FAILED: a vulnerability patrol's code calls (listed above with its fixed version), or the tools/database could not be built"
+    fail=1
+  fi
+else
+  step "govulncheck: skipped (PATROL_SKIP_VULN=1)"
 fi
 
 step "Go SDK against patrol emulator (test/sdk: go vet, go test)"
