@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test-node.sh — Microsoft's own Node clients, unmodified, against `patrol emulator`:
-# @azure/msal-node, @azure/identity and azure-devops-node-api (versions pinned by
+# @azure/msal-node, @azure/identity, azure-devops-node-api and @microsoft/microsoft-graph-client (versions pinned by
 # test/node/package-lock.json). Steps:
 #   1. node (>= 18) and npm: installed from Debian (apt-get install nodejs npm) when missing
 #   2. npm ci in test/node — skipped when node_modules was installed from the same lockfile

@@ -13,8 +13,8 @@
 #       module patrol calls)
 #   4. Go SDK (test/sdk, a nested module: Microsoft's azure-devops-go-api v7,
 #      unmodified, against the `patrol emulator` binary)
-#   5. Node clients (scripts/test-node.sh: @azure/msal-node, @azure/identity and
-#      azure-devops-node-api, pinned in test/node, against `patrol emulator`;
+#   5. Node clients (scripts/test-node.sh: @azure/msal-node, @azure/identity,
+#      azure-devops-node-api and @microsoft/microsoft-graph-client, pinned in test/node, against `patrol emulator`;
 #      installs nodejs/npm from Debian when missing, fails when it cannot)
 #   6. Kubernetes integration tests (scripts/test-kube.sh, when present: it
 #      builds/caches kube-apiserver + etcd and runs the kube-tagged packages)
