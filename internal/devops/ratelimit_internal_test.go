@@ -1,6 +1,7 @@
 package devops
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strconv"
@@ -121,5 +122,27 @@ func TestPacerHeaders(t *testing.T) {
 		if rl := parseRateLimit(bad); rl.ok || rl.delay != 0 {
 			t.Errorf("%v parsed as %+v", bad, rl)
 		}
+	}
+}
+
+// With a clock that stands still (tests give the client the emulator's fake
+// clock), a Retry-After still ends after its time on the wall clock: before,
+// the gate compared the standing clock with its end for ever.
+func TestRetryAfterGateWithStandingClock(t *testing.T) {
+	frozen := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	n := 0
+	env := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}), func(o *Options) { o.Now = func() time.Time { return frozen } })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := env.c.RevokePAT(ctx, "4ab5764f-4193-4f1d-b995-64144880b7d7"); err != nil {
+		t.Fatalf("the gate did not reopen: %v", err)
 	}
 }

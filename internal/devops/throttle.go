@@ -18,13 +18,13 @@ func (c *Client) noteRetryAfter(resp *http.Response) {
 		c.throttled.Add(1)
 	}
 	if d := c.pace.note(resp.Header, c.now(), time.Now()); d > 0 {
-		c.gate.hold(c.now().Add(d))
+		c.gate.hold(c.now().Add(d), c.now())
 	}
 	d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	if !ok {
 		return
 	}
-	c.gate.hold(c.now().Add(d))
+	c.gate.hold(c.now().Add(d), c.now())
 }
 
 // maxRetryAfter caps absurd Retry-After values (they then exceed every
@@ -58,16 +58,23 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 
 // ---- the shared throttle gate ---------------------------------------------
 
-// gate is the Client-wide Retry-After barrier.
+// gate is the Client-wide Retry-After barrier. until is on the client's
+// clock (Options.Now: what the deadline and budget checks compare); wake is
+// the same moment on the wall clock, which the sleep uses, so that a fake
+// clock standing still cannot keep the gate closed for ever.
 type gate struct {
 	mu    sync.Mutex
 	until time.Time
+	wake  time.Time
 }
 
-func (g *gate) hold(until time.Time) {
+// hold closes the gate until until (client clock; now is that clock's
+// present).
+func (g *gate) hold(until, now time.Time) {
 	g.mu.Lock()
 	if until.After(g.until) {
 		g.until = until
+		g.wake = time.Now().Add(until.Sub(now))
 	}
 	g.mu.Unlock()
 }
@@ -77,7 +84,7 @@ func (g *gate) hold(until time.Time) {
 func (g *gate) wait(ctx context.Context, now func() time.Time, budget time.Time) error {
 	for {
 		g.mu.Lock()
-		until := g.until
+		until, wake := g.until, g.wake
 		g.mu.Unlock()
 		d := until.Sub(now())
 		if d <= 0 {
@@ -89,7 +96,11 @@ func (g *gate) wait(ctx context.Context, now func() time.Time, budget time.Time)
 		if until.After(budget) {
 			return fmt.Errorf("throttled by Azure DevOps: Retry-After asks to wait %s, more than the retry budget allows; retry later", d.Round(time.Second))
 		}
-		t := time.NewTimer(d)
+		sleep := time.Until(wake)
+		if sleep <= 0 {
+			return nil
+		}
+		t := time.NewTimer(sleep)
 		select {
 		case <-ctx.Done():
 			t.Stop()
