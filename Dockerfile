@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# patrol container image: static binary on distroless, non-root.
+# patrol container image with Docker: static binary on distroless, non-root.
 #   docker build --build-arg VERSION=v0.1.0 -t ghcr.io/patrol-dev/patrol:v0.1.0 .
-# Used by deploy/cronjob.yaml. See docs/kubernetes.md.
+# Releases are built without Docker by scripts/image.sh (same layout: /patrol,
+# user 65532, no shell, entrypoint ["/patrol"]); see docs/image.md.
 
 ARG GO_VERSION=1.26.8
 
@@ -26,8 +27,7 @@ LABEL org.opencontainers.image.title="patrol" \
       org.opencontainers.image.description="Keeps Azure DevOps credentials alive: Entra sign-in, PAT rotation into sinks" \
       org.opencontainers.image.source="https://github.com/patrol-dev/patrol" \
       org.opencontainers.image.version="${VERSION}"
-COPY --from=build /out/patrol /usr/local/bin/patrol
+COPY --from=build /out/patrol /patrol
 # distroless nonroot: uid/gid 65532, CA certificates included, no shell.
 USER 65532:65532
-ENTRYPOINT ["/usr/local/bin/patrol"]
-CMD ["--help"]
+ENTRYPOINT ["/patrol"]

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -321,6 +322,32 @@ func TestCronJobInvariants(t *testing.T) {
 	}
 	if !mounted {
 		t.Errorf("PATROL_CONFIG=%q is not the patrol.yaml of ConfigMap %s mounted in the container", cfgPath, m.config.Name)
+	}
+}
+
+// TestCronJobImage: deploy/ runs the image scripts/image.sh builds
+// (docs/image.md) by the version a release tag gives it, and leaves the
+// image's entrypoint (/patrol) and user (65532) in charge.
+func TestCronJobImage(t *testing.T) {
+	m := load(t)
+	const repo = "ghcr.io/patrol-dev/patrol"
+	c := m.cronJob.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	name, tag, ok := strings.Cut(c.Image, ":")
+	if !ok || name != repo {
+		t.Fatalf("container image %q, want %s:<version>", c.Image, repo)
+	}
+	release := regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+	if !release.MatchString(tag) {
+		t.Errorf("image tag %q is not a release version vMAJOR.MINOR.PATCH (scripts/image.sh: VERSION from git describe of a release tag)", tag)
+	}
+	if len(m.kust.Images) != 1 || m.kust.Images[0].Name != repo || m.kust.Images[0].NewTag != tag {
+		t.Errorf("kustomization images %+v, want one entry %s with newTag %s (the CronJob's tag)", m.kust.Images, repo, tag)
+	}
+	if len(c.Command) != 0 {
+		t.Errorf("container command %q overrides the image's entrypoint [/patrol]: set only args", c.Command)
+	}
+	if psc := m.cronJob.Spec.JobTemplate.Spec.Template.Spec.SecurityContext; psc == nil || psc.RunAsUser == nil || *psc.RunAsUser != 65532 {
+		t.Error("runAsUser must be 65532, the image's user (its /home/nonroot belongs to it)")
 	}
 }
 

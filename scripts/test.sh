@@ -13,6 +13,9 @@
 #       module patrol calls)
 #   4. Go SDK (test/sdk, a nested module: Microsoft's azure-devops-go-api v7,
 #      unmodified, against the `patrol emulator` binary)
+#   4b. container image (tools/image, a nested module: scripts/image.sh builds
+#      the image twice, same digest; pushed to go-containerregistry's registry
+#      on 127.0.0.1, pulled back, config checked, its binary run)
 #   5. Node clients (scripts/test-node.sh: @azure/msal-node, @azure/identity,
 #      azure-devops-node-api and @microsoft/microsoft-graph-client, pinned in test/node, against `patrol emulator`;
 #      installs nodejs/npm from Debian when missing, fails when it cannot)
@@ -117,6 +120,12 @@ fi
 step "Go SDK against patrol emulator (test/sdk: go vet, go test)"
 if ! (cd test/sdk && go vet ./... && go test -count=1 ./...); then
   echo "FAILED: azure-devops-go-api tests (test/sdk)"
+  fail=1
+fi
+
+step "container image (tools/image: go vet, go test)"
+if ! (cd tools/image && go vet ./... && go test -count=1 ./...); then
+  echo "FAILED: container image tests (tools/image; scripts/image.sh)"
   fail=1
 fi
 
