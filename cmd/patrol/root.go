@@ -257,8 +257,36 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdin io.Read
 		fmt.Fprintf(stderr, "patrol: interrupted: %s\nhint: stopped by a signal; rerun the command (exit %d)\n", redact.Error(err), exitInterrupted)
 		return exitInterrupted
 	}
-	return reportError(stderr, err)
+	return reportErrorMode(stderr, err, a.errorMode(ctx))
 }
+
+// errorMode is how run prints a failure: in full at --log-level debug and
+// with -o json|yaml; otherwise a Summarizer's summary, and on a terminal a
+// long message cut to one line.
+func (a *app) errorMode(ctx context.Context) errMode {
+	if a.logger().Enabled(ctx, slog.LevelDebug) {
+		return errFull
+	}
+	if sp, err := output.Parse(a.outputFormat); err == nil && (sp.Format == output.JSON || sp.Format == output.YAML) {
+		return errFull
+	}
+	if output.IsTerminal(a.stderr) {
+		return errShort
+	}
+	return errSummary
+}
+
+// errMode: see errorMode.
+type errMode int
+
+const (
+	errSummary errMode = iota // a Summarizer's summary, else the message
+	errFull                   // the whole message
+	errShort                  // errSummary, long messages cut at maxShortError
+)
+
+// maxShortError is the longest error message printed whole on a terminal.
+const maxShortError = 160
 
 // exitCode is a command's verdict that is not a failure (rotate
 // --detailed-exitcode): run exits with it and prints nothing.
@@ -270,12 +298,22 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 const exitInterrupted = 130
 
 // reportError prints err and its advice and returns the exit code.
-func reportError(w io.Writer, err error) int {
+func reportError(w io.Writer, err error) int { return reportErrorMode(w, err, errSummary) }
+
+// reportErrorMode prints err as mode says (one line) and its advice (one
+// line) and returns the exit code.
+func reportErrorMode(w io.Writer, err error, mode errMode) int {
 	kind := errkind.Of(err)
 	if kind == errkind.Unknown && isCobraUsageError(err) {
 		kind = errkind.Usage
 	}
 	msg := strings.TrimSpace(redact.Error(err)) // whatever a server echoed into it
+	if s := errkind.SummaryOf(err); s != "" && mode != errFull {
+		msg = redact.String(s)
+	}
+	if mode == errShort {
+		msg = shortError(msg)
+	}
 	fmt.Fprintf(w, "patrol: %s\n", msg)
 	if errors.Is(err, context.Canceled) && kind == errkind.Unknown {
 		fmt.Fprintln(w, "hint: interrupted; nothing further was done")
@@ -289,6 +327,23 @@ func reportError(w io.Writer, err error) int {
 	}
 	fmt.Fprintf(w, "hint: %s\n", redact.String(hint))
 	return kind.ExitCode()
+}
+
+// shortError cuts msg to one line of at most maxShortError runes, at a word
+// boundary, and says where the rest is.
+func shortError(msg string) string {
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	r := []rune(msg)
+	if len(r) <= maxShortError {
+		return msg
+	}
+	cut := string(r[:maxShortError])
+	if i := strings.LastIndexByte(cut, ' '); i > maxShortError/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,;:") + " … (whole error: --log-level debug or -o json)"
 }
 
 // isCobraUsageError recognises cobra's own argument and command errors,

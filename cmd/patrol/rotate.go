@@ -310,6 +310,9 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 	}
 	plan := selectedPlan(in, creds, o.force)
 	p := a.printer()
+	// On a terminal the result table is the report: the run log does not
+	// repeat each credential's error (it does at --log-level debug).
+	eng.ResultsShown = !p.Machine() && output.IsTerminal(a.stderr) && output.IsTerminal(a.stdout)
 	if o.dryRun {
 		doc := any(planTable{plan})
 		if p.Machine() {
@@ -335,7 +338,24 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 		return err
 	}
 	r.finish(ctx, eng, rep, in, nil, unbuilt)
-	return rep.Err()
+	return runError(rep)
+}
+
+// runError is the run's error with a summary naming the failed credentials
+// only: their errors are in the report printed above (and the run log), so
+// the final line does not repeat them.
+func runError(rep rotation.Report) error {
+	err := rep.Err()
+	if err == nil {
+		return nil
+	}
+	var failed []string
+	for _, res := range rep.Results {
+		if res.Err != nil {
+			failed = append(failed, res.Credential)
+		}
+	}
+	return errkind.WithSummary(err, fmt.Sprintf("rotation failed for %d of %d credential(s): %s; the report above says why", len(failed), len(rep.Results), strings.Join(failed, ", ")))
 }
 
 // selectedPlan plans the selected credentials from an observation of all.

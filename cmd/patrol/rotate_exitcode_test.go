@@ -19,7 +19,7 @@ func TestRotateDetailedExitCode(t *testing.T) {
 		t.Fatalf("plain dry run with changes: exit %d (%s), want 0", code, stderr)
 	}
 	code, stdout, stderr := runCLI(t, env, "rotate", "--config", cfg, "--dry-run", "--detailed-exitcode")
-	if code != exitPlanChanges || !strings.Contains(stdout, "agents") || strings.Contains(stderr, "patrol:") {
+	if code != exitPlanChanges || !strings.Contains(stdout, "agents") || strings.Contains(stderr, "hint:") {
 		t.Fatalf("changes planned: exit %d, stdout %q, stderr %q; want %d, the plan, no error", code, stdout, stderr, exitPlanChanges)
 	}
 	if code, _, stderr := runCLI(t, env, "rotate", "--config", cfg); code != 0 {

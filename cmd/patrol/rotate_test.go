@@ -132,26 +132,7 @@ func TestConfigValidateErrors(t *testing.T) {
 
 func TestRotatePartialExit8(t *testing.T) {
 	_, env := emuEnv(t)
-	dir := t.TempDir()
-	cfg := `organization: contoso
-rotation: {lock: {type: none}}
-credentials:
-  - name: good
-    scopes: [vso.code]
-    sinks: [{type: file, path: ` + filepath.Join(dir, "good.pat") + `}]
-  - name: broken
-    scopes: [vso.code]
-    sinks: [{type: file, path: ` + filepath.Join(dir, "broken.pat") + `}]
-`
-	// A non-empty directory where the sink's next metadata goes: Read works
-	// (no file yet), every Write fails before touching anything, for root too.
-	if err := os.MkdirAll(filepath.Join(dir, "broken.pat.meta.json.next", "block"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "patrol.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p := partialConfig(t)
 	code, out, errOut := runCLI(t, env, "rotate", "--config", p, "-o", "json")
 	if code != 8 || !strings.Contains(errOut, "1 of 2") {
 		t.Fatalf("want exit 8 (partial), got %d\n%s\n%s", code, out, errOut)

@@ -91,8 +91,12 @@ func newJSONPath(tmpl string) (*jsonpath.JSONPath, error) {
 	return j, j.Parse(tmpl)
 }
 
-// IsTerminal reports whether w is a terminal.
+// IsTerminal reports whether w is a terminal. A writer may say so itself
+// with an IsTerminal() bool method (tests' fake terminals).
 func IsTerminal(w io.Writer) bool {
+	if t, ok := w.(interface{ IsTerminal() bool }); ok {
+		return t.IsTerminal()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

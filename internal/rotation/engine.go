@@ -59,6 +59,10 @@ var ErrCrash = errors.New("simulated crash")
 
 // Engine plans and applies rotations.
 type Engine struct {
+	// ResultsShown: the caller shows every result itself (a table on a
+	// terminal), so each credential's result is logged at debug only and
+	// its error is not printed twice.
+	ResultsShown bool
 	// PATs is the Azure DevOps client (share one: it holds the 429 gate).
 	PATs PATClient
 	// Tokens supplies access tokens for entra-token credentials.
@@ -314,6 +318,9 @@ func (e *Engine) logResult(ctx context.Context, r Result) {
 	if r.Err != nil {
 		level = slog.LevelError
 		attrs = append(attrs, slog.String("error", r.Err.Error()), slog.String("reason", r.Reason))
+	}
+	if e.ResultsShown {
+		level = slog.LevelDebug
 	}
 	e.log().LogAttrs(ctx, level, "credential "+r.Credential, attrs...)
 }
