@@ -221,13 +221,24 @@ func (s *FileSink) Read(ctx context.Context) (Held, error) {
 	if m, ok := readMeta(s.nextMetaPath()); ok && m.SHA256 == digest {
 		return heldOf(m), nil
 	}
-	if _, err := os.Stat(s.MetaPath()); errors.Is(err, fs.ErrNotExist) {
+	b, err := os.ReadFile(s.MetaPath())
+	if errors.Is(err, fs.ErrNotExist) {
 		return Held{Present: true}, nil
 	}
-	m, ok := readMeta(s.MetaPath())
-	if !ok || (m.SHA256 != "" && m.SHA256 != digest) {
-		// Unreadable metadata, or metadata of other content: unknown
-		// content; the next rotation rewrites both.
+	if err != nil {
+		// Like an unreadable secret file: patrol cannot tell what the sink
+		// holds, so it must not act as if it knew (renewing "unknown
+		// content" early).
+		return Held{}, fmt.Errorf("%s: cannot read its metadata %s: %w; make it readable by patrol (or remove it: the file is then treated as unknown content and replaced)", s.Name(), s.MetaPath(), err)
+	}
+	var m fileMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		// patrol writes it atomically, so this is not an interrupted write.
+		return Held{}, errkind.New(errkind.Usage, fmt.Errorf("%s: its metadata %s is not patrol's JSON (%v); something else changed it: remove it (the file is then treated as unknown content and replaced)", s.Name(), s.MetaPath(), err))
+	}
+	if m.SHA256 != "" && m.SHA256 != digest {
+		// Metadata of other content (replaced by hand): unknown content;
+		// the next rotation rewrites both.
 		return Held{Present: true}, nil
 	}
 	return heldOf(m), nil

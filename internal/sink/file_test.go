@@ -225,3 +225,26 @@ func mustRender(t *testing.T, s *FileSink) string {
 	}
 	return string(b)
 }
+
+// Metadata that exists but cannot be read (a directory in its place stands in
+// for permission denied, which root would bypass) or is not patrol's JSON
+// fails that credential like an unreadable secret file: an error naming the
+// metadata file, not "unknown content" renewed early.
+func TestFileSinkUnreadableMetadataFails(t *testing.T) {
+	ctx := context.Background()
+	for name, spoil := range map[string]func(meta string){
+		"unreadable": func(meta string) { blockPath(t, meta) },
+		"corrupt":    func(meta string) { _ = os.WriteFile(meta, []byte("{not json"), 0o600) },
+	} {
+		path := filepath.Join(t.TempDir(), "pat")
+		s := buildFile(t, `{"type":"file","path":"`+path+`"}`)
+		if err := s.Write(ctx, "one", Meta{AuthorizationID: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		spoil(path + ".meta.json")
+		h, err := s.Read(ctx)
+		if err == nil || !strings.Contains(err.Error(), path+".meta.json") {
+			t.Errorf("%s: Read = %+v, %v; want an error naming the metadata file", name, h, err)
+		}
+	}
+}
