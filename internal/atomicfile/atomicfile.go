@@ -8,7 +8,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
+
+// StaleAge is how old a temporary file of Write must be before Sweep
+// removes it. A Write takes milliseconds; a temporary file this old was
+// left by a process that was killed (or crashed) between creating and
+// renaming it.
+const StaleAge = 15 * time.Minute
 
 // Write stores data at path with permission perm: it writes a temporary file
 // in the same directory (created 0700 when missing), sets perm before any
@@ -19,7 +27,8 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	Sweep(path)
+	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return fmt.Errorf("create temporary file in %s: %w", dir, err)
 	}
@@ -50,4 +59,38 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// tempPrefix is the name prefix of path's temporary files; os.CreateTemp
+// appends decimal digits.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// Sweep removes temporary files Write left for path when a run was killed:
+// only regular files (not symlinks or directories) in path's directory named
+// exactly .<base>.tmp-<digits>, and only when last modified more than
+// StaleAge ago. Errors are ignored (a file it cannot remove stays; the next
+// run tries again). It returns the names it removed.
+func Sweep(path string) []string {
+	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	cutoff := time.Now().Add(-StaleAge)
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, name)) == nil {
+			removed = append(removed, name)
+		}
+	}
+	return removed
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWriteCreatesWithPermAndReplaces(t *testing.T) {
@@ -103,5 +104,53 @@ func TestWriteRenameFailureLeavesNoTemporaryFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "old" {
 		t.Fatalf("content %q, want old", b)
+	}
+}
+
+// A killed run leaves its temporary file (which may hold a secret) beside
+// the target. The next Write of that target removes it — only names of
+// Write's own pattern (.<base>.tmp-<digits>), only regular files, only when
+// older than StaleAge — and never anything else.
+func TestWriteRemovesStaleTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pat")
+	old := time.Now().Add(-2 * StaleAge)
+	mk := func(name string, mtime time.Time) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stale := mk(".pat.tmp-123456789", old)
+	kept := []string{
+		mk(".pat.tmp-987654321", time.Now()), // a concurrent write in progress
+		mk(".pat.tmp-12ab", old),             // not Write's pattern
+		mk(".other.tmp-123", old),            // another target's
+		mk("pat.tmp-123", old),               // not hidden
+		mk(".pat.meta.json.tmp-123", old),    // the metadata's, swept by its own writes
+		mk(".pat.tmp-", old),                 // no digits
+	}
+	if err := os.Symlink(filepath.Join(dir, "pat.tmp-123"), filepath.Join(dir, ".pat.tmp-555")); err != nil {
+		t.Fatal(err)
+	}
+	kept = append(kept, filepath.Join(dir, ".pat.tmp-555"))
+	if err := os.Mkdir(filepath.Join(dir, ".pat.tmp-777"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	kept = append(kept, filepath.Join(dir, ".pat.tmp-777"))
+	if err := Write(path, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file %s was not removed (%v)", stale, err)
+	}
+	for _, p := range kept {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s must be kept: %v", p, err)
+		}
 	}
 }

@@ -208,6 +208,11 @@ func readMeta(path string) (fileMeta, bool) {
 // metadata is Present with an empty AuthorizationID (patrol does not know
 // what it is and will replace it).
 func (s *FileSink) Read(ctx context.Context) (Held, error) {
+	// Temporary files a killed run left (they may hold a secret): see
+	// atomicfile.Sweep for what exactly is removed.
+	for _, p := range []string{s.p.Path, s.MetaPath(), s.nextMetaPath()} {
+		atomicfile.Sweep(p)
+	}
 	content, err := os.ReadFile(s.p.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

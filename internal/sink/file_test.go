@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patrol-dev/patrol/internal/atomicfile"
 )
 
 const testSecret = "dip55dwf4vpitomw63jzvomefmi2jluguprzwwqwuc6xq4fhocwq"
@@ -246,5 +248,28 @@ func TestFileSinkUnreadableMetadataFails(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), path+".meta.json") {
 			t.Errorf("%s: Read = %+v, %v; want an error naming the metadata file", name, h, err)
 		}
+	}
+}
+
+// The next run's Read removes a stale temporary file a killed write left
+// beside the secret (it may hold a secret), even when nothing is rotated.
+func TestFileSinkReadSweepsStaleTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pat")
+	s := buildFile(t, `{"type":"file","path":"`+path+`"}`)
+	if err := s.Write(context.Background(), "one", Meta{AuthorizationID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".pat.tmp-4242")
+	if err := os.WriteFile(stale, []byte("half-written secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * atomicfile.StaleAge)
+	_ = os.Chtimes(stale, old, old)
+	if _, err := s.Read(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file kept: %v", err)
 	}
 }
