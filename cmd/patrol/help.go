@@ -118,6 +118,15 @@ var examples = map[string]string{
 	"endpoint lint": `  patrol endpoint lint --manifest vss-extension.json --strict`,
 	"endpoint list": `  patrol endpoint list --project web --type sonarqube
   patrol endpoint list --project web -o name`,
+	"endpoint convert-to-wif": `  # What would change (nothing is changed without --yes)
+  patrol endpoint convert-to-wif --project web deploy-prod
+
+  # Convert, verify with TestConnection, report the revert deadline
+  patrol endpoint convert-to-wif --project web deploy-prod --yes
+
+  # Every convertible Azure RM connection of the project; back again
+  patrol endpoint convert-to-wif --project web --all --yes
+  patrol endpoint convert-to-wif --project web deploy-prod --revert --yes`,
 	"endpoint request": `  patrol endpoint request --endpoint sonar.json --data-source TestConnection
   patrol endpoint request --endpoint oauth.json --binding AccessToken --configuration-file oauth-config.json`,
 	"endpoint schemes": `  patrol endpoint schemes
