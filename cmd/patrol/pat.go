@@ -134,6 +134,8 @@ func newPATListCmd(a *app) *cobra.Command {
 				}
 			}
 			globals := 0
+			prog := a.progress() // stderr on a terminal: "page 3, 300 PATs…"
+			defer prog.clear()
 			for p, err := range dc.ListPATs(ctx, devops.ListOptions{Filter: filter, Sort: sort, Ascending: ascending, PageSize: api.MaxPageSize, NamePrefix: prefix}) {
 				if err != nil {
 					return err
@@ -149,11 +151,14 @@ func newPATListCmd(a *app) *cobra.Command {
 					break
 				}
 				if w.Len()%api.MaxPageSize == 0 {
+					prog.clear()
 					if err := w.Flush(); err != nil {
 						return err
 					}
+					prog.show("page %d, %d PATs…", w.Len()/api.MaxPageSize, w.Len())
 				}
 			}
+			prog.clear()
 			if err := w.Close(); err != nil {
 				return err
 			}
