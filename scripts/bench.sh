@@ -63,7 +63,7 @@ bench_rotation() {
 	gobench rotation ./internal/rotation 'RotateDue' -timeout 60m
 	local def
 	def=$(sed -n 's/^[[:space:]]*DefaultConcurrency *= *\([0-9]*\).*/\1/p' internal/config/file.go)
-	for budget in off 300per1s; do
+	for budget in off 150per1s; do
 		local best="" defv=""
 		while read -r name ns blocked; do
 			local c=${name##*concurrency=}

@@ -18,7 +18,7 @@ import (
 // BenchmarkRotateDue rotates N due PATs (default 200, PATROL_BENCH_CREDS)
 // against the emulator with 50 ms injected latency on every Azure DevOps
 // call, at concurrency 1, 4, 16, 32 and 64 (PATROL_BENCH_CONC=1,16) and with
-// the emulator's usage budget off and on (budget=300per1s: 300 units decaying
+// the emulator's usage budget off and on (budget=150per1s: 150 units decaying
 // in 1 s, 1 per request, so the fastest runs would pass it;
 // PATROL_BENCH_BUDGET=off|on). It reports API calls against the minimum and
 // the requests the budget blocked (429s/run: a violation each; the client's
@@ -43,7 +43,7 @@ func BenchmarkRotateDue(b *testing.B) {
 	budgets := []struct {
 		name string
 		rl   emulator.RateLimit
-	}{{"off", emulator.RateLimit{}}, {"300per1s", emulator.RateLimit{Limit: 300, Window: emulator.Duration(time.Second)}}}
+	}{{"off", emulator.RateLimit{}}, {"150per1s", emulator.RateLimit{Limit: 150, Window: emulator.Duration(time.Second)}}}
 	switch os.Getenv("PATROL_BENCH_BUDGET") {
 	case "off":
 		budgets = budgets[:1]
