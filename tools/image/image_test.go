@@ -210,6 +210,7 @@ func TestImage(t *testing.T) {
 	if err := os.WriteFile(bin, files["patrol"], 0o755); err != nil {
 		t.Fatal(err)
 	}
+	checkSBOMAgainstGoVersion(t, sbomA, bin)
 	out, err := exec.Command(bin, "version", "-o", "json").Output()
 	if err != nil {
 		t.Fatalf("patrol version from the image: %v", err)
@@ -340,5 +341,53 @@ func checkSBOM(t *testing.T, b []byte) {
 	}
 	if len(doc.Relationships) != len(doc.Packages) {
 		t.Errorf("SBOM: %d relationships for %d packages", len(doc.Relationships), len(doc.Packages))
+	}
+}
+
+// checkSBOMAgainstGoVersion: the SBOM lists exactly the modules `go version
+// -m` prints for the image's binary (dep lines, => replacements resolved),
+// at the same versions.
+func checkSBOMAgainstGoVersion(t *testing.T, sbom []byte, bin string) {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	want := map[string]string{}
+	last := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "dep":
+			want[f[1]] = f[2]
+			last = f[1]
+		case len(f) >= 3 && f[0] == "=>":
+			// replaces the dep line before it: the SBOM names the replacement
+			delete(want, last)
+			want[f[1]] = f[2]
+		}
+	}
+	if len(want) < 20 {
+		t.Fatalf("go version -m lists %d modules; parsing went wrong:\n%s", len(want), out)
+	}
+	var doc spdxDoc
+	if err := json.Unmarshal(sbom, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range doc.Packages {
+		if p.Name != "github.com/patrol-dev/patrol" && p.Name != "stdlib" {
+			got[p.Name] = p.VersionInfo
+		}
+	}
+	for mod, v := range want {
+		if got[mod] != v {
+			t.Errorf("SBOM: %s = %q, go version -m says %q", mod, got[mod], v)
+		}
+	}
+	for mod := range got {
+		if _, ok := want[mod]; !ok {
+			t.Errorf("SBOM lists %s, which go version -m does not", mod)
+		}
 	}
 }
