@@ -1,13 +1,13 @@
 package emulator
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
-	"sigs.k8s.io/yaml"
 )
 
 // Identities and secrets of DefaultSeed. They are emulator-only values that
@@ -388,12 +388,11 @@ func DefaultSeed() Seed {
 
 // LoadSeed reads a YAML or JSON seed file and validates it.
 func LoadSeed(path string) (Seed, error) {
-	b, err := os.ReadFile(path)
+	s, err := decodeSeedFile(path)
 	if err != nil {
-		return Seed{}, fmt.Errorf("emulator seed %s: %w", path, err)
-	}
-	var s Seed
-	if err := yaml.UnmarshalStrict(b, &s); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return Seed{}, fmt.Errorf("emulator seed %s: %w", path, err)
+		}
 		return Seed{}, fmt.Errorf("emulator seed %s: %w (see docs/emulator.md for the format)", path, err)
 	}
 	if err := s.Validate(); err != nil {
