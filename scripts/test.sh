@@ -3,6 +3,8 @@
 #   0. system programs the tests need (nginx, jq, curl, openssl): installed
 #      with apt-get (sudo -n when not root) when missing, else FAILED
 #   1. gofmt check       2. go vet ./...
+#   2b. the linux/amd64 release binary (scripts/build.sh --size-budget): builds
+#      and fails when it exceeds its size budget
 #   3. go test -race ./...   (unit, emulator-backed integration and e2e tests,
 #      test/walkthrough: the README's walk-throughs as written); with
 #      PATROL_REQUIRE_TOOLS=1, so a real-server test whose program is missing
@@ -83,6 +85,14 @@ fi
 
 step "go vet ./..."
 if ! go vet ./...; then fail=1; fi
+
+step "release binary size budget (scripts/build.sh --size-budget)"
+sizedir="$(mktemp -d)"
+if ! DIST="$sizedir" scripts/build.sh --size-budget; then
+  echo "FAILED: the linux/amd64 release build failed or exceeds its size budget (see above)"
+  fail=1
+fi
+rm -rf "$sizedir"
 
 step "alerting rules (scripts/promtool.sh --check)"
 if PROMTOOL_OUT="$(scripts/promtool.sh --check)"; then

@@ -9,8 +9,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time: go build -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version and commit are set at build time (scripts/build.sh):
+// go build -ldflags "-X main.version=v1.2.3 -X main.commit=<sha>". Without
+// them, the module version and VCS stamps of the build info are used.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 // VersionInfo is the output of `patrol version`.
 type VersionInfo struct {
@@ -35,6 +40,9 @@ func versionInfo() VersionInfo {
 				v.Modified = s.Value == "true"
 			}
 		}
+	}
+	if commit != "" {
+		v.Commit, v.Modified = commit, false
 	}
 	return v
 }
