@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
@@ -34,9 +35,11 @@ func (r secretRef) String() string {
 }
 
 var (
-	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	secretKeyRe  = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	dnsLabel     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`) })
+	dnsSubdomain = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	})
+	secretKeyRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-._a-zA-Z0-9]+$`) })
 )
 
 // parseTokenCache reports whether s is a k8s-secret:// token cache and
@@ -62,7 +65,7 @@ func parseTokenCache(s string) (secretRef, bool, error) {
 		if key == "" {
 			return bad("the key after # is empty")
 		}
-		if len(key) > 253 || !secretKeyRe.MatchString(key) {
+		if len(key) > 253 || !secretKeyRe().MatchString(key) {
 			return bad("key %q is not a valid Secret data key (letters, digits, '-', '_', '.'; at most 253)", key)
 		}
 		ref.Key = key
@@ -79,10 +82,10 @@ func parseTokenCache(s string) (secretRef, bool, error) {
 	if ref.Name == "" {
 		return bad("the Secret name is empty")
 	}
-	if ref.Namespace != "" && (len(ref.Namespace) > 63 || !dnsLabel.MatchString(ref.Namespace)) {
+	if ref.Namespace != "" && (len(ref.Namespace) > 63 || !dnsLabel().MatchString(ref.Namespace)) {
 		return bad("namespace %q is not a valid namespace name (lower-case letters, digits and '-', at most 63)", ref.Namespace)
 	}
-	if len(ref.Name) > 253 || !dnsSubdomain.MatchString(ref.Name) {
+	if len(ref.Name) > 253 || !dnsSubdomain().MatchString(ref.Name) {
 		return bad("Secret name %q is not a valid name (lower-case letters, digits, '-' and '.', at most 253)", ref.Name)
 	}
 	return ref, true, nil

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/devops"
@@ -14,14 +15,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var durationRE = regexp.MustCompile(`^(\d+)([dw])$`)
+var durationRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+)([dw])$`) })
 
 // parseLifetime parses a positive duration: Go syntax (720h, 90m, 1h30m) or
 // whole days/weeks (30d, 2w). The flag name goes into the error.
 func parseLifetime(flag, s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	var d time.Duration
-	if m := durationRE.FindStringSubmatch(s); m != nil {
+	if m := durationRE().FindStringSubmatch(s); m != nil {
 		n, err := strconv.Atoi(m[1])
 		if err != nil || n > 100000 {
 			return 0, usageErrorf("%s %q is too large", flag, s)
@@ -44,14 +45,16 @@ func parseLifetime(flag, s string) (time.Duration, error) {
 	return d, nil
 }
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+var guidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
 
 // authorizationIDArg validates the PAT id argument.
 func authorizationIDArg(cmd *cobra.Command, args []string) error {
 	if len(args) != 1 {
 		return usageErrorf("%s needs one argument, the PAT's authorization ID (a GUID; `patrol pat list` shows them), got %d", cmd.CommandPath(), len(args))
 	}
-	if !guidRE.MatchString(args[0]) {
+	if !guidRE().MatchString(args[0]) {
 		return usageErrorf("%q is not an authorization ID: expected a GUID such as 4ab5764f-4193-4f1d-b995-64144880b7d7 (`patrol pat list` shows them)", args[0])
 	}
 	return nil

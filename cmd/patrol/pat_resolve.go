@@ -39,7 +39,7 @@ func revokedIDs(ctx context.Context, dc *devops.Client, prefix string) (map[stri
 // also says whether that PAT is revoked.
 func resolvePAT(ctx context.Context, dc *devops.Client, ref string) (api.PatToken, bool, error) {
 	var p api.PatToken
-	if guidRE.MatchString(ref) {
+	if guidRE().MatchString(ref) {
 		var err error
 		if p, err = dc.GetPAT(ctx, ref); err != nil {
 			return api.PatToken{}, false, err

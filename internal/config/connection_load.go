@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"sigs.k8s.io/yaml"
@@ -455,16 +456,22 @@ func applyDefaults(c *Connection) {
 }
 
 var (
-	orgNameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,48}[A-Za-z0-9]$|^[A-Za-z0-9]$`)
-	apiVersionRE = regexp.MustCompile(`^\d+\.\d+(-preview(\.\d+)?)?$`)
-	guidRE       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	domainRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
+	orgNameRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,48}[A-Za-z0-9]$|^[A-Za-z0-9]$`)
+	})
+	apiVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+\.\d+(-preview(\.\d+)?)?$`) })
+	guidRE       = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	})
+	domainRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
+	})
 )
 
 // Validate checks the formats of the values that are set. It does not
 // require any value.
 func (c Connection) Validate() error {
-	if c.Organization != "" && !orgNameRE.MatchString(c.Organization) {
+	if c.Organization != "" && !orgNameRE().MatchString(c.Organization) {
 		return &ConfigError{Source: EnvOrganization + " (flag --org, organization)", Problem: fmt.Sprintf("%q is not an Azure DevOps organisation name", c.Organization), Fix: "use the name only (e.g. contoso for https://dev.azure.com/contoso): letters, digits and hyphens, 1-50 characters"}
 	}
 	if c.Auth.Method != "" {
@@ -478,10 +485,10 @@ func (c Connection) Validate() error {
 			return &ConfigError{Source: EnvAuth + " (flag --auth, auth.method)", Problem: fmt.Sprintf("%q is not a sign-in method", c.Auth.Method), Fix: "use one of " + strings.Join(AuthMethods, ", ")}
 		}
 	}
-	if t := c.Auth.TenantID; t != "" && !guidRE.MatchString(t) && !domainRE.MatchString(t) && t != "organizations" && t != "common" {
+	if t := c.Auth.TenantID; t != "" && !guidRE().MatchString(t) && !domainRE().MatchString(t) && t != "organizations" && t != "common" {
 		return &ConfigError{Source: EnvTenantID + " (flag --tenant-id, auth.tenantId)", Problem: fmt.Sprintf("%q is neither a tenant GUID nor a verified domain", t), Fix: "copy the Directory (tenant) ID from the app registration's overview page"}
 	}
-	if id := c.Auth.ClientID; id != "" && !guidRE.MatchString(id) {
+	if id := c.Auth.ClientID; id != "" && !guidRE().MatchString(id) {
 		return &ConfigError{Source: EnvClientID + " (flag --client-id, auth.clientId)", Problem: fmt.Sprintf("%q is not a GUID", id), Fix: "copy the Application (client) ID from the app registration's overview page"}
 	}
 	if u := c.Auth.Username; u != "" && !strings.Contains(u, "@") {
@@ -504,7 +511,7 @@ func (c Connection) Validate() error {
 			return &ConfigError{Source: u.src, Problem: fmt.Sprintf("%q %s", u.v, err.Error()), Fix: "use an absolute https:// URL such as https://dev.azure.com"}
 		}
 	}
-	if v := c.Endpoints.APIVersion; v != "" && !apiVersionRE.MatchString(v) {
+	if v := c.Endpoints.APIVersion; v != "" && !apiVersionRE().MatchString(v) {
 		return &ConfigError{Source: EnvAPIVersion + " (flag --api-version, endpoints.apiVersion)", Problem: fmt.Sprintf("%q is not an api-version", v), Fix: "use e.g. 7.1-preview.1 or 7.2-preview.1"}
 	}
 	if n := c.Endpoints.MaxPages; n < 0 || n > MaxMaxPages {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
@@ -365,7 +366,7 @@ func DefaultLockPath() string {
 }
 
 // nameRE: lowercase letters, digits, '-', '_', '.'; starts and ends alphanumeric.
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,62}[a-zA-Z0-9])?$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,62}[a-zA-Z0-9])?$`) })
 
 func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 	var ps []Problem
@@ -435,7 +436,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		switch {
 		case c.Name == "":
 			add(p+".name", "missing; give every credential a unique name (letters, digits, '-', '_', '.')")
-		case !nameRE.MatchString(c.Name):
+		case !nameRE().MatchString(c.Name):
 			add(p+".name", fmt.Sprintf("%q is not a valid name; use 1-64 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes part of the PAT display name patrol:<name>:<time>)", c.Name))
 		default:
 			key := strings.ToLower(c.Name)

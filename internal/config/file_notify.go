@@ -94,7 +94,7 @@ func (f *File) validateNotify(add func(path, msg string)) {
 		}
 		if j, dup := names[strings.ToLower(n.Name)]; dup {
 			add(p+".name", fmt.Sprintf("%q is also the name of notify[%d]; give each notifier a unique name", n.Name, j))
-		} else if !nameRE.MatchString(n.Name) && n.Type != "" {
+		} else if !nameRE().MatchString(n.Name) && n.Type != "" {
 			add(p+".name", fmt.Sprintf("%q is not a valid name; use letters, digits, '-', '_' or '.'", n.Name))
 		}
 		names[strings.ToLower(n.Name)] = i

@@ -48,7 +48,7 @@ func OrganizationArg(source, s string) (string, error) {
 	default:
 		return "", bad("the host is neither dev.azure.com nor ORG.visualstudio.com")
 	}
-	if !orgNameRE.MatchString(name) {
+	if !orgNameRE().MatchString(name) {
 		return "", bad(fmt.Sprintf("%q is not an organisation name (letters, digits and hyphens, 1-50 characters)", name))
 	}
 	return name, nil

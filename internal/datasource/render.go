@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/mustache"
 	"github.com/patrol-dev/patrol/internal/scheme"
 )
 
-var macroRe = regexp.MustCompile(`\$\(([A-Za-z0-9_.\-]+)\)`)
+var macroRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\(([A-Za-z0-9_.\-]+)\)`) })
 
 // endpointAll is data ∪ parameters (header contexts).
 func endpointAll(ep *api.ServiceEndpoint) map[string]any {
@@ -70,7 +71,7 @@ func inputOf(ds []scheme.InputDescriptor, id string) (scheme.InputDescriptor, bo
 // expand applies $(name) macros, then Mustache (strict: a missing value is an error).
 func expand(ctx context.Context, src string, req Request, c map[string]any) (string, error) {
 	var merr error
-	out := macroRe.ReplaceAllStringFunc(src, func(m string) string {
+	out := macroRe().ReplaceAllStringFunc(src, func(m string) string {
 		name := m[2 : len(m)-1]
 		if v, ok := lookupMacro(name, c); ok {
 			return v

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/mustache"
 )
@@ -56,7 +57,9 @@ func checkSelector(sel string) error {
 	return fmt.Errorf("%q is not a selector Azure DevOps knows; use jsonpath:<expr>, xpath:<expr>, plaintext or none", sel)
 }
 
-var xpathStep = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]*(:[A-Za-z_][A-Za-z0-9_.\-]*)?$`)
+var xpathStep = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]*(:[A-Za-z_][A-Za-z0-9_.\-]*)?$`)
+})
 
 func selectXPath(body []byte, expr string) ([]any, error) {
 	e := strings.TrimSpace(expr)
@@ -67,7 +70,7 @@ func selectXPath(body []byte, expr string) ([]any, error) {
 	}
 	steps := strings.Split(strings.TrimLeft(e, "/"), "/")
 	for _, s := range steps {
-		if !xpathStep.MatchString(s) {
+		if !xpathStep().MatchString(s) {
 			return nil, fmt.Errorf("xpath %q unsupported: step %q (patrol supports element names only — no predicates, attributes, axes or functions)", expr, s)
 		}
 	}

@@ -6,9 +6,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
-var absoluteURL = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://`)
+var absoluteURL = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://`) })
 
 // requestURL turns a rendered endpointUrl into the URL patrol sends, as
 // Azure DevOps does: a URL that is not absolute (api/v1/info, /api/v1/info)
@@ -20,7 +21,7 @@ func requestURL(rendered, endpointURL string) (*url.URL, error) {
 	if s == "" {
 		return nil, errors.New("rendered to an empty URL; set endpointUrl to an absolute URL or a path relative to the endpoint URL")
 	}
-	if !absoluteURL.MatchString(s) {
+	if !absoluteURL().MatchString(s) {
 		base := strings.TrimSpace(endpointURL)
 		if base == "" {
 			return nil, fmt.Errorf("%q is relative, but the endpoint has no url to resolve it against; set the endpoint's url (or make endpointUrl absolute, e.g. {{{endpoint.url}}}/%s)", redact(s), strings.TrimLeft(s, "/"))
@@ -57,7 +58,7 @@ func unwrapURLError(err error) error {
 // the path becomes '/'. The scheme and authority are left alone.
 func escapeURL(s string) string {
 	start := 0
-	if m := absoluteURL.FindStringIndex(s); m != nil {
+	if m := absoluteURL().FindStringIndex(s); m != nil {
 		start = m[1]
 		if i := strings.IndexAny(s[start:], "/?#"); i >= 0 {
 			start += i

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/entra"
 )
@@ -24,20 +25,22 @@ import (
 
 var (
 	// challengeRE matches one auth challenge: a scheme and its quoted parameters.
-	challengeRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9_-]*)\s+((?:[A-Za-z0-9_-]+\s*=\s*"[^"]*"\s*,?\s*)+)`)
-	paramRE     = regexp.MustCompile(`([A-Za-z0-9_-]+)\s*=\s*"([^"]*)"`)
+	challengeRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`([A-Za-z][A-Za-z0-9_-]*)\s+((?:[A-Za-z0-9_-]+\s*=\s*"[^"]*"\s*,?\s*)+)`)
+	})
+	paramRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([A-Za-z0-9_-]+)\s*=\s*"([^"]*)"`) })
 )
 
 // claimsChallenge returns the decoded claims request of a Bearer challenge
 // with error="insufficient_claims" in h, if there is one.
 func claimsChallenge(h http.Header) (string, bool) {
 	for _, v := range h.Values("WWW-Authenticate") {
-		for _, ch := range challengeRE.FindAllStringSubmatch(v, -1) {
+		for _, ch := range challengeRE().FindAllStringSubmatch(v, -1) {
 			if !strings.EqualFold(ch[1], "Bearer") {
 				continue
 			}
 			params := map[string]string{}
-			for _, p := range paramRE.FindAllStringSubmatch(ch[2], -1) {
+			for _, p := range paramRE().FindAllStringSubmatch(ch[2], -1) {
 				params[strings.ToLower(p[1])] = p[2]
 			}
 			if params["error"] != "insufficient_claims" || params["claims"] == "" {

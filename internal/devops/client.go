@@ -168,7 +168,7 @@ type Client struct {
 
 // orgName is Azure DevOps' organisation-name rule: letters, digits and
 // hyphens, starting and ending with a letter or digit, at most 50 characters.
-var orgName = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$`)
+var orgName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$`) })
 
 // ConfigError is an invalid Options field. It is a usage error.
 type ConfigError struct {
@@ -186,7 +186,7 @@ func (e *ConfigError) Kind() errkind.Kind { return errkind.Usage }
 
 // New validates opts and returns a Client.
 func New(opts Options) (*Client, error) {
-	if !orgName.MatchString(opts.Organization) {
+	if !orgName().MatchString(opts.Organization) {
 		return nil, &ConfigError{Field: "organization", Problem: fmt.Sprintf("%q is not a valid Azure DevOps organisation name", opts.Organization),
 			Fix: "use the name from https://dev.azure.com/<organization> (letters, digits and hyphens, at most 50 characters, no leading or trailing hyphen)"}
 	}
@@ -206,7 +206,7 @@ func New(opts Options) (*Client, error) {
 	if ver == "" {
 		ver = api.DefaultPATAPIVersion
 	}
-	if !apiVersionRE.MatchString(ver) {
+	if !apiVersionRE().MatchString(ver) {
 		return nil, &ConfigError{Field: "apiVersion", Problem: fmt.Sprintf("%q is not an api-version", ver),
 			Fix: "use a value like 7.1-preview.1 or 7.2-preview.1, or leave it empty for " + api.DefaultPATAPIVersion}
 	}
@@ -255,7 +255,7 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
-var apiVersionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+(-preview(\.[0-9]+)?)?$`)
+var apiVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+\.[0-9]+(-preview(\.[0-9]+)?)?$`) })
 
 func baseURL(field, raw, def string) (string, error) {
 	if raw == "" {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
@@ -229,7 +230,9 @@ func (c *Client) authHint(r request, ae *AuthError, tok entra.Token) string {
 
 const zeroGUID = "00000000-0000-0000-0000-000000000000"
 
-var guidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+var guidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+})
 
 // resourceTenant reads the organisation's tenant from X-VSS-ResourceTenant
 // (first non-zero GUID; a lone zero GUID means MSA-backed) or from
@@ -237,7 +240,7 @@ var guidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 func resourceTenant(h http.Header) string {
 	var zero bool
 	for _, v := range h.Values("X-VSS-ResourceTenant") {
-		for _, g := range guidRE.FindAllString(v, -1) {
+		for _, g := range guidRE().FindAllString(v, -1) {
 			if g == zeroGUID {
 				zero = true
 				continue
@@ -251,7 +254,7 @@ func resourceTenant(h http.Header) string {
 			continue
 		}
 		rest := v[i+len("authorization_uri="):]
-		if g := guidRE.FindString(rest); g != "" {
+		if g := guidRE().FindString(rest); g != "" {
 			return strings.ToLower(g)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
@@ -204,7 +205,7 @@ func delegationGrants(scp string, want ...string) bool {
 	return false
 }
 
-var apiVersionRe = regexp.MustCompile(`^(\d+)\.(\d+)(-preview(\.\d+)?)?$`)
+var apiVersionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+)\.(\d+)(-preview(\.\d+)?)?$`) })
 
 // apiVersion extracts api-version from the query or the Accept header.
 func apiVersion(r *http.Request) string {
@@ -229,7 +230,7 @@ func checkAPIVersion(w http.ResponseWriter, r *http.Request, supported []string,
 			fmt.Sprintf(`No api-version was supplied for the "%s" request. The version must be supplied either as part of the Accept header (e.g. "application/json; api-version=1.0") or as a query parameter (e.g. "?api-version=1.0").`, r.Method))
 		return false
 	}
-	m := apiVersionRe.FindStringSubmatch(v)
+	m := apiVersionRe().FindStringSubmatch(v)
 	if m == nil {
 		writeVSSError(w, http.StatusBadRequest, "VssInvalidApiVersionException", fmt.Sprintf("The api-version '%s' is not valid: use e.g. 7.1-preview.1.", v))
 		return false

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -302,7 +303,7 @@ func (e *Emulator) handleFICList(w http.ResponseWriter, r *http.Request, p param
 }
 
 // ficNameRe is Graph's rule for federated credential names.
-var ficNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$`)
+var ficNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$`) })
 
 func (e *Emulator) handleFICCreate(w http.ResponseWriter, r *http.Request, p params) {
 	app, ok := e.graphApp(w, r, p, accessWrite)
@@ -315,7 +316,7 @@ func (e *Emulator) handleFICCreate(w http.ResponseWriter, r *http.Request, p par
 		return
 	}
 	switch {
-	case !ficNameRe.MatchString(in.Name):
+	case !ficNameRe().MatchString(in.Name):
 		writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property 'name' of resource 'FederatedIdentityCredential': 3-120 characters, letters, digits, '-' and '_'.")
 		return
 	case in.Issuer == "" || in.Subject == "":

@@ -5,11 +5,12 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // ---- Key Vault ----
 
-var kvNameRe = regexp.MustCompile(`^[0-9a-zA-Z-]{1,127}$`)
+var kvNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-zA-Z-]{1,127}$`) })
 
 func kvError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
@@ -49,7 +50,7 @@ func (e *Emulator) kvAuth(w http.ResponseWriter, r *http.Request, p params) (*va
 		kvError(w, http.StatusBadRequest, "BadParameter", "The 'api-version' query parameter is required.")
 		return nil, false
 	}
-	if !kvNameRe.MatchString(p["name"]) {
+	if !kvNameRe().MatchString(p["name"]) {
 		kvError(w, http.StatusBadRequest, "BadParameter", fmt.Sprintf("The secret name %q is invalid: use 1-127 characters of 0-9, a-z, A-Z and -.", p["name"]))
 		return nil, false
 	}

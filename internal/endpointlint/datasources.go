@@ -4,15 +4,18 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/mustache"
 	"github.com/patrol-dev/patrol/internal/scheme"
 )
 
 var (
-	urlScheme   = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.\-]*)://`)
-	gluedURL    = regexp.MustCompile(`(\{\{\{?\s*endpoint\.url\s*\}?\}\}|\$\(endpoint\.url\))[A-Za-z0-9]`)
-	hostLike    = regexp.MustCompile(`^[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+(:[0-9]+)?(/|$)`)
+	urlScheme = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.\-]*)://`) })
+	gluedURL  = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(\{\{\{?\s*endpoint\.url\s*\}?\}\}|\$\(endpoint\.url\))[A-Za-z0-9]`)
+	})
+	hostLike    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+(:[0-9]+)?(/|$)`) })
 	selectorOK  = []string{"jsonpath:", "xpath:"}
 	selectorFix = "use jsonpath:<expr>, xpath:<expr>, plaintext or none"
 )
@@ -87,14 +90,14 @@ func (l *typeLinter) url(u, path string) {
 		l.add(Error, RuleURL, path, "the data source has no endpointUrl", "set endpointUrl to a path relative to the endpoint URL (api/v1/items) or an absolute URL ({{{endpoint.url}}}/api/v1/items)")
 		return
 	}
-	if gluedURL.MatchString(s) {
+	if gluedURL().MatchString(s) {
 		l.add(Warning, RuleURL, path, "the path is glued to endpoint.url without a '/', which works only when users enter the URL with a trailing slash",
 			"write {{{endpoint.url}}}/path (patrol and Azure DevOps keep the URL as entered) or a relative URL (path only), which Azure DevOps joins with one '/'")
 	}
 	if strings.HasPrefix(s, "{{") || strings.HasPrefix(s, "$(") {
 		return // its value decides; the template itself was checked
 	}
-	if m := urlScheme.FindStringSubmatch(s); m != nil {
+	if m := urlScheme().FindStringSubmatch(s); m != nil {
 		switch strings.ToLower(m[1]) {
 		case "https":
 		case "http":
@@ -107,13 +110,13 @@ func (l *typeLinter) url(u, path string) {
 	switch {
 	case strings.HasPrefix(s, "//"):
 		l.add(Error, RuleURL, path, "a protocol-relative URL (//host/…) is neither absolute nor relative to the endpoint", "write https://host/… or a path relative to the endpoint URL")
-	case hostLike.MatchString(s):
+	case hostLike().MatchString(s):
 		l.add(Warning, RuleURL, path, fmt.Sprintf("%q looks like a host name but has no scheme, so it is joined to the endpoint URL as a path", truncate(s)), "write https://"+truncate(s)+" if it is a host")
 	}
 }
 
 func (l *typeLinter) confidentialInURL(u, path string, allowed []input) {
-	for _, m := range endpointRef.FindAllStringSubmatch(u, -1) {
+	for _, m := range endpointRef().FindAllStringSubmatch(u, -1) {
 		for _, in := range allowed {
 			if in.confidential && strings.EqualFold(in.id, m[1]) {
 				l.add(Error, RuleConfidentialURL, path, fmt.Sprintf("the URL template writes the confidential input %q; Azure DevOps hides secrets from URLs (it renders empty or fails), and a secret in a URL ends up in server and proxy logs", in.id),

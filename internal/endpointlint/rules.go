@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/mustache"
 	"github.com/patrol-dev/patrol/internal/scheme"
@@ -15,7 +16,7 @@ var (
 	verbs      = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 	// endpointRef finds endpoint.<key> in templates, $(endpoint.<key>) macros
 	// and the quoted 'endpoint.<key>' arguments of #getTokenUsingBasicAuth.
-	endpointRef = regexp.MustCompile(`endpoint\.([A-Za-z_][A-Za-z0-9_\-]*)`)
+	endpointRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`endpoint\.([A-Za-z_][A-Za-z0-9_\-]*)`) })
 	// serverFilled are parameters Azure DevOps fills itself after an OAuth flow.
 	serverFilled = []string{"AccessToken", "RefreshToken", "IdToken", "ExpiresAt", "ExpiresIn", "IssuedAt"}
 )
@@ -155,7 +156,7 @@ func (l *typeLinter) headers(v any, path string, allowed []input) {
 		if !l.template(val, hp+".value") || allowed == nil {
 			continue
 		}
-		for _, m := range endpointRef.FindAllStringSubmatch(val, -1) {
+		for _, m := range endpointRef().FindAllStringSubmatch(val, -1) {
 			key := m[1]
 			if strings.EqualFold(key, "url") {
 				l.add(Error, RuleHeaderInput, hp+".value", "header templates cannot see endpoint.url (Azure DevOps leaves it out of the header context), so this renders empty or fails",
@@ -203,7 +204,7 @@ func lintHelpers() *mustache.HelperSet {
 	return hs
 }
 
-var helpers = lintHelpers()
+var helpers = sync.OnceValue(lintHelpers)
 
 // template reports a template that does not parse (unknown helpers
 // included) and returns whether it parsed.
@@ -211,7 +212,7 @@ func (l *typeLinter) template(src, path string) bool {
 	if !strings.Contains(src, "{{") {
 		return true
 	}
-	if _, err := mustache.ParseWith(src, mustache.Options{Helpers: helpers}); err != nil {
+	if _, err := mustache.ParseWith(src, mustache.Options{Helpers: helpers()}); err != nil {
 		msg := err.Error()
 		fix := "fix the template syntax at the position shown (docs/mustache.md)"
 		if strings.Contains(msg, "missing helper") {

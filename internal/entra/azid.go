@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -97,7 +98,9 @@ func (o Options) wrapAzError(ctx context.Context, m Method, err error) error {
 
 // networkRE recognises transport failures inside library error text
 // (azidentity does not let them be unwrapped).
-var networkRE = regexp.MustCompile(`(?i)dial tcp|connection refused|no such host|i/o timeout|connection reset|TLS handshake timeout|unexpected EOF|network is unreachable|server misbehaving`)
+var networkRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)dial tcp|connection refused|no such host|i/o timeout|connection reset|TLS handshake timeout|unexpected EOF|network is unreachable|server misbehaving`)
+})
 
 // libraryError builds a SignInError from an azidentity error without an
 // HTTP response: multi-line text is flattened, network failures are marked
@@ -105,7 +108,7 @@ var networkRE = regexp.MustCompile(`(?i)dial tcp|connection refused|no such host
 func (o Options) libraryError(m Method, code string, err error) *SignInError {
 	text := strings.Join(strings.Fields(err.Error()), " ")
 	e := &SignInError{Method: m, Code: code, Description: sanitize(text, o.secrets()...)}
-	if networkRE.MatchString(text) {
+	if networkRE().MatchString(text) {
 		e.Code = ""
 		e.cause = errors.New(e.Description)
 		e.Hint = "Entra could not be reached (network, proxy or DNS): check connectivity to the authority host; retrying later may succeed"

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -184,7 +185,7 @@ func hintFor(aadsts int, codes []int, code string) string {
 	return hintsByCode[code]
 }
 
-var aadstsRE = regexp.MustCompile(`AADSTS(\d{4,9})`)
+var aadstsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`AADSTS(\d{4,9})`) })
 
 // oauthError is Entra's error body.
 type oauthError struct {
@@ -216,7 +217,7 @@ func newSignInError(m Method, status int, body []byte, secrets ...string) *SignI
 func (e *SignInError) fillAADSTS(text string) {
 	if len(e.Codes) > 0 {
 		e.AADSTS = e.Codes[0]
-	} else if m := aadstsRE.FindStringSubmatch(text); m != nil {
+	} else if m := aadstsRE().FindStringSubmatch(text); m != nil {
 		e.AADSTS, _ = strconv.Atoi(m[1])
 		e.Codes = []int{e.AADSTS}
 	}

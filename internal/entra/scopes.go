@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/patrol-dev/patrol/internal/devops/api"
 )
@@ -15,7 +16,9 @@ const adoAppIDURI = "https://app.vssps.visualstudio.com"
 // ScopesSource names where explicit sign-in scopes are configured.
 const ScopesSource = "auth.scopes (env PATROL_AUTH_SCOPES, flag --auth-scope)"
 
-var permissionRE = regexp.MustCompile(`^(\.default|user_impersonation|vso\.[a-z][a-z0-9_.]*)$`)
+var permissionRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\.default|user_impersonation|vso\.[a-z][a-z0-9_.]*)$`)
+})
 
 // ParseAuthScopes turns the configured sign-in scopes into the scope
 // parameter to request. Each item is an Azure DevOps delegated permission,
@@ -43,7 +46,7 @@ func ParseAuthScopes(items []string) (string, error) {
 			switch lower := strings.ToLower(perm); {
 			case lower == "offline_access" || lower == "openid" || lower == "profile" || lower == "email":
 				return "", scopeErr(fmt.Sprintf("%q is an OpenID scope, which patrol adds itself where needed", s), "remove it")
-			case !permissionRE.MatchString(perm):
+			case !permissionRE().MatchString(perm):
 				return "", scopeErr(fmt.Sprintf("%q is not an Azure DevOps delegated permission", s),
 					"use .default, user_impersonation or a vso.* permission such as vso.pats (list, get) and vso.pats_manage (create, update, revoke)")
 			}

@@ -131,18 +131,27 @@ func (s *HelperSet) Clone() *HelperSet {
 }
 
 func (s *HelperSet) snapshot() map[string]helperEntry {
-	if s == defaultSet {
-		return s.m // never mutated after init
+	if s == defaultSet() {
+		return s.m // never mutated after it is built
 	}
 	return s.Clone().m
 }
 
-var defaultSet *HelperSet
+var (
+	defaultOnce sync.Once
+	defaultTab  *HelperSet
+)
 
-func init() { defaultSet = buildDefaults() }
+// defaultSet is the built-in table, built on first use (no work at init;
+// a function, not a sync.OnceValue variable, because building it refers
+// back to it).
+func defaultSet() *HelperSet {
+	defaultOnce.Do(func() { defaultTab = buildDefaults() })
+	return defaultTab
+}
 
 // DefaultHelpers returns a fresh copy of the built-in table; safe to extend.
-func DefaultHelpers() *HelperSet { return defaultSet.Clone() }
+func DefaultHelpers() *HelperSet { return defaultSet().Clone() }
 
 func buildDefaults() *HelperSet {
 	s := NewHelperSet()

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 func registerTree(s *HelperSet) {
@@ -143,7 +144,7 @@ func registerTree(s *HelperSet) {
 		}
 		var nums []int64
 		for _, t := range text {
-			for _, m := range reDigits.FindAllString(t, -1) {
+			for _, m := range reDigits().FindAllString(t, -1) {
 				if n, err := strconv.ParseInt(m, 10, 64); err == nil {
 					nums = append(nums, n)
 				}
@@ -186,7 +187,7 @@ func registerTree(s *HelperSet) {
 	})
 }
 
-var reDigits = regexp.MustCompile(`\d+`)
+var reDigits = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\d+`) })
 
 func jsonUnmarshalString(s string, v any) error {
 	return jsonUnmarshal([]byte(s), v)

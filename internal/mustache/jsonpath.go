@@ -13,8 +13,8 @@ import (
 var jpCache sync.Map // normalized expression -> jp.Expr
 
 var (
-	reDotBracket = regexp.MustCompile(`([^.])\.\[`)
-	reAtName     = regexp.MustCompile(`@([A-Za-z_])`)
+	reDotBracket = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([^.])\.\[`) })
+	reAtName     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`@([A-Za-z_])`) })
 )
 
 // NormalizeJSONPath rewrites Newtonsoft.Json SelectTokens quirks that Azure
@@ -22,8 +22,8 @@ var (
 // "@name" → "@.name". A leading "jsonpath:" is removed.
 func NormalizeJSONPath(expr string) string {
 	e := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(expr), "jsonpath:"))
-	e = reDotBracket.ReplaceAllString(e, "$1[")
-	e = reAtName.ReplaceAllString(e, "@.$1")
+	e = reDotBracket().ReplaceAllString(e, "$1[")
+	e = reAtName().ReplaceAllString(e, "@.$1")
 	if e == "" || (e[0] != '$' && e[0] != '@') {
 		e = "$." + e
 	}

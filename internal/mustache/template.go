@@ -47,7 +47,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Helpers == nil {
-		o.Helpers = defaultSet
+		o.Helpers = defaultSet()
 	}
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth

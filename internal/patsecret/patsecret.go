@@ -18,6 +18,7 @@ package patsecret
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Format is the shape of a PAT secret.
@@ -82,10 +83,12 @@ func isBase32(c byte) bool {
 
 // pattern finds PAT-shaped words in text: a whole word of exactly 84 base62
 // characters with AZDO at 76, or exactly 52 base32 characters.
-var pattern = regexp.MustCompile(`\b(?:[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}|[A-Za-z2-7]{52})\b`)
+var pattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\b(?:[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}|[A-Za-z2-7]{52})\b`)
+})
 
 // Find returns the PAT-shaped words in text (both formats).
-func Find(text string) []string { return pattern.FindAllString(text, -1) }
+func Find(text string) []string { return pattern().FindAllString(text, -1) }
 
 // Contains reports whether text contains a PAT-shaped word.
 func Contains(text string) bool {
@@ -93,7 +96,7 @@ func Contains(text string) bool {
 	if len(text) < LegacyLength {
 		return false
 	}
-	return pattern.MatchString(text)
+	return pattern().MatchString(text)
 }
 
 // Redact replaces every PAT-shaped word in text with repl.
@@ -101,7 +104,7 @@ func Redact(text, repl string) string {
 	if !Contains(text) {
 		return text
 	}
-	return pattern.ReplaceAllString(text, repl)
+	return pattern().ReplaceAllString(text, repl)
 }
 
 // Problem describes why s cannot be a PAT as given ("" if it may be one):

@@ -130,11 +130,15 @@ func forms(v string) []string {
 
 var (
 	// JWTs (also unsigned ones, whose third segment is empty).
-	jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+	jwtRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+	})
 	// The credential of a Basic or Bearer authorization value.
-	authRE = regexp.MustCompile(`(?i)\b(basic|bearer)(\s+)([A-Za-z0-9._~+/=:-]{8,})`)
+	authRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\b(basic|bearer)(\s+)([A-Za-z0-9._~+/=:-]{8,})`) })
 	// Values of credential-named fields in forms, queries and JSON.
-	fieldRE = regexp.MustCompile(`(?i)((?:password|passwd|client_secret|clientsecret|refresh_token|access_token|id_token|assertion|client_assertion|device_code|apitoken|api_key|apikey|secret|token)(?:"\s*:\s*"|=))([^"&\s,}]+)`)
+	fieldRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)((?:password|passwd|client_secret|clientsecret|refresh_token|access_token|id_token|assertion|client_assertion|device_code|apitoken|api_key|apikey|secret|token)(?:"\s*:\s*"|=))([^"&\s,}]+)`)
+	})
 )
 
 // String removes every registered secret and every credential-shaped
@@ -163,17 +167,17 @@ func String(s string) string {
 		}
 	}
 	mu.RUnlock()
-	s = jwtRE.ReplaceAllString(s, Marker)
+	s = jwtRE().ReplaceAllString(s, Marker)
 	s = patsecret.Redact(s, Marker) // both PAT formats
-	s = authRE.ReplaceAllStringFunc(s, func(m string) string {
-		sub := authRE.FindStringSubmatch(m)
+	s = authRE().ReplaceAllStringFunc(s, func(m string) string {
+		sub := authRE().FindStringSubmatch(m)
 		if !credentialLike(sub[3]) {
 			return m // "Basic authentication", "bearer tokens"
 		}
 		return sub[1] + sub[2] + Marker
 	})
-	s = fieldRE.ReplaceAllStringFunc(s, func(m string) string {
-		sub := fieldRE.FindStringSubmatch(m)
+	s = fieldRE().ReplaceAllStringFunc(s, func(m string) string {
+		sub := fieldRE().FindStringSubmatch(m)
 		if sub[2] == Marker {
 			return m
 		}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/atomicfile"
@@ -62,8 +63,8 @@ const (
 )
 
 var (
-	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	shellSafeRE = regexp.MustCompile(`^[A-Za-z0-9_./:+=@%-]*$`)
+	envNameRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	shellSafeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_./:+=@%-]*$`) })
 )
 
 func init() {
@@ -112,7 +113,7 @@ func decodeFileParams(p json.RawMessage) (FileParams, error) {
 		if fp.EnvName == "" {
 			fp.EnvName = "AZURE_DEVOPS_EXT_PAT"
 		}
-		if !envNameRE.MatchString(fp.EnvName) {
+		if !envNameRE().MatchString(fp.EnvName) {
 			return fp, usage("envName %q is not a valid variable name; use letters, digits and '_'", fp.EnvName)
 		}
 	case FormatNetrc, FormatGitCredential:
@@ -278,7 +279,7 @@ func (s *FileSink) Render(secret string, meta Meta) ([]byte, error) {
 }
 
 func shellQuote(s string) string {
-	if shellSafeRE.MatchString(s) {
+	if shellSafeRE().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -59,7 +60,7 @@ const (
 // keyVaultMaxTags is Key Vault's limit of tags per secret.
 const keyVaultMaxTags = 15
 
-var keyVaultSecretName = regexp.MustCompile(`^[0-9a-zA-Z-]{1,127}$`)
+var keyVaultSecretName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-zA-Z-]{1,127}$`) })
 
 // KeyVaultParams are the patrol.yaml fields of an azure-key-vault sink.
 type KeyVaultParams struct {
@@ -123,7 +124,7 @@ func parseKeyVaultParams(params json.RawMessage) (KeyVaultParams, error) {
 	if p.SecretName == "" {
 		return p, kubeUsageErr("secretName: required")
 	}
-	if !keyVaultSecretName.MatchString(p.SecretName) {
+	if !keyVaultSecretName().MatchString(p.SecretName) {
 		return p, kubeUsageErr("secretName %q: must be 1-127 characters of 0-9, a-z, A-Z and '-'", p.SecretName)
 	}
 	if len(p.ContentType) > 255 {

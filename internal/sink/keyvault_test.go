@@ -256,7 +256,7 @@ func FuzzKeyVaultParams(f *testing.F) {
 	f.Add(`{"vaultUrl":"https://[::1]:80/x?y","secretName":"-"}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := parseKeyVaultParams(json.RawMessage(s))
-		if err == nil && (!keyVaultSecretName.MatchString(p.SecretName) || !strings.HasPrefix(p.VaultURL, "https")) {
+		if err == nil && (!keyVaultSecretName().MatchString(p.SecretName) || !strings.HasPrefix(p.VaultURL, "https")) {
 			t.Fatalf("accepted invalid params %+v", p)
 		}
 	})
