@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -37,22 +38,31 @@ const MinLength = 4
 // MaxQuote is the most characters of a response body Quote returns.
 const MaxQuote = 300
 
+// MaxSecrets bounds the registered set: at most this many values (each
+// with its ~10 encoded forms) are remembered, so a long-running process
+// that registers every token it fetches does not grow without limit. Past
+// it the value registered (or re-registered) longest ago is forgotten first;
+// the shape rules (JWTs, PATs, Basic/Bearer values, credential-named fields)
+// still apply to it.
+const MaxSecrets = 4096
+
 var (
 	mu      sync.RWMutex
-	known   = map[string]bool{} // every registered form
-	ordered []string            // known, longest first
+	known   = map[string]int{}      // every registered form → how many values have it
+	valForm = map[string][]string{} // registered value → its forms
+	queue   []string                // registered values, least recently registered first
+	ordered []string                // known, longest first
 )
 
 // Register adds secret values (empty and short ones are ignored) with their
-// encoded forms.
+// encoded forms. A value registered again counts as the newest.
 func Register(values ...string) {
 	var add []string
 	for _, v := range values {
 		v = strings.TrimSpace(v)
-		if len(v) < MinLength {
-			continue
+		if len(v) >= MinLength {
+			add = append(add, v)
 		}
-		add = append(add, forms(v)...)
 	}
 	if len(add) == 0 {
 		return
@@ -60,14 +70,40 @@ func Register(values ...string) {
 	mu.Lock()
 	defer mu.Unlock()
 	changed := false
-	for _, f := range add {
-		if len(f) >= MinLength && !known[f] {
-			known[f] = true
-			ordered = append(ordered, f)
-			changed = true
+	for _, v := range add {
+		if _, ok := valForm[v]; ok {
+			if queue[len(queue)-1] != v { // move to the newest end
+				i := slices.Index(queue, v)
+				queue = append(slices.Delete(queue, i, i+1), v)
+			}
+			continue
 		}
+		var fs []string
+		for _, f := range forms(v) {
+			if len(f) >= MinLength && !slices.Contains(fs, f) {
+				fs = append(fs, f)
+				known[f]++
+			}
+		}
+		valForm[v] = fs
+		queue = append(queue, v)
+		changed = true
+	}
+	for len(queue) > MaxSecrets {
+		old := queue[0]
+		queue = queue[1:]
+		for _, f := range valForm[old] {
+			if known[f]--; known[f] <= 0 {
+				delete(known, f)
+			}
+		}
+		delete(valForm, old)
 	}
 	if changed {
+		ordered = ordered[:0]
+		for f := range known {
+			ordered = append(ordered, f)
+		}
 		sort.Slice(ordered, func(i, j int) bool { return len(ordered[i]) > len(ordered[j]) })
 	}
 }

@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -94,5 +95,29 @@ func TestRegisterHeader(t *testing.T) {
 		if strings.Contains(String("x "+s+" y"), s) {
 			t.Errorf("%q not redacted after RegisterHeader", s)
 		}
+	}
+}
+
+// The registered set is bounded: a long-running process that registers a
+// new token every few minutes does not grow without limit. The newest
+// values are kept; re-registering a value keeps it among the newest.
+func TestRegisteredSetIsBounded(t *testing.T) {
+	const keep = "keep-me-registered-0123456789"
+	Register(keep)
+	for i := 0; i < MaxSecrets+500; i++ {
+		Register(fmt.Sprintf("bounded-secret-%06d-xyz", i))
+		if i%1000 == 0 {
+			Register(keep) // still in use
+		}
+	}
+	mu.RLock()
+	nforms, values := len(known), len(queue)
+	mu.RUnlock()
+	if values > MaxSecrets || nforms > MaxSecrets*len(forms("x-probe-value")) {
+		t.Fatalf("registered set grew to %d values, %d forms; bound %d values", values, nforms, MaxSecrets)
+	}
+	last := fmt.Sprintf("bounded-secret-%06d-xyz", MaxSecrets+499)
+	if got := String("a " + last + " b " + keep); strings.Contains(got, last) || strings.Contains(got, keep) {
+		t.Fatalf("the newest and a re-registered value must stay redacted: %q", got)
 	}
 }
