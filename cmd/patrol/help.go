@@ -168,7 +168,10 @@ var examples = map[string]string{
   # Rotate one credential now, due or not
   patrol rotate --config patrol.yaml --only agents --force`,
 	"status": `  patrol status --config patrol.yaml
-  patrol status --config patrol.yaml --only agents -o json`,
+  patrol status --config patrol.yaml --only agents -o json
+
+  # Keep watching (redraws on a terminal; in a pipe, one line per change)
+  patrol status --config patrol.yaml --watch --interval 1m`,
 	"token": `  # An Entra token for Azure DevOps REST calls
   curl -H "Authorization: Bearer $(patrol token)" https://dev.azure.com/contoso/_apis/projects
 
