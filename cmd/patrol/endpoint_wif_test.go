@@ -86,3 +86,25 @@ func TestEndpointConvertToWIF(t *testing.T) {
 		t.Fatalf("revert of an unconverted connection: exit %d %s", code, errs)
 	}
 }
+
+// A conversion that does not verify (here: the service reports the
+// converted connection Failed) is reverted at once and reported as failed.
+func TestEndpointConvertToWIFRevertsWhenNotVerified(t *testing.T) {
+	seed := emulator.DefaultSeed()
+	seed.ServiceEndpoints = []emulator.SeedEndpoint{azureRMSeed("deploy", emulator.ManagedAppClientID, emulator.ManagedAppSecret)}
+	e, env := emuEnvOpts(t, emulator.Options{Seed: &seed})
+	env["PATROL_PROJECT"] = emulator.DefaultProject
+	e.SetEndpointBehavior(emulator.EndpointBehavior{Fail: true})
+	code, out, errs := runEP(t, env, "", "endpoint", "convert-to-wif", "deploy", "--yes", "-o", "json")
+	if code == 0 || !strings.Contains(out, `"action": "failed"`) || !strings.Contains(out, "reverted to ServicePrincipal") {
+		t.Fatalf("convert: exit %d %s %s", code, out, errs)
+	}
+	var rows []struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("report: %v %s", err, out)
+	}
+	// Reverted: the secret-based parameters are back (a converted connection has no serviceprincipalkey).
+	if v, ok := e.ServiceEndpointSecret(emulator.DefaultOrg, rows[0].ID, "serviceprincipalkey"); !ok || v != emulator.ManagedAppSecret {
+		t.Fatalf("serviceprincipalkey after a conversion that did not verify = %q, %v", v, ok)
+	}
+}
