@@ -175,6 +175,16 @@ var (
 	fieldRE = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`(?i)((?:password|passwd|client_secret|clientsecret|refresh_token|access_token|id_token|assertion|client_assertion|device_code|apitoken|api_key|apikey|secret|token)(?:"\s*:\s*"|=))([^"&\s,}]+)`)
 	})
+	// The password in a URL's user info (net/url and net/http errors quote
+	// the URL whole).
+	userinfoRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:"'<>]*:)([^\s/@"'<>]+)@`)
+	})
+	// Values of credential-named URL query parameters: SAS signatures,
+	// OAuth codes, API keys (only after ? or &, so JSON "code" fields stay).
+	queryRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)([?&](?:sig|signature|code|key|apikey|api-key|api_key|x-api-key|subscription-key|sas|auth|authorization|private[-_]token|access[-_]key|client[-_]secret|password|passwd|pwd|token|secret|credential|assertion)=)([^&#\s"'<>]+)`)
+	})
 )
 
 // String removes every registered secret and every credential-shaped
@@ -212,6 +222,8 @@ func String(s string) string {
 		}
 		return sub[1] + sub[2] + Marker
 	})
+	s = userinfoRE().ReplaceAllString(s, "${1}"+Marker+"@")
+	s = queryRE().ReplaceAllString(s, "${1}"+Marker)
 	s = fieldRE().ReplaceAllStringFunc(s, func(m string) string {
 		sub := fieldRE().FindStringSubmatch(m)
 		if sub[2] == Marker {

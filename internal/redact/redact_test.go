@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -119,5 +120,26 @@ func TestRegisteredSetIsBounded(t *testing.T) {
 	last := fmt.Sprintf("bounded-secret-%06d-xyz", MaxSecrets+499)
 	if got := String("a " + last + " b " + keep); strings.Contains(got, last) || strings.Contains(got, keep) {
 		t.Fatalf("the newest and a re-registered value must stay redacted: %q", got)
+	}
+}
+
+// net/url and net/http errors quote the request URL whole. Its credential
+// parts — a password in the user info, the value of a credential-named
+// query parameter (SAS sig, code, key, api-key …) — are removed even when
+// nothing registered them; ordinary parameters stay for diagnosis.
+func TestURLCredentialsInErrors(t *testing.T) {
+	u := "https://bot:pw-unregistered-1@store.example/x?api-version=7.1&sig=Zm9vYmFyYmF6cXV4&code=q1w2e3r4t5&x-api-key=k-998877&top=5"
+	_, err := url.Parse(u + "\x7f") // net/url quotes the input
+	reqErr := &url.Error{Op: "Get", URL: u, Err: errors.New("dial tcp: connection refused")}
+	for _, s := range []string{err.Error(), reqErr.Error()} {
+		got := String(s)
+		for _, secret := range []string{"pw-unregistered-1", "Zm9vYmFyYmF6cXV4", "q1w2e3r4t5", "k-998877"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("%q survives in %q", secret, got)
+			}
+		}
+		if !strings.Contains(got, "api-version=7.1") || !strings.Contains(got, "top=5") || !strings.Contains(got, "store.example") {
+			t.Errorf("ordinary URL parts must stay: %q", got)
+		}
 	}
 }
