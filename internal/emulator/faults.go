@@ -62,8 +62,11 @@ func (e *Emulator) setFaultsLocked(f Faults) {
 
 // injectFault applies Faults; it reports whether the request was answered.
 func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request, rt *route, key string) bool {
-	e.mu.Lock()
+	// Requests share the read lock here; only drawing from the fault
+	// sequence (when a rate is set) takes the write lock.
+	e.mu.RLock()
 	f := e.faults
+	e.mu.RUnlock()
 	applies := false
 	if len(f.Routes) > 0 {
 		for _, s := range f.Routes {
@@ -76,11 +79,12 @@ func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request, rt *route
 	}
 	var u float64
 	if applies && (f.ThrottleRate > 0 || f.ServerErrorRate > 0 || f.SignInPageRate > 0) {
+		e.mu.Lock()
 		u = e.rng.Float64()
+		e.mu.Unlock()
 	} else {
 		u = 2
 	}
-	e.mu.Unlock()
 	if rt.area == "ado" && f.RateLimit.Limit > 0 && e.budget.meter(w, f.RateLimit, e.now()) {
 		return true
 	}
