@@ -72,6 +72,8 @@ type app struct {
 	dcMu sync.Mutex
 	dc   *devops.Client
 
+	accts accounts // per identity and organisation (rotate_accounts.go)
+
 	// refresh-token store of a k8s-secret:// token cache (login_cache.go),
 	// built once per process so login and later sign-ins share it.
 	kubeMu        sync.Mutex
@@ -491,17 +493,26 @@ func (a *app) entraOptions() (entra.Options, error) {
 	if err != nil {
 		return entra.Options{}, err
 	}
+	opts, where, err := a.entraOptionsFor(c)
+	a.cacheWhere = where
+	return opts, err
+}
+
+// entraOptionsFor maps connection settings c (the default ones, or an
+// identity's: config.Connection.ForIdentity) to entra.Options; where is
+// the token cache in use.
+func (a *app) entraOptionsFor(c config.Connection) (_ entra.Options, where string, _ error) {
 	hc, err := a.httpClient()
 	if err != nil {
-		return entra.Options{}, err
+		return entra.Options{}, "", err
 	}
 	m, err := entra.ParseMethod(c.Auth.Method)
 	if err != nil {
-		return entra.Options{}, err
+		return entra.Options{}, "", err
 	}
 	scope, err := entra.ParseAuthScopes(c.Auth.Scopes)
 	if err != nil {
-		return entra.Options{}, err
+		return entra.Options{}, "", err
 	}
 	opts := entra.Options{
 		Scope:                    scope,
@@ -525,10 +536,10 @@ func (a *app) entraOptions() (entra.Options, error) {
 		LookupEnv:                a.env,
 	}
 	// auth.tokenCache: a file path or k8s-secret://<namespace>/<name>[#key].
-	if a.cacheWhere, err = a.applyTokenCache(&opts); err != nil {
-		return entra.Options{}, err
+	if where, err = a.applyTokenCache(&opts); err != nil {
+		return entra.Options{}, "", err
 	}
-	return opts, nil
+	return opts, where, nil
 }
 
 // tokenSource returns the process's Entra token source (built once; tokens
@@ -583,16 +594,27 @@ func (a *app) devops(ctx context.Context) (*devops.Client, error) {
 	if err := c.RequireOrganization(); err != nil {
 		return nil, err
 	}
-	hc, err := a.httpClient()
-	if err != nil {
-		return nil, err
-	}
 	ts, err := a.tokenSource(ctx)
 	if err != nil {
 		return nil, err
 	}
-	dc, err := devops.New(devops.Options{
-		Organization: c.Organization,
+	dc, err := a.newDevops(c, c.Organization, ts)
+	if err != nil {
+		return nil, err
+	}
+	a.dc = dc
+	return dc, nil
+}
+
+// newDevops builds an Azure DevOps client of organisation org with c's
+// endpoints, signing in through ts.
+func (a *app) newDevops(c config.Connection, org string, ts entra.TokenSource) (*devops.Client, error) {
+	hc, err := a.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return devops.New(devops.Options{
+		Organization: org,
 		VSSPSURL:     c.Endpoints.VSSPS,
 		AuditURL:     c.Endpoints.Audit,
 		DevOpsURL:    c.Endpoints.DevOps,
@@ -603,11 +625,6 @@ func (a *app) devops(ctx context.Context) (*devops.Client, error) {
 		UserAgent:    httpx.UserAgent(versionInfo().Version),
 		MaxPages:     c.Endpoints.MaxPages,
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.dc = dc
-	return dc, nil
 }
 
 // marshalJSON is json.Marshal without HTML escaping.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/devops"
+	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/lock"
 	"github.com/patrol-dev/patrol/internal/output"
@@ -81,7 +82,7 @@ func (a *app) buildRunEngine(ctx context.Context, f *config.File, selected []con
 }
 
 func (a *app) buildEngineTolerant(ctx context.Context, f *config.File, creds []config.Credential, tolerate func(string) bool, log *slog.Logger) (*rotation.Engine, map[string]error, error) {
-	dc, err := a.devops(ctx)
+	conn, err := a.connection()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,10 +90,18 @@ func (a *app) buildEngineTolerant(ctx context.Context, f *config.File, creds []c
 	if err != nil {
 		return nil, nil, err
 	}
-	e := &rotation.Engine{PATs: dc, Now: a.now, Logger: log, Concurrency: f.Rotation.Concurrency, OrphanAge: f.Rotation.OrphanAge.D()}
+	e := &rotation.Engine{Now: a.now, Logger: log, Concurrency: f.Rotation.Concurrency, OrphanAge: f.Rotation.OrphanAge.D()}
+	if conn.Organization != "" || len(creds) == 0 {
+		// The default account (credentials without organization:).
+		dc, err := a.devops(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.PATs = dc
+	}
 	unbuilt := map[string]error{}
 	for _, c := range creds {
-		t, err := a.buildTarget(ctx, e, c, sink.Deps{Logger: log, HTTPClient: hc, DevOps: dc, Now: a.now})
+		t, err := a.buildAccountTarget(ctx, f, e, c, sink.Deps{Logger: log, HTTPClient: hc, Now: a.now})
 		if err != nil {
 			if tolerate != nil && tolerate(c.Name) {
 				log.Warn("credential not observed: its sinks cannot be built", slog.String("name", c.Name), slog.String("error", err.Error()))
@@ -109,8 +118,40 @@ func (a *app) buildEngineTolerant(ctx context.Context, f *config.File, creds []c
 	return e, unbuilt, nil
 }
 
+// buildAccountTarget builds c's target in its account (organisation and
+// identity): the account's client and token source join e, and its sinks
+// that talk to Azure DevOps use the account's client.
+func (a *app) buildAccountTarget(ctx context.Context, f *config.File, e *rotation.Engine, c config.Credential, deps sink.Deps) (rotation.Target, error) {
+	acct, err := a.accountOf(c)
+	if err != nil {
+		return rotation.Target{}, err
+	}
+	dc, err := a.devopsFor(ctx, f, acct)
+	if err != nil {
+		return rotation.Target{}, err
+	}
+	if e.Accounts == nil {
+		e.Accounts = map[rotation.Account]rotation.PATClient{}
+	}
+	e.Accounts[acct] = dc
+	if c.Kind == config.KindEntraToken && acct.Identity != "" {
+		ts, err := a.identityTokens(ctx, f, acct.Identity)
+		if err != nil {
+			return rotation.Target{}, err
+		}
+		if e.IdentityTokens == nil {
+			e.IdentityTokens = map[string]entra.TokenSource{}
+		}
+		e.IdentityTokens[acct.Identity] = ts
+	}
+	deps.DevOps = dc
+	t, err := a.buildTarget(ctx, e, c, deps)
+	t.Account = acct
+	return t, err
+}
+
 func (a *app) buildTarget(ctx context.Context, e *rotation.Engine, c config.Credential, deps sink.Deps) (rotation.Target, error) {
-	if c.Kind == config.KindEntraToken && e.Tokens == nil {
+	if c.Kind == config.KindEntraToken && e.Tokens == nil && c.Identity == "" {
 		ts, err := a.tokenSource(ctx)
 		if err != nil {
 			return rotation.Target{}, err
@@ -170,7 +211,7 @@ func (a *app) locker(f *config.File) (lock.Locker, error) {
 		if p == "" {
 			p = config.DefaultLockPath()
 		}
-		return lock.NewFile(lock.FileOptions{Path: p, Identity: l.Identity, Wait: l.Wait.D(), Now: a.now}), nil
+		return lock.NewFile(lock.FileOptions{Path: p, Identity: l.Identity, Wait: l.Wait.D(), Now: a.now, Accounts: a.accountNames(f)}), nil
 	}
 }
 

@@ -31,6 +31,10 @@ type File struct {
 	Connection
 	// Rotation settings shared by all credentials.
 	Rotation Rotation `json:"rotation,omitempty"`
+	// Identities are named sign-in settings (the fields of auth:) that a
+	// credential selects with identity: (identity.go). The top-level auth:
+	// (with the environment and flags) is the default identity.
+	Identities map[string]Auth `json:"identities,omitempty"`
 	// Credentials patrol manages.
 	Credentials []Credential `json:"credentials,omitempty"`
 	// Notify lists where notices about runs go (failures, rotations,
@@ -145,6 +149,12 @@ type Credential struct {
 	// GracePeriod keeps the replaced PAT alive this long after a rotation
 	// (default 0: revoke it in the same run once the new one is delivered and verified).
 	GracePeriod Duration `json:"gracePeriod,omitempty"`
+	// Organization the credential's PATs belong to (default: the top-level
+	// organization / AZURE_DEVOPS_ORG / --org).
+	Organization string `json:"organization,omitempty"`
+	// Identity names the entry of identities: that signs in for this
+	// credential (default: the top-level auth:).
+	Identity string `json:"identity,omitempty"`
 	// Sinks receive the credential.
 	Sinks []SinkSpec `json:"sinks"`
 
@@ -426,6 +436,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		now = opts.Now
 	}
 	f.validateNotify(add)
+	f.validateIdentities(add)
 
 	seen := map[string]int{}
 	sinkSeen := map[string]string{} // canonical sink → where
@@ -490,6 +501,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		default:
 			add(p+".kind", fmt.Sprintf("unknown kind %q; use pat (default) or entra-token", c.Kind))
 		}
+		f.validateAccount(p, c, add)
 		if len(c.Sinks) == 0 {
 			add(p+".sinks", "missing; list at least one sink, e.g. - {type: file, path: /var/run/patrol/pat}")
 		}

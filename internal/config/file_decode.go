@@ -199,6 +199,25 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			}
 			d.decode(val, v.FieldByIndex(idx), fp)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode || t.Key().Kind() != reflect.String {
+			d.addf(path, n, "expected a mapping of names (name: settings), got %s", kindName(n))
+			return
+		}
+		if !d.checkDuplicateKeys(n, path) {
+			return
+		}
+		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			e := reflect.New(t.Elem()).Elem()
+			fp := join(path, k.Value)
+			d.lines[fp] = k.Line
+			d.decode(val, e, fp)
+			d.lines[fp] = k.Line
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), e)
+		}
+		v.Set(m)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.addf(path, n, "expected a list, got %s", kindName(n))

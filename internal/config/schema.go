@@ -63,6 +63,9 @@ var schemaDescriptions = map[string]string{
 	"credentials.allowFullAccess":  "Allow the app_token (full access) scope.",
 	"credentials.gracePeriod":      "Keep the replaced PAT alive this long after a rotation (default 0).",
 	"credentials.sinks":            "Where the credential is delivered; each sink has a type and its own parameters.",
+	"identities":                   "Named sign-in settings (the fields of auth:) a credential selects with identity:. Secrets only from the *File fields; the environment and flags belong to auth:. See docs/config.md.",
+	"credentials.organization":     "Azure DevOps organisation of this credential's PATs (default: the top-level organization).",
+	"credentials.identity":         "Name of the identities: entry that signs in for this credential (default: the top-level auth:).",
 }
 
 func schemaFor(t reflect.Type, path string, sinkTypes []string) map[string]any {
@@ -123,6 +126,8 @@ func schemaFor(t reflect.Type, path string, sinkTypes []string) map[string]any {
 		return desc(m)
 	case reflect.Slice:
 		return desc(map[string]any{"type": "array", "items": schemaFor(t.Elem(), path, sinkTypes)})
+	case reflect.Map:
+		return desc(map[string]any{"type": "object", "propertyNames": map[string]any{"pattern": nameRE.String()}, "additionalProperties": schemaFor(t.Elem(), path+".*", sinkTypes)})
 	case reflect.String:
 		m := map[string]any{"type": "string"}
 		switch path {

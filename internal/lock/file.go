@@ -25,6 +25,9 @@ type FileOptions struct {
 	Wait time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Accounts the run serves ("organization" or "organization (identity
+	// name)"), recorded in the file so a held lock says what it holds up.
+	Accounts []string
 }
 
 // FileHolder is what the lock file records about its holder.
@@ -33,6 +36,7 @@ type FileHolder struct {
 	Host     string    `json:"host"`
 	Identity string    `json:"identity"`
 	Since    time.Time `json:"since"`
+	Accounts []string  `json:"accounts,omitempty"`
 }
 
 // FileHeldError says who holds a file lock. It wraps ErrHeld.
@@ -45,6 +49,9 @@ func (e *FileHeldError) Error() string {
 	who := "another process"
 	if e.Holder.PID != 0 {
 		who = fmt.Sprintf("%q (pid %d on %s) since %s", e.Holder.Identity, e.Holder.PID, e.Holder.Host, e.Holder.Since.UTC().Format(time.RFC3339))
+		if len(e.Holder.Accounts) > 0 {
+			who += ", serving " + strings.Join(e.Holder.Accounts, ", ")
+		}
 	}
 	return fmt.Sprintf("lock file %s is held by %s; another patrol run is in progress — wait for it to finish (the lock is released automatically when that process exits)", e.Path, who)
 }
@@ -104,7 +111,7 @@ func (l *fileLocker) Acquire(ctx context.Context) (func(context.Context) error, 
 		}
 	}
 	host, _ := os.Hostname()
-	h := FileHolder{PID: os.Getpid(), Host: host, Identity: l.o.Identity, Since: l.o.Now().UTC()}
+	h := FileHolder{PID: os.Getpid(), Host: host, Identity: l.o.Identity, Since: l.o.Now().UTC(), Accounts: l.o.Accounts}
 	if h.Identity == "" {
 		h.Identity = fmt.Sprintf("%s/%d", host, h.PID)
 	}

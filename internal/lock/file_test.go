@@ -136,3 +136,20 @@ func TestFileLockBadPathNamesPathAndFix(t *testing.T) {
 		}
 	}
 }
+
+// The lock file records the accounts (organisation, identity) the run
+// serves; a refused run names them.
+func TestFileLockRecordsAccounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rotate.lock")
+	ctx := context.Background()
+	rel, err := NewFile(FileOptions{Path: path, Identity: "run-a", Accounts: []string{"contoso", "contoso-labs (identity labs-admin)"}}).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rel(ctx) }()
+	_, err = NewFile(FileOptions{Path: path, Identity: "run-b"}).Acquire(ctx)
+	var he *FileHeldError
+	if !errors.As(err, &he) || len(he.Holder.Accounts) != 2 || !strings.Contains(err.Error(), "serving contoso, contoso-labs (identity labs-admin)") {
+		t.Fatalf("want the holder's accounts named, got %v", err)
+	}
+}

@@ -71,7 +71,7 @@ func New() *Recorder {
 			Help: "1 when every credential the last run handled succeeded, else 0."}),
 		duration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "patrol_run_duration_seconds",
 			Help: "Wall time of the last rotation run."}),
-		info:      gauge("patrol_credential_info", "Always 1; kind is pat or entra-token.", "credential", "kind"),
+		info:      gauge("patrol_credential_info", "Always 1; kind is pat or entra-token; organization is the Azure DevOps organisation of its PATs, identity the identities: entry that signs in for it (\"\" = the top-level auth:). Join on credential to group other series by them.", "credential", "kind", "organization", "identity"),
 		ready:     gauge("patrol_credential_ready", "1 when the credential is healthy (patrol status: ok or due), else 0.", "credential"),
 		sinkReady: gauge("patrol_sink_ready", "1 when the sink holds the credential's current, usable credential, else 0 (missing, behind, stale, unknown, unreadable, failed).", "credential", "sink"),
 		expiry:    gauge("patrol_credential_expiry_timestamp_seconds", "Unix time at which the credential held by the sinks expires (the earliest sink's, when they disagree).", "credential"),
@@ -129,7 +129,7 @@ func (r *Recorder) Set(s Snapshot) {
 	r.duration.Set(s.RunDuration.Seconds())
 	for _, c := range s.Credentials {
 		name := c.Credential
-		r.info.WithLabelValues(name, c.Kind).Set(1)
+		r.info.WithLabelValues(name, c.Kind, c.Organization, c.Identity).Set(1)
 		r.ready.WithLabelValues(name).Set(bool01(c.Ready))
 		for _, sk := range c.Sinks {
 			r.sinkReady.WithLabelValues(name, sk.Name).Set(bool01(sk.Ready))

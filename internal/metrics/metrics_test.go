@@ -33,7 +33,7 @@ func sample() *Recorder {
 	r.Set(Snapshot{At: at, Build: BuildInfo{Version: "v1.2.3", Revision: "abc", GoVersion: "go1.26"}, RunDuration: 1500 * time.Millisecond,
 		State: st, Notifiers: []string{"teams", "slack"},
 		Credentials: []rotation.CredentialStatus{
-			{Credential: "agents", Kind: "pat", Ready: true, ValidTo: at.Add(30 * 24 * time.Hour), DueAt: at.Add(20 * 24 * time.Hour),
+			{Credential: "agents", Kind: "pat", Organization: "contoso-labs", Identity: "labs-admin", Ready: true, ValidTo: at.Add(30 * 24 * time.Hour), DueAt: at.Add(20 * 24 * time.Hour),
 				Sinks: []rotation.SinkStatus{{Name: "file:/a", Ready: true}}},
 			{Credential: "feed", Kind: "pat", Ready: false, Sinks: []rotation.SinkStatus{{Name: "file:/f", Ready: false}}},
 		}})
@@ -54,7 +54,8 @@ func TestTextfile(t *testing.T) {
 		`patrol_build_info{goversion="go1.26",revision="abc",version="v1.2.3"} 1`,
 		`patrol_last_run_timestamp_seconds 1.8e+09`,
 		`patrol_last_run_success 0`,
-		`patrol_credential_info{credential="agents",kind="pat"} 1`,
+		`patrol_credential_info{credential="agents",identity="labs-admin",kind="pat",organization="contoso-labs"} 1`,
+		`patrol_credential_info{credential="feed",identity="",kind="pat",organization=""} 1`,
 		`patrol_credential_ready{credential="agents"} 1`,
 		`patrol_credential_ready{credential="feed"} 0`,
 		`patrol_sink_ready{credential="agents",sink="file:/a"} 1`,

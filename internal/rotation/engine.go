@@ -31,6 +31,8 @@ type PATClient interface {
 type Target struct {
 	Credential config.Credential
 	Sinks      []sink.Sink
+	// Account is where the credential's PATs live (zero: the default).
+	Account Account
 }
 
 // Step names a point in Apply where a test hook runs.
@@ -67,6 +69,12 @@ type Engine struct {
 	PATs PATClient
 	// Tokens supplies access tokens for entra-token credentials.
 	Tokens entra.TokenSource
+	// Accounts are the clients of the accounts other than the default
+	// (Target.Account); a missing one is PATs.
+	Accounts map[Account]PATClient
+	// IdentityTokens are the token sources of named identities; a missing
+	// one is Tokens.
+	IdentityTokens map[string]entra.TokenSource
 	// Targets in config order.
 	Targets []Target
 	// Watch are the credentials this run does not handle (not selected by
@@ -92,7 +100,7 @@ type Engine struct {
 	Reverify map[string]bool
 
 	tokMu sync.Mutex
-	fresh entra.Token // last token signed in for freshness (see accessToken)
+	fresh map[string]entra.Token // per identity: last token signed in for freshness (see accessToken)
 
 	obsMu sync.Mutex
 	obs   *observation // every sink as observed when the run started (see holder)
@@ -140,10 +148,18 @@ func each(ctx context.Context, n, conc int, f func(i int)) {
 }
 
 // ListError is a failure to list the user's PATs; nothing can be planned.
-type ListError struct{ Err error }
+type ListError struct {
+	Err error
+	// Account whose listing failed (zero: the default).
+	Account Account
+}
 
 func (e *ListError) Error() string {
-	return fmt.Sprintf("list PATs: %v; nothing was rotated (patrol needs the listing to find managed PATs)", e.Err)
+	where := ""
+	if e.Account != (Account{}) {
+		where = " of " + e.Account.String()
+	}
+	return fmt.Sprintf("list PATs%s: %v; nothing was rotated (patrol needs the listing to find managed PATs)", where, e.Err)
 }
 func (e *ListError) Unwrap() error { return e.Err }
 
@@ -161,12 +177,20 @@ func (e *Engine) Observe(ctx context.Context) (Input, error) {
 	if in.OrphanAge == 0 {
 		in.OrphanAge = config.DefaultOrphanAge.D()
 	}
-	needPATs := false
+	var accounts []Account // to list, in config order
+	listed := map[Account]bool{}
 	for _, t := range e.Targets {
 		in.Credentials = append(in.Credentials, t.Credential)
 		in.Sinks[t.Credential.Name] = make([]SinkState, len(t.Sinks))
-		if t.Credential.Kind != config.KindEntraToken {
-			needPATs = true
+		if t.Account != (Account{}) {
+			if in.Accounts == nil {
+				in.Accounts = map[string]Account{}
+			}
+			in.Accounts[strings.ToLower(t.Credential.Name)] = t.Account
+		}
+		if t.Credential.Kind != config.KindEntraToken && !listed[t.Account] {
+			listed[t.Account] = true
+			accounts = append(accounts, t.Account)
 		}
 	}
 	// Watch sinks join the observation: MakePlan never cleans up a PAT any
@@ -175,13 +199,23 @@ func (e *Engine) Observe(ctx context.Context) (Input, error) {
 	e.obsMu.Lock()
 	e.obs = newObservation(in.Sinks, e.tokenCreds())
 	e.obsMu.Unlock()
-	if needPATs {
-		for p, err := range e.PATs.ListPATs(ctx, devops.ListOptions{Filter: api.FilterActive, PageSize: api.MaxPageSize}) {
+	// One paged listing per account.
+	for _, a := range accounts {
+		var pats []api.PatToken
+		for p, err := range e.pats(a).ListPATs(ctx, devops.ListOptions{Filter: api.FilterActive, PageSize: api.MaxPageSize}) {
 			if err != nil {
-				return in, &ListError{Err: err}
+				return in, &ListError{Err: err, Account: a}
 			}
-			in.PATs = append(in.PATs, p)
+			pats = append(pats, p)
 		}
+		if a == (Account{}) {
+			in.PATs = pats
+			continue
+		}
+		if in.Listings == nil {
+			in.Listings = map[Account][]api.PatToken{}
+		}
+		in.Listings[a] = pats
 	}
 	return in, nil
 }
@@ -207,6 +241,8 @@ type SinkResult struct {
 type Result struct {
 	Credential      string       `json:"credential"`
 	Kind            string       `json:"kind"`
+	Organization    string       `json:"organization,omitempty"`
+	Identity        string       `json:"identity,omitempty"`
 	Action          Action       `json:"action"`
 	AuthorizationID string       `json:"authorizationId,omitempty"`
 	DisplayName     string       `json:"displayName,omitempty"`
@@ -345,7 +381,7 @@ func (e *Engine) hook(ev HookEvent) error {
 }
 
 func (e *Engine) applyItem(ctx context.Context, it Item, t Target) Result {
-	res := Result{Credential: it.Credential, Kind: it.Kind, Action: it.Action}
+	res := Result{Credential: it.Credential, Kind: it.Kind, Organization: it.Organization, Identity: it.Identity, Action: it.Action}
 	if it.Current != nil {
 		res.AuthorizationID, res.DisplayName, res.ValidTo = it.Current.AuthorizationID, it.Current.DisplayName, it.Current.ValidTo
 	} else if it.Kind == config.KindEntraToken {
@@ -423,7 +459,8 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		return false
 	}
 	req := api.PatTokenCreateRequest{DisplayName: DisplayName(c.Name, now), Scope: scope, ValidTo: now.Add(c.Lifetime.D()), AllOrgs: c.AllOrgs}
-	pat, err := e.PATs.CreatePAT(ctx, req)
+	pats := e.pats(t.Account)
+	pat, err := pats.CreatePAT(ctx, req)
 	if err != nil {
 		var cu *devops.CreateUnknownError
 		if errors.As(err, &cu) && cu.AuthorizationID != "" {
@@ -454,7 +491,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		return false
 	}
 	// A PAT that does not authenticate is never delivered.
-	if _, err := e.PATs.VerifyPAT(ctx, secret); err != nil {
+	if _, err := pats.VerifyPAT(ctx, secret); err != nil {
 		rerr := e.revokeUnheld(ctx, t, pat.AuthorizationID, newUnsent)
 		res.Err = fmt.Errorf("new PAT %s does not authenticate (%w); it was not delivered%s; the sinks keep their current credential", pat.AuthorizationID, err, revokedNote(rerr))
 		res.Reason = "verify"

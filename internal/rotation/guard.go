@@ -156,7 +156,7 @@ func (e *Engine) revokeUnheld(ctx context.Context, t Target, id string, rc revok
 		defer cancel()
 		ctx = cctx
 	}
-	if err := e.PATs.RevokePAT(ctx, id); err != nil && !alreadyGone(err) {
+	if err := e.pats(t.Account).RevokePAT(ctx, id); err != nil && !alreadyGone(err) {
 		return fmt.Errorf("revoke PAT %s: %w (it stays valid until it expires; the next run retries)", id, err)
 	}
 	if rc != older {

@@ -88,6 +88,8 @@ type SinkStatus struct {
 type CredentialStatus struct {
 	Credential   string       `json:"credential"`
 	Kind         string       `json:"kind"`
+	Organization string       `json:"organization,omitempty"`
+	Identity     string       `json:"identity,omitempty"`
 	Health       string       `json:"health"`
 	Ready        bool         `json:"ready"`
 	ValidTo      time.Time    `json:"validTo,omitzero"`
@@ -121,7 +123,7 @@ func sinkReady(state string) bool { return state == "ok" || state == "due" }
 // counts while the sinks look fine: a consumer that refused the new PAT, or
 // a sink that could not be written, is invisible in what the sinks hold.
 func Assess(now time.Time, it Item, last *Outcome) CredentialStatus {
-	sc := CredentialStatus{Credential: it.Credential, Kind: it.Kind, DueAt: it.DueAt, Clamped: it.Clamped, Detail: strings.Join(it.Reasons, "; "), Last: last}
+	sc := CredentialStatus{Credential: it.Credential, Kind: it.Kind, Organization: it.Organization, Identity: it.Identity, DueAt: it.DueAt, Clamped: it.Clamped, Detail: strings.Join(it.Reasons, "; "), Last: last}
 	if it.Current != nil {
 		sc.ValidTo = it.Current.ValidTo
 	}
@@ -188,7 +190,8 @@ func missingSink(it Item) bool {
 func PlanUnlisted(in Input, err error) Plan {
 	p := Plan{Now: in.Now.UTC()}
 	for _, c := range in.Credentials {
-		it := Item{Credential: c.Name, Kind: c.Kind, Action: ActionFail, Error: redact.Error(err)}
+		acct := in.accountOf(c.Name)
+		it := Item{Credential: c.Name, Kind: c.Kind, Organization: acct.Organization, Identity: acct.Identity, Action: ActionFail, Error: redact.Error(err)}
 		for _, s := range in.Sinks[c.Name] {
 			sp := SinkPlan{Name: s.Name, Holds: s.Held.AuthorizationID, ValidTo: s.Held.ValidTo, Status: "unchecked"}
 			if s.Err != nil {

@@ -53,6 +53,11 @@ type Input struct {
 	OrphanAge time.Duration
 	// Force renews every PAT credential (and refreshes every entra-token one).
 	Force bool
+	// Accounts maps a credential (lower-case name) to its account; a
+	// credential not in it belongs to the default account, whose listing is
+	// PATs. Listings holds the other accounts' listings.
+	Accounts map[string]Account
+	Listings map[Account][]api.PatToken
 }
 
 // PATRef names a PAT.
@@ -84,10 +89,14 @@ type SinkPlan struct {
 
 // Item is the plan for one credential.
 type Item struct {
-	Credential string   `json:"credential"`
-	Kind       string   `json:"kind"`
-	Action     Action   `json:"action"`
-	Reasons    []string `json:"reasons,omitempty"`
+	Credential string `json:"credential"`
+	Kind       string `json:"kind"`
+	// Organization and Identity of the credential's account ("" = the
+	// default organisation / sign-in).
+	Organization string   `json:"organization,omitempty"`
+	Identity     string   `json:"identity,omitempty"`
+	Action       Action   `json:"action"`
+	Reasons      []string `json:"reasons,omitempty"`
 	// Current is the PAT every sink holds, when they agree.
 	Current *PATRef `json:"current,omitempty"`
 	// DueAt is when Current becomes due (renewal time).
@@ -154,16 +163,29 @@ func createdAt(p api.PatToken, nameTime time.Time) time.Time {
 //     A PAT any sink holds — of any credential — is never revoked.
 func MakePlan(in Input) Plan {
 	now := in.Now.UTC()
-	byCred := map[string][]managed{}
-	byID := map[string]api.PatToken{}
-	for _, p := range in.PATs {
-		byID[strings.ToLower(p.AuthorizationID)] = p
-		cred, t, ok := ParseDisplayName(p.DisplayName)
-		if !ok {
-			continue
+	// Each account's listing, indexed once: a credential is planned
+	// against its own account's PATs only.
+	type index struct {
+		byCred map[string][]managed
+		byID   map[string]api.PatToken
+	}
+	indexes := map[Account]*index{}
+	indexOf := func(a Account) *index {
+		if ix, ok := indexes[a]; ok {
+			return ix
 		}
-		key := strings.ToLower(cred)
-		byCred[key] = append(byCred[key], managed{pat: p, created: createdAt(p, t)})
+		ix := &index{byCred: map[string][]managed{}, byID: map[string]api.PatToken{}}
+		for _, p := range in.listing(a) {
+			ix.byID[strings.ToLower(p.AuthorizationID)] = p
+			cred, t, ok := ParseDisplayName(p.DisplayName)
+			if !ok {
+				continue
+			}
+			key := strings.ToLower(cred)
+			ix.byCred[key] = append(ix.byCred[key], managed{pat: p, created: createdAt(p, t)})
+		}
+		indexes[a] = ix
+		return ix
 	}
 	// PATs any sink holds, whatever credential it belongs to: never cleaned
 	// up (a sink moved from one credential to another still holds the old
@@ -185,11 +207,14 @@ func MakePlan(in Input) Plan {
 	plan := Plan{Now: now}
 	for _, c := range in.Credentials {
 		var it Item
+		acct := in.accountOf(c.Name)
 		if c.Kind == config.KindEntraToken {
 			it = planToken(c, in.Sinks[c.Name], now, in.Force)
 		} else {
-			it = planPAT(c, in.Sinks[c.Name], byCred[strings.ToLower(c.Name)], byID, heldAnywhere, heldBy, now, in.OrphanAge, in.Force)
+			ix := indexOf(acct)
+			it = planPAT(c, in.Sinks[c.Name], ix.byCred[strings.ToLower(c.Name)], ix.byID, heldAnywhere, heldBy, now, in.OrphanAge, in.Force)
 		}
+		it.Organization, it.Identity = acct.Organization, acct.Identity
 		plan.Items = append(plan.Items, it)
 	}
 	return plan

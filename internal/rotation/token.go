@@ -16,11 +16,11 @@ import (
 )
 
 func (e *Engine) refreshToken(ctx context.Context, it Item, t Target, res *Result) {
-	if e.Tokens == nil {
+	if e.tokens(t.Account.Identity) == nil {
 		res.Err, res.Reason = errkind.New(errkind.Usage, errors.New("kind entra-token needs a sign-in; configure auth")), "token"
 		return
 	}
-	tok, err := e.accessToken(ctx, t.Credential)
+	tok, err := e.accessToken(ctx, t.Credential, t.Account.Identity)
 	if err != nil {
 		res.Err, res.Reason = err, "token"
 		return
@@ -106,10 +106,11 @@ func (e *TokenTooShortError) Kind() errkind.Kind { return errkind.Transient }
 // (entra.ReuseTokenSource unwraps a cached source), and keeps the result for
 // the other entra-token credentials of the run. A token that is still too
 // short is refused, never written.
-func (e *Engine) accessToken(ctx context.Context, c config.Credential) (entra.Token, error) {
+func (e *Engine) accessToken(ctx context.Context, c config.Credential, identity string) (entra.Token, error) {
 	now := e.now()
 	enough := func(t entra.Token) bool { return t.AccessToken != "" && t.ExpiresOn.Sub(now) > TokenNeed(c, t, now) }
-	tok, err := e.Tokens.Token(ctx)
+	src := e.tokens(identity)
+	tok, err := src.Token(ctx)
 	if err != nil {
 		return entra.Token{}, fmt.Errorf("get access token: %w", err)
 	}
@@ -118,18 +119,21 @@ func (e *Engine) accessToken(ctx context.Context, c config.Credential) (entra.To
 	}
 	e.tokMu.Lock()
 	defer e.tokMu.Unlock()
-	if enough(e.fresh) {
-		return e.fresh, nil
+	if enough(e.fresh[identity]) {
+		return e.fresh[identity], nil
 	}
 	e.log().DebugContext(ctx, "access token too close to expiry; signing in again", slog.String("name", c.Name),
 		slog.Duration("left", tok.ExpiresOn.Sub(now)), slog.Duration("need", TokenNeed(c, tok, now)))
-	tok, err = entra.ReuseTokenSource(e.Tokens, bypassCache).Token(ctx)
+	tok, err = entra.ReuseTokenSource(src, bypassCache).Token(ctx)
 	if err != nil {
 		return entra.Token{}, fmt.Errorf("get a fresh access token: %w", err)
 	}
 	if !enough(tok) {
 		return entra.Token{}, &TokenTooShortError{Credential: c.Name, Left: tok.ExpiresOn.Sub(now), Need: TokenNeed(c, tok, now)}
 	}
-	e.fresh = tok
+	if e.fresh == nil {
+		e.fresh = map[string]entra.Token{}
+	}
+	e.fresh[identity] = tok
 	return tok, nil
 }
