@@ -29,7 +29,7 @@ var authFields = []string{"method", "tenantId", "clientId", "username"}
 func (f *File) validateIdentities(add func(path, msg string)) {
 	for _, name := range f.IdentityNames() {
 		p := "identities." + name
-		if !nameRE.MatchString(name) {
+		if !nameRE().MatchString(name) {
 			add(p, fmt.Sprintf("%q is not a valid identity name; use 1-64 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", name))
 			continue
 		}
@@ -54,7 +54,7 @@ func (f *File) validateIdentities(add func(path, msg string)) {
 
 // validateAccount checks a credential's organization and identity.
 func (f *File) validateAccount(p string, c *Credential, add func(path, msg string)) {
-	if c.Organization != "" && !orgNameRE.MatchString(c.Organization) {
+	if c.Organization != "" && !orgNameRE().MatchString(c.Organization) {
 		add(p+".organization", fmt.Sprintf("%q is not an Azure DevOps organisation name; use the name only (e.g. contoso for https://dev.azure.com/contoso): letters, digits and hyphens, 1-50 characters", c.Organization))
 	}
 	if c.Identity == "" {

@@ -127,7 +127,7 @@ func schemaFor(t reflect.Type, path string, sinkTypes []string) map[string]any {
 	case reflect.Slice:
 		return desc(map[string]any{"type": "array", "items": schemaFor(t.Elem(), path, sinkTypes)})
 	case reflect.Map:
-		return desc(map[string]any{"type": "object", "propertyNames": map[string]any{"pattern": nameRE.String()}, "additionalProperties": schemaFor(t.Elem(), path+".*", sinkTypes)})
+		return desc(map[string]any{"type": "object", "propertyNames": map[string]any{"pattern": nameRE().String()}, "additionalProperties": schemaFor(t.Elem(), path+".*", sinkTypes)})
 	case reflect.String:
 		m := map[string]any{"type": "string"}
 		switch path {
