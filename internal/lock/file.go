@@ -87,11 +87,11 @@ func (l *fileLocker) Acquire(ctx context.Context) (func(context.Context) error, 
 	}
 	deadline := time.Now().Add(l.o.Wait)
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
+		busy, err := tryLock(f)
+		if err == nil && !busy {
 			break
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		if err != nil {
 			f.Close()
 			return nil, errkind.New(errkind.Usage, fmt.Errorf("file lock %s: flock: %w; the file system does not support file locks: set rotation.lock.path to a local file system, or use rotation.lock.type lease", l.o.Path, err))
 		}
@@ -125,7 +125,7 @@ func (l *fileLocker) Acquire(ctx context.Context) (func(context.Context) error, 
 	release := func(context.Context) error {
 		once.Do(func() {
 			_ = f.Truncate(0)
-			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+			if err := unlockFile(f); err != nil {
 				rerr = fmt.Errorf("file lock %s: unlock: %w", l.o.Path, err)
 			}
 			if err := f.Close(); err != nil && rerr == nil {
