@@ -94,6 +94,16 @@ if ! DIST="$sizedir" scripts/build.sh --size-budget; then
 fi
 rm -rf "$sizedir"
 
+# The release targets other than linux compile too (scripts/build.sh builds
+# them; a unix-only syscall once broke windows/amd64 unnoticed).
+step "cross-compile: windows/amd64, darwin/arm64 (go build ./...)"
+for target in windows/amd64 darwin/arm64; do
+  if ! GOOS="${target%/*}" GOARCH="${target#*/}" CGO_ENABLED=0 go build ./...; then
+    echo "FAILED: go build ./... for $target"
+    fail=1
+  fi
+done
+
 step "alerting rules (scripts/promtool.sh --check)"
 if PROMTOOL_OUT="$(scripts/promtool.sh --check)"; then
   export PATROL_PROMTOOL="$(printf '%s\n' "$PROMTOOL_OUT" | tail -n1)"
