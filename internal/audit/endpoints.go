@@ -94,11 +94,5 @@ func EndpointHeader() []string {
 
 // EndpointRow renders e for EndpointHeader.
 func EndpointRow(e Endpoint) []string {
-	yn := func(b bool) string {
-		if b {
-			return "yes"
-		}
-		return "no"
-	}
 	return []string{e.Project, e.Name, e.Type, e.Scheme, yn(e.Secret), yn(e.ConvertibleToWIF), yn(e.Shared), yn(e.Ready), e.CreatedBy, e.ID}
 }

@@ -178,15 +178,17 @@ func PATHeader(wide bool) []string {
 
 // PATRow renders p for PATHeader.
 func PATRow(p PAT, wide bool) []string {
-	yn := func(b bool) string {
-		if b {
-			return "yes"
-		}
-		return "no"
-	}
 	row := []string{p.Owner, p.DisplayName, p.Status, p.Scope, p.ValidTo.UTC().Format(time.RFC3339), yn(p.Global), yn(p.Managed)}
 	if wide {
 		row = append(row, p.AuthorizationID, p.ValidFrom.UTC().Format(time.RFC3339))
 	}
 	return row
+}
+
+// yn is a table's yes/no cell.
+func yn(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -49,16 +49,10 @@ func (c *Client) ListUserPATs(ctx context.Context, subjectDescriptor string, isP
 			if pg.ContinuationToken == nil || *pg.ContinuationToken == "" {
 				return
 			}
-			if seen[*pg.ContinuationToken] {
-				yield(api.SessionToken{}, &APIError{Op: "list user PATs", Method: r.method, URL: redactURL(r.url), Status: http.StatusOK,
-					Message: "the server repeated a continuation token; stopping to avoid an endless loop", kind: errkind.Transient})
+			if err := c.nextPage("list user PATs", r, page, seen, *pg.ContinuationToken); err != nil {
+				yield(api.SessionToken{}, err)
 				return
 			}
-			if page >= c.maxPages {
-				yield(api.SessionToken{}, c.pageCapError("list user PATs", r.url))
-				return
-			}
-			seen[*pg.ContinuationToken] = true
 			cont = *pg.ContinuationToken
 		}
 	}
