@@ -92,7 +92,7 @@ func (e *Emulator) ApproveDeviceCode(userCode, upn string) error {
 		return fmt.Errorf("emulator: device code %q has expired: start the flow again", userCode)
 	}
 	u := e.idx.users[strings.ToLower(upn)]
-	if u == nil {
+	if u == nil || u.Deleted {
 		return fmt.Errorf("emulator: user %q is not in the seed", upn)
 	}
 	if u.Disabled {

@@ -73,7 +73,7 @@ func (e *Emulator) grantPassword(w http.ResponseWriter, r *http.Request, tenant 
 	if tenant != nil {
 		tname = tenant.ID
 	}
-	if u == nil || (tenant != nil && !strings.EqualFold(u.TenantID, tenant.ID)) {
+	if u == nil || u.Deleted || (tenant != nil && !strings.EqualFold(u.TenantID, tenant.ID)) {
 		e.writeAADError(w, &aadErr{400, "invalid_grant", 50034, fmt.Sprintf("The user account {EUII Hidden} does not exist in the %s directory. To sign into this application, the account must be added to the directory.", tname), ""})
 		return
 	}
@@ -151,7 +151,7 @@ func (e *Emulator) grantRefreshToken(w http.ResponseWriter, r *http.Request, ten
 	if fail == nil {
 		u = e.idx.usersByOID[strings.ToLower(rec.SubjectOID)]
 		switch {
-		case u == nil:
+		case u == nil || u.Deleted:
 			fail = &aadErr{400, "invalid_grant", 50034, "The user account does not exist in the directory.", ""}
 		case u.Disabled:
 			fail = &aadErr{400, "invalid_grant", 50057, "The user account is disabled.", "user_account_disabled"}

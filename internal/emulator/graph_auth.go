@@ -76,11 +76,12 @@ func (e *Emulator) graphApp(w http.ResponseWriter, r *http.Request, p params, ac
 // mayAccess applies Graph's rules for application credentials: an app-only
 // caller needs Application.ReadWrite.All, or Application.ReadWrite.OwnedBy
 // and to be an owner (Application.Read.All reads); a delegated caller must
-// be an owner of the application.
+// be an owner of the application, or read it with a scp of
+// Application.Read.All (graphAppReadScp).
 func (e *Emulator) mayAccess(c *tokenClaims, app *App, access graphAccess) bool {
 	owner := e.isOwner(c, app)
 	if c.kind() == kindUser {
-		return owner
+		return owner || (access == accessRead && delegatedAppReader(c))
 	}
 	for _, role := range c.Roles {
 		switch {

@@ -34,6 +34,9 @@ type graphUser struct {
 	DisplayName    string `json:"displayName"`
 	URL            string `json:"url"`
 	Descriptor     string `json:"descriptor"`
+	// IsDeletedInOrigin: the user was deleted in Entra ID (omitted when false,
+	// as the service writes it).
+	IsDeletedInOrigin bool `json:"isDeletedInOrigin,omitempty"`
 }
 
 func (e *Emulator) registerGraphUsers() {
@@ -68,7 +71,7 @@ func (e *Emulator) handleGraphUsers(w http.ResponseWriter, r *http.Request, p pa
 		alias, _, _ := strings.Cut(u.UPN, "@")
 		all = append(all, graphUser{SubjectKind: "user", MetaType: "member", DirectoryAlias: alias, Domain: u.TenantID,
 			PrincipalName: u.UPN, MailAddress: u.UPN, Origin: "aad", OriginID: u.ObjectID, DisplayName: u.DisplayName,
-			URL: fmt.Sprintf("%s/%s/_apis/Graph/Users/%s", e.VSSPSURL(), org.Name, d), Descriptor: d})
+			URL: fmt.Sprintf("%s/%s/_apis/Graph/Users/%s", e.VSSPSURL(), org.Name, d), Descriptor: d, IsDeletedInOrigin: u.Deleted})
 	}
 	e.mu.Unlock()
 	sort.Slice(all, func(i, j int) bool { return all[i].Descriptor < all[j].Descriptor })

@@ -12,6 +12,7 @@ func (e *Emulator) registerRoutes() {
 	e.registerServices()
 	e.registerEndpointProxy()
 	e.registerGraph()
+	e.registerGraphDirectory()
 	e.registerEntra()
 }
 

@@ -152,6 +152,10 @@ type User struct {
 	DisplayName string `json:"displayName,omitempty"`
 	MFARequired bool   `json:"mfaRequired,omitempty"`
 	Disabled    bool   `json:"disabled,omitempty"`
+	// Deleted: the user was deleted in Entra ID (departed) but is still a
+	// member of organizations, with PATs: no sign-in (AADSTS50034), Microsoft
+	// Graph answers 404 for it, Azure DevOps Graph marks it isDeletedInOrigin.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // App is an Entra app registration (and its service principal).
@@ -169,7 +173,8 @@ type App struct {
 	Owners []string `json:"owners,omitempty"`
 	// GraphRoles are Microsoft Graph application permissions granted to
 	// the app (the roles claim of its Graph tokens): Application.ReadWrite.OwnedBy,
-	// Application.ReadWrite.All, Application.Read.All.
+	// Application.ReadWrite.All, Application.Read.All; User.Read.All (or
+	// Directory.Read.All) reads users (graph_directory.go).
 	GraphRoles  []string `json:"graphRoles,omitempty"`
 	TenantID    string   `json:"tenantId"`
 	DisplayName string   `json:"displayName,omitempty"`
@@ -360,7 +365,7 @@ func DefaultSeed() Seed {
 			{ClientID: ImpersonationClientID, ObjectID: "1f2a3b4c-5d6e-4f7a-9b8c-9d0e1f2a3b4c", TenantID: DefaultTenantID, DisplayName: "patrol-user-impersonation",
 				PublicClient: true, ConsentedScopes: map[string][]string{api.ResourceID: {permUserImpersonation}}},
 			{ClientID: DefaultSPClientID, ObjectID: DefaultSPObjectID, TenantID: DefaultTenantID, DisplayName: "patrol-sp",
-				Secrets: []string{DefaultSPSecret}, ConsentGranted: true, GraphRoles: []string{graphRoleReadWriteOwnedBy},
+				Secrets: []string{DefaultSPSecret}, ConsentGranted: true, GraphRoles: []string{graphRoleReadWriteOwnedBy, "User.Read.All"},
 				FederatedCredentials: []FederatedCredential{{Issuer: DefaultFederatedIssuer, Subject: DefaultFederatedSubject, Audience: DefaultFederatedAudience}}},
 			{ClientID: ManagedAppClientID, ObjectID: ManagedAppObjectID, AppObjectID: ManagedAppAppObjectID, TenantID: DefaultTenantID,
 				DisplayName: "contoso-deploy", Secrets: []string{ManagedAppSecret}, Owners: []string{DefaultSPClientID, DefaultUser}},
