@@ -14,6 +14,8 @@
 # PATROL_BENCH_CONC / PATROL_BENCH_BUDGET / PATROL_BENCH_CREDS (rotation,
 # see internal/rotation/bench_test.go), BENCH_OUT (where outputs are kept).
 set -euo pipefail
+# shellcheck source=scripts/toolchain.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/toolchain.sh"
 cd "$(dirname "$0")/.."
 
 OUT=${BENCH_OUT:-$(mktemp -d)}

@@ -18,6 +18,8 @@ set -euo pipefail
 
 V="${PATROL_KUBE_VERSION:-1.37.2}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/toolchain.sh
+. "$ROOT/scripts/toolchain.sh"
 TOOLS="$ROOT/tools/kube"
 
 log() { printf 'kube-tools: %s\n' "$*" >&2; }

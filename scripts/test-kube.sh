@@ -6,6 +6,8 @@
 # missing binary fails instead of skipping.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/toolchain.sh
+. "$ROOT/scripts/toolchain.sh"
 cd "$ROOT"
 ASSETS="$("$ROOT/scripts/kube-tools.sh" | tail -n1)"
 [ -x "$ASSETS/kube-apiserver" ] || { echo "test-kube: kube-tools.sh did not produce $ASSETS/kube-apiserver" >&2; exit 1; }

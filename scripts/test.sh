@@ -28,8 +28,10 @@
 # Environment:
 #   PATROL_TEST_FLAGS  extra flags for go test (e.g. "-run TestPAT -v")
 #   PATROL_SKIP_FUZZ=1 skip step 3b; FUZZTIME sets its time per target
-#   PATROL_SKIP_VULN=1 skip step 3c; PATROL_VULN_STDLIB=fail also fails on
-#                      standard-library findings (default: a loud warning)
+#   PATROL_SKIP_VULN=1 skip step 3c; PATROL_VULN_STDLIB=warn only warns on
+#                      standard-library findings (default: they fail)
+#   GOTOOLCHAIN        default go1.27.3 (scripts/toolchain.sh); set it to run
+#                      another Go (GOTOOLCHAIN=local: the machine's own)
 #   PATROL_SKIP_NODE=1 skip step 5
 #   PATROL_SKIP_KUBE=1 skip step 6
 #   PATROL_SOAK_RUNS=N nightly size: internal/rotation's random fault schedule
@@ -40,6 +42,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/toolchain.sh
+. "$ROOT/scripts/toolchain.sh"
 cd "$ROOT"
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -13,19 +13,21 @@
 # && go mod tidy (the database is as new as that pin; see docs/security.md).
 #
 # Exit status: 0 no finding; 1 a vulnerability that patrol's code calls in a
-# required module (fix: raise that module in go.mod to the fixed version) —
-# or in the standard library when PATROL_VULN_STDLIB=fail; 2 the tools or the
-# database could not be built. Standard-library findings are fixed by a newer
-# Go toolchain, which this repository cannot choose (CI runs with
-# GOTOOLCHAIN=local and the image's Go): by default they are printed loudly as
-# a warning naming the Go release that fixes them, and do not fail.
+# required module (fix: raise that module in go.mod to the fixed version) or
+# in the standard library of the Go toolchain in use (fix: raise
+# PATROL_GO_TOOLCHAIN in scripts/toolchain.sh, which pins the toolchain every
+# script and CI use); 2 the tools or the database could not be built. With
+# PATROL_VULN_STDLIB=warn, standard-library findings are printed loudly and do
+# not fail (for a run with GOTOOLCHAIN=local on an older Go).
 #
 # Environment:
 #   PATROL_VULN_CACHE   cache dir (default ${XDG_CACHE_HOME:-$HOME/.cache}/patrol/vuln)
-#   PATROL_VULN_STDLIB  "warn" (default) or "fail"
+#   PATROL_VULN_STDLIB  "fail" (default) or "warn"
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/toolchain.sh
+. "$ROOT/scripts/toolchain.sh"
 TOOLS="$ROOT/tools/vuln"
 log() { printf 'vulncheck: %s\n' "$*" >&2; }
 die() { printf 'vulncheck: error: %s\n' "$*" >&2; exit 2; }
@@ -71,9 +73,9 @@ if [ -n "$mods" ]; then
 fi
 if [ -n "$std" ]; then
   fixed="$(printf '%s\n' "$std" | cut -f4 | sort -V | tail -n1)"
-  echo "WARNING: $(printf '%s\n' "$std" | wc -l) vulnerabilities of the Go standard library ($GOV) that patrol's code reaches; a Go toolchain >= go${fixed#v} fixes all of them (upgrade the CI image's Go):"
+  echo "WARNING: $(printf '%s\n' "$std" | wc -l) vulnerabilities of the Go standard library ($GOV) that patrol's code reaches; a Go toolchain >= go${fixed#v} fixes all of them (raise PATROL_GO_TOOLCHAIN in scripts/toolchain.sh):"
   printf '%s\n' "$std" | awk -F'\t' '{printf "  %s  stdlib@%s  fixed in %s  https://pkg.go.dev/vuln/%s\n", $1, $3, $4, $1}'
-  [ "${PATROL_VULN_STDLIB:-warn}" = "fail" ] && fail=1
+  [ "${PATROL_VULN_STDLIB:-fail}" = "warn" ] || fail=1
 fi
 echo "vulncheck: $(printf '%s\n' "$mods" | grep -c . || true) called in modules, $(printf '%s\n' "$std" | grep -c . || true) called in the standard library, $imported known in what patrol imports or requires (govulncheck -show verbose for the uncalled ones)"
 exit "$fail"
