@@ -122,6 +122,9 @@ func (a *app) buildEngineTolerant(ctx context.Context, f *config.File, creds []c
 // identity): the account's client and token source join e, and its sinks
 // that talk to Azure DevOps use the account's client.
 func (a *app) buildAccountTarget(ctx context.Context, f *config.File, e *rotation.Engine, c config.Credential, deps sink.Deps) (rotation.Target, error) {
+	if c.Kind == config.KindEntraAppSecret {
+		return a.buildAppSecretTarget(ctx, f, e, c, deps)
+	}
 	acct, err := a.accountOf(c)
 	if err != nil {
 		return rotation.Target{}, err
@@ -145,6 +148,15 @@ func (a *app) buildAccountTarget(ctx context.Context, f *config.File, e *rotatio
 		e.IdentityTokens[acct.Identity] = ts
 	}
 	deps.DevOps = dc
+	return a.buildTargetIn(ctx, f, e, c, deps, acct)
+}
+
+// buildTargetIn builds c's sinks (Azure SDK sinks signed in as c's
+// identity) into a target of account acct.
+func (a *app) buildTargetIn(ctx context.Context, f *config.File, e *rotation.Engine, c config.Credential, deps sink.Deps, acct rotation.Account) (rotation.Target, error) {
+	if err := a.azureSinkCredential(f, c, &deps); err != nil {
+		return rotation.Target{}, err
+	}
 	t, err := a.buildTarget(ctx, e, c, deps)
 	t.Account = acct
 	return t, err

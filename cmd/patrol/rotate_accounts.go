@@ -35,6 +35,9 @@ func (a *app) accountOf(c config.Credential) (rotation.Account, error) {
 	if org == "" {
 		org = conn.Organization
 	}
+	if c.Kind == config.KindEntraAppSecret {
+		return appSecretAccount(c, org), nil
+	}
 	if org == "" {
 		return rotation.Account{}, errkind.New(errkind.Usage, fmt.Errorf("credential %s: no organisation: set credentials[].organization, the top-level organization, AZURE_DEVOPS_ORG or --org", c.Name))
 	}
@@ -51,21 +54,9 @@ func (a *app) identityTokens(ctx context.Context, f *config.File, name string) (
 	if ts, ok := a.accts.tokens[name]; ok {
 		return ts, nil
 	}
-	id, ok := f.Identities[name]
-	if !ok { // validation refuses this; kept for callers without it
-		return nil, errkind.New(errkind.Usage, fmt.Errorf("identity %q is not defined under identities: in %s", name, f.Path))
-	}
-	conn, err := a.connection()
+	opts, err := a.identityEntraOptions(f, name)
 	if err != nil {
 		return nil, err
-	}
-	ic, err := conn.ForIdentity(name, id)
-	if err != nil {
-		return nil, err
-	}
-	opts, _, err := a.entraOptionsFor(ic)
-	if err != nil {
-		return nil, fmt.Errorf("identities.%s: %w", name, err)
 	}
 	ts, err := entra.New(opts)
 	if err != nil {

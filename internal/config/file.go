@@ -125,15 +125,28 @@ type Metrics struct {
 const (
 	KindPAT        = "pat"
 	KindEntraToken = "entra-token"
+	// KindEntraAppSecret rotates a client secret (password credential) of
+	// an Entra application through Microsoft Graph.
+	KindEntraAppSecret = "entra-app-secret"
 )
+
+// Application names the Entra application whose client secret a credential
+// of kind entra-app-secret rotates: its appId (Application (client) ID) or
+// the object id of its application object — exactly one of them.
+type Application struct {
+	AppID    string `json:"appId,omitempty"`
+	ObjectID string `json:"objectId,omitempty"`
+}
 
 // Credential is one managed credential.
 type Credential struct {
 	// Name identifies the credential; it is part of the PAT display name
 	// "patrol:<name>:<yyyymmddThhmmssZ>-<attempt>" and must not contain ':'.
 	Name string `json:"name"`
-	// Kind: pat (default) | entra-token.
+	// Kind: pat (default) | entra-token | entra-app-secret.
 	Kind string `json:"kind,omitempty"`
+	// Application whose secret is rotated (kind entra-app-secret only).
+	Application Application `json:"application,omitzero"`
 	// Scopes of the PAT (kind pat), e.g. [vso.code, vso.packaging]. app_token = full access.
 	Scopes []string `json:"scopes,omitempty"`
 	// Lifetime of each new PAT (default 30d; at most 1 year).
@@ -194,12 +207,17 @@ const (
 	DefaultLifetime    = Duration(30 * 24 * time.Hour)
 	MaxLifetime        = Duration(365 * 24 * time.Hour)
 	MinLifetime        = Duration(time.Hour)
-	DefaultOrphanAge   = Duration(time.Hour)
-	DefaultLeaseName   = "patrol-rotate"
-	DefaultLeaseTTL    = Duration(15 * time.Minute)
-	MaxLeaseTTL        = Duration(24 * time.Hour)
-	MaxLockWait        = Duration(24 * time.Hour)
-	DefaultMetricsJob  = "patrol"
+	// DefaultAppSecretLifetime and MaxAppSecretLifetime bound the lifetime
+	// of an application secret (kind entra-app-secret); Entra itself allows
+	// at most 2 years (an app management policy may allow less).
+	DefaultAppSecretLifetime = Duration(90 * 24 * time.Hour)
+	MaxAppSecretLifetime     = Duration(730 * 24 * time.Hour)
+	DefaultOrphanAge         = Duration(time.Hour)
+	DefaultLeaseName         = "patrol-rotate"
+	DefaultLeaseTTL          = Duration(15 * time.Minute)
+	MaxLeaseTTL              = Duration(24 * time.Hour)
+	MaxLockWait              = Duration(24 * time.Hour)
+	DefaultMetricsJob        = "patrol"
 )
 
 // Problem is one thing wrong with patrol.yaml.
@@ -364,6 +382,9 @@ func (f *File) applyDefaults() {
 		if c.Kind == KindPAT && c.Lifetime == 0 {
 			c.Lifetime = DefaultLifetime
 		}
+		if c.Kind == KindEntraAppSecret && c.Lifetime == 0 {
+			c.Lifetime = DefaultAppSecretLifetime
+		}
 	}
 }
 
@@ -478,12 +499,9 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 			if c.AllOrgs && api.GlobalPATsRetired(now()) {
 				add(p+".allOrgs", "true asks for a global PAT, but "+api.GlobalPATRetiredAdvice+"; remove allOrgs: true")
 			}
-			if c.Lifetime < MinLifetime || c.Lifetime > MaxLifetime {
-				add(p+".lifetime", fmt.Sprintf("%s is out of range; use %s..%s (default %s)", c.Lifetime, MinLifetime, MaxLifetime, DefaultLifetime))
-			} else if rb := c.RenewBefore; rb.Duration > 0 && rb.Duration >= c.Lifetime.D() {
-				add(p+".renewBefore", fmt.Sprintf("%s is not shorter than the lifetime %s, so every run would rotate; use a smaller value or a percentage such as \"33%%\"", Duration(rb.Duration), c.Lifetime))
-			} else if c.GracePeriod.D() >= c.RenewBefore.For(c.Lifetime.D()) {
-				add(p+".gracePeriod", fmt.Sprintf("%s is not shorter than renewBefore (%s): the replaced PAT expires before the grace period ends; shorten gracePeriod", c.GracePeriod, Duration(c.RenewBefore.For(c.Lifetime.D()))))
+			validateSchedule(p, c, MaxLifetime, DefaultLifetime, "PAT", add)
+			if c.Application != (Application{}) {
+				add(p+".application", "used by kind entra-app-secret only; remove it, or set kind: entra-app-secret to rotate that application's secret")
 			}
 		case KindEntraToken:
 			if len(c.Scopes) > 0 {
@@ -498,8 +516,13 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 			if c.GracePeriod != 0 {
 				add(p+".gracePeriod", "not used by kind entra-token (access tokens cannot be revoked); remove it")
 			}
+			if c.Application != (Application{}) {
+				add(p+".application", "used by kind entra-app-secret only; remove it")
+			}
+		case KindEntraAppSecret:
+			validateAppSecret(p, c, add)
 		default:
-			add(p+".kind", fmt.Sprintf("unknown kind %q; use pat (default) or entra-token", c.Kind))
+			add(p+".kind", fmt.Sprintf("unknown kind %q; use pat (default), entra-token or entra-app-secret", c.Kind))
 		}
 		f.validateAccount(p, c, add)
 		if len(c.Sinks) == 0 {

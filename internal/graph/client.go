@@ -186,31 +186,70 @@ func appPath(appID string) string {
 	return "/v1.0/applications(appId='" + url.PathEscape(appID) + "')"
 }
 
-// Application reads the application whose appId (client id) is appID.
-func (c *Client) Application(ctx context.Context, appID string) (Application, error) {
+// AppRef names an application by its appId (client id) or by the object id
+// of its application object (ObjectID wins when both are set).
+type AppRef struct {
+	AppID    string `json:"appId,omitempty"`
+	ObjectID string `json:"objectId,omitempty"`
+}
+
+// String is "appId <id>" or "objectId <id>".
+func (r AppRef) String() string {
+	if r.ObjectID != "" {
+		return "objectId " + r.ObjectID
+	}
+	return "appId " + r.AppID
+}
+
+func (r AppRef) path() string {
+	if r.ObjectID != "" {
+		return "/v1.0/applications/" + url.PathEscape(r.ObjectID)
+	}
+	return appPath(r.AppID)
+}
+
+// App reads the application r names.
+func (c *Client) App(ctx context.Context, r AppRef) (Application, error) {
 	var a Application
-	err := c.do(ctx, "get application "+appID, http.MethodGet, appPath(appID), nil, &a)
+	err := c.do(ctx, "get application "+r.String(), http.MethodGet, r.path(), nil, &a)
 	return a, err
 }
 
-// AddPassword adds a password to the application; the answer holds the secret.
-func (c *Client) AddPassword(ctx context.Context, appID, displayName string, end time.Time) (PasswordCredential, error) {
+// AddAppPassword adds a password to the application r names; the answer
+// holds the secret (registered with redact).
+func (c *Client) AddAppPassword(ctx context.Context, r AppRef, displayName string, end time.Time) (PasswordCredential, error) {
 	var p PasswordCredential
 	in := map[string]any{"passwordCredential": map[string]any{"displayName": displayName, "endDateTime": end.UTC().Format(time.RFC3339)}}
-	err := c.do(ctx, "addPassword", http.MethodPost, appPath(appID)+"/addPassword", in, &p)
+	err := c.do(ctx, "addPassword", http.MethodPost, r.path()+"/addPassword", in, &p)
 	if err == nil && p.SecretText != "" {
 		redact.Register(p.SecretText)
 	}
 	return p, err
 }
 
-// RemovePassword removes the password keyID; one already gone is not an error.
-func (c *Client) RemovePassword(ctx context.Context, appID, keyID string) error {
-	err := c.do(ctx, "removePassword "+keyID, http.MethodPost, appPath(appID)+"/removePassword", map[string]string{"keyId": keyID}, nil)
+// RemoveAppPassword removes the password keyID of the application r names;
+// one already gone is not an error.
+func (c *Client) RemoveAppPassword(ctx context.Context, r AppRef, keyID string) error {
+	err := c.do(ctx, "removePassword "+keyID, http.MethodPost, r.path()+"/removePassword", map[string]string{"keyId": keyID}, nil)
 	if NotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// Application reads the application whose appId (client id) is appID.
+func (c *Client) Application(ctx context.Context, appID string) (Application, error) {
+	return c.App(ctx, AppRef{AppID: appID})
+}
+
+// AddPassword adds a password to the application; the answer holds the secret.
+func (c *Client) AddPassword(ctx context.Context, appID, displayName string, end time.Time) (PasswordCredential, error) {
+	return c.AddAppPassword(ctx, AppRef{AppID: appID}, displayName, end)
+}
+
+// RemovePassword removes the password keyID; one already gone is not an error.
+func (c *Client) RemovePassword(ctx context.Context, appID, keyID string) error {
+	return c.RemoveAppPassword(ctx, AppRef{AppID: appID}, keyID)
 }
 
 // FederatedCredentials lists the application's federated identity credentials.

@@ -18,10 +18,21 @@ import (
 type Account struct {
 	Organization string `json:"organization,omitempty"`
 	Identity     string `json:"identity,omitempty"`
+	// Application is set for kind entra-app-secret: the account is that
+	// application's passwords ("appId <id>" or "objectId <id>"), managed by
+	// Identity through Microsoft Graph.
+	Application string `json:"application,omitempty"`
 }
 
 // String is "organization" or "organization (identity)".
 func (a Account) String() string {
+	if a.Application != "" {
+		s := "application " + a.Application
+		if a.Identity != "" {
+			s += " (identity " + a.Identity + ")"
+		}
+		return s
+	}
 	org := a.Organization
 	if org == "" {
 		org = "(default organization)"

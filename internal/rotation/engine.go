@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -453,10 +454,14 @@ func (e *Engine) revokeOlder(ctx context.Context, t Target, id string, res *Resu
 func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) bool {
 	c := t.Credential
 	now := e.now()
-	scope, err := devops.ParseScopes(c.Scopes, scopeOpts(c)...)
-	if err != nil {
-		res.Err, res.Reason = err, "config"
-		return false
+	noun := credNoun(c.Kind)
+	scope := ""
+	if !isAppSecret(c) {
+		var err error
+		if scope, err = devops.ParseScopes(c.Scopes, scopeOpts(c)...); err != nil {
+			res.Err, res.Reason = err, "config"
+			return false
+		}
 	}
 	req := api.PatTokenCreateRequest{DisplayName: DisplayName(c.Name, now), Scope: scope, ValidTo: now.Add(c.Lifetime.D()), AllOrgs: c.AllOrgs}
 	pats := e.pats(t.Account)
@@ -468,7 +473,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 			// does) — unless a sink holds it after all.
 			_ = e.revokeUnheld(ctx, t, cu.AuthorizationID, newUnsent)
 		}
-		res.Err = fmt.Errorf("create PAT %s: %w", req.DisplayName, err)
+		res.Err = fmt.Errorf("create %s %s: %w", noun, req.DisplayName, err)
 		res.Reason = "create"
 		if k := errkind.Of(err); k == errkind.Policy || k == errkind.Permission {
 			res.Reason = "policy"
@@ -487,13 +492,13 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 	}
 	if secret == "" {
 		_ = e.revokeUnheld(ctx, t, pat.AuthorizationID, newUnsent)
-		res.Err, res.Reason = errkind.New(errkind.Transient, fmt.Errorf("create PAT %s: the response carried no secret; the PAT was revoked; the next run retries", req.DisplayName)), "create"
+		res.Err, res.Reason = errkind.New(errkind.Transient, fmt.Errorf("create %s %s: the response carried no secret; it was revoked; the next run retries", noun, req.DisplayName)), "create"
 		return false
 	}
 	// A PAT that does not authenticate is never delivered.
 	if _, err := pats.VerifyPAT(ctx, secret); err != nil {
 		rerr := e.revokeUnheld(ctx, t, pat.AuthorizationID, newUnsent)
-		res.Err = fmt.Errorf("new PAT %s does not authenticate (%w); it was not delivered%s; the sinks keep their current credential", pat.AuthorizationID, err, revokedNote(rerr))
+		res.Err = fmt.Errorf("new %s %s does not authenticate (%w); it was not delivered%s; the sinks keep their current credential", noun, pat.AuthorizationID, err, revokedNote(rerr))
 		res.Reason = "verify"
 		return false
 	}
@@ -501,7 +506,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		res.Err, res.Reason = err, "crash"
 		return false
 	}
-	meta := sink.Meta{Credential: c.Name, AuthorizationID: pat.AuthorizationID, DisplayName: pat.DisplayName, ValidTo: pat.ValidTo, RotatedAt: now, Kind: config.KindPAT}
+	meta := sink.Meta{Credential: c.Name, AuthorizationID: pat.AuthorizationID, DisplayName: pat.DisplayName, ValidTo: pat.ValidTo, RotatedAt: now, Kind: cmp.Or(c.Kind, config.KindPAT)}
 	holdsNew := make([]bool, len(t.Sinks))
 	var failures []string
 	var failErr error
@@ -531,11 +536,11 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		rerr := e.revokeUnheld(ctx, t, pat.AuthorizationID, newUndelivered)
 		var he *HeldError
 		if errors.As(rerr, &he) {
-			res.Err = fmt.Errorf("no sink confirmed the new PAT %s (first error: %w), but %s, so it was kept; the next run brings every sink in line", pat.AuthorizationID, failErr, he.Holder)
+			res.Err = fmt.Errorf("no sink confirmed the new %s %s (first error: %w), but %s, so it was kept; the next run brings every sink in line", noun, pat.AuthorizationID, failErr, he.Holder)
 			res.Reason = "sink"
 			return false
 		}
-		res.Err = fmt.Errorf("no sink accepted the new PAT (first error: %w)%s; every sink keeps its current credential", failErr, revokedNote(rerr))
+		res.Err = fmt.Errorf("no sink accepted the new %s (first error: %w)%s; every sink keeps its current credential", noun, failErr, revokedNote(rerr))
 		res.Reason = "sink"
 		return false
 	}
@@ -549,7 +554,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		if err := v.Verify(ctx, meta); err != nil {
 			res.Sinks[i].Error = "verify: " + redact.Error(err)
 			if verifyErr == nil {
-				verifyErr = fmt.Errorf("sink %s does not work with the new PAT: %w", s.Name(), err)
+				verifyErr = fmt.Errorf("sink %s does not work with the new %s: %w", s.Name(), noun, err)
 			}
 		}
 	}
@@ -558,8 +563,8 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 		return false
 	}
 	if len(failures) > 0 {
-		res.Err = errkind.New(errkind.Partial, fmt.Errorf("new PAT %s delivered to %d of %d sinks; %s failed (%w); the new PAT is kept because a sink holds it, the failed sinks keep their previous credential, and the next run rotates again to bring every sink in line",
-			pat.AuthorizationID, written, len(t.Sinks), strings.Join(failures, ", "), failErr))
+		res.Err = errkind.New(errkind.Partial, fmt.Errorf("new %s %s delivered to %d of %d sinks; %s failed (%w); the new %s is kept because a sink holds it, the failed sinks keep their previous credential, and the next run rotates again to bring every sink in line",
+			noun, pat.AuthorizationID, written, len(t.Sinks), strings.Join(failures, ", "), failErr, noun))
 		res.Reason = "sink"
 	}
 	if verifyErr != nil && res.Err == nil {
@@ -587,7 +592,7 @@ func (e *Engine) rotate(ctx context.Context, it Item, t Target, res *Result) boo
 // reverify runs the sink verifiers against the PAT every sink holds
 // (it.Current) and fails res with reason verify when a consumer refuses it.
 func (e *Engine) reverify(ctx context.Context, it Item, t Target, res *Result) {
-	meta := sink.Meta{Credential: it.Credential, AuthorizationID: it.Current.AuthorizationID, DisplayName: it.Current.DisplayName, ValidTo: it.Current.ValidTo, Kind: config.KindPAT}
+	meta := sink.Meta{Credential: it.Credential, AuthorizationID: it.Current.AuthorizationID, DisplayName: it.Current.DisplayName, ValidTo: it.Current.ValidTo, Kind: cmp.Or(it.Kind, config.KindPAT)}
 	for _, s := range t.Sinks {
 		v, ok := s.(sink.Verifier)
 		if !ok {
@@ -597,7 +602,7 @@ func (e *Engine) reverify(ctx context.Context, it Item, t Target, res *Result) {
 		if err := v.Verify(ctx, meta); err != nil {
 			sr.Error = "verify: " + redact.Error(err)
 			if res.Err == nil {
-				res.Err = fmt.Errorf("sink %s still does not work with PAT %s (its last verification failed too): %w", s.Name(), it.Current.AuthorizationID, err)
+				res.Err = fmt.Errorf("sink %s still does not work with %s %s (its last verification failed too): %w", s.Name(), credNoun(it.Kind), it.Current.AuthorizationID, err)
 				res.Reason = "verify"
 			}
 		}

@@ -269,7 +269,11 @@ func planToken(c config.Credential, states []SinkState, now time.Time, force boo
 }
 
 func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[string]api.PatToken, heldAnywhere map[string]bool, heldBy map[string]map[string]bool, now time.Time, orphanAge time.Duration, force bool) Item {
-	it := Item{Credential: c.Name, Kind: config.KindPAT, Action: ActionNone}
+	kind := c.Kind
+	if kind == "" {
+		kind = config.KindPAT
+	}
+	it := Item{Credential: c.Name, Kind: kind, Action: ActionNone}
 	mineByID := map[string]managed{}
 	for _, m := range mine {
 		mineByID[strings.ToLower(m.pat.AuthorizationID)] = m
