@@ -160,7 +160,10 @@ func (e *ListError) Error() string {
 	if e.Account != (Account{}) {
 		where = " of " + e.Account.String()
 	}
-	return fmt.Sprintf("list PATs%s: %v; nothing was rotated (patrol needs the listing to find managed PATs)", where, e.Err)
+	// The devops client's errors already start with the operation ("list PATs:
+	// GET … returned 401"): name it once.
+	msg := strings.TrimPrefix(e.Err.Error(), "list PATs: ")
+	return fmt.Sprintf("list PATs%s: %s; nothing was rotated (patrol needs the listing to find managed PATs)", where, msg)
 }
 func (e *ListError) Unwrap() error { return e.Err }
 
