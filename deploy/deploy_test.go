@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/config"
-	"github.com/patrol-dev/patrol/internal/devops"
 	"github.com/patrol-dev/patrol/internal/kubetest"
 	"github.com/patrol-dev/patrol/internal/lock"
+	"github.com/patrol-dev/patrol/internal/manifestcheck"
 	"github.com/patrol-dev/patrol/internal/sink"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -167,21 +167,9 @@ func (m *manifests) patrolFile(t *testing.T) *config.File {
 	if !ok {
 		t.Fatal("ConfigMap has no patrol.yaml key")
 	}
-	f, err := config.ParseFile([]byte(src), "deploy/configmap.yaml#patrol.yaml", config.ValidateOptions{
-		Scopes: func(s []string, full bool) error {
-			var opts []devops.ScopeOption
-			if full {
-				opts = append(opts, devops.AllowFullAccess())
-			}
-			_, err := devops.ParseScopes(s, opts...)
-			return err
-		},
-	})
+	f, err := manifestcheck.PatrolFile(src, "deploy/configmap.yaml#patrol.yaml")
 	if err != nil {
-		t.Fatalf("patrol.yaml in the ConfigMap is invalid: %v", err)
-	}
-	if len(f.Warnings) > 0 {
-		t.Fatalf("patrol.yaml in the ConfigMap draws warnings: %q", f.Warnings)
+		t.Fatalf("patrol.yaml in the ConfigMap: %v", err)
 	}
 	return f
 }
@@ -264,39 +252,13 @@ func TestCronJobInvariants(t *testing.T) {
 	if pod.ServiceAccountName != m.sa.Name {
 		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, m.sa.Name)
 	}
-	psc := pod.SecurityContext
-	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
-		t.Error("pod must run as non-root with a numeric non-zero runAsUser")
-	}
-	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-		t.Error("pod seccompProfile must be RuntimeDefault")
+	for _, bad := range manifestcheck.Pod(pod, "rotate") {
+		t.Error(bad)
 	}
 	if len(pod.Containers) != 1 {
-		t.Fatalf("want one container, got %d", len(pod.Containers))
+		t.FailNow()
 	}
 	c := pod.Containers[0]
-	sc := c.SecurityContext
-	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-		t.Error("readOnlyRootFilesystem must be true")
-	}
-	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-		t.Error("allowPrivilegeEscalation must be false")
-	}
-	if sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
-		t.Error("capabilities must drop ALL and add none")
-	}
-	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
-		t.Error("resources requests and limits must be set")
-	}
-	if !slices.Contains(c.Args, "rotate") {
-		t.Errorf("container args %v do not run `patrol rotate`", c.Args)
-	}
-	// Secrets reach the container only through env from the patrol-auth Secret.
-	for _, e := range c.Env {
-		if e.Value != "" && (strings.Contains(e.Name, "PASSWORD") || strings.Contains(e.Name, "SECRET")) {
-			t.Errorf("env %s has an inline value; secrets belong in the patrol-auth Secret", e.Name)
-		}
-	}
 	if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef == nil || c.EnvFrom[0].SecretRef.Name != m.template.Name {
 		t.Errorf("envFrom must reference Secret %q", m.template.Name)
 	}

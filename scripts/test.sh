@@ -5,6 +5,7 @@
 #   1. gofmt check       2. go vet ./...
 #   2b. the linux/amd64 release binary (scripts/build.sh --size-budget): builds
 #      and fails when it exceeds its size budget
+#   2d. helm (scripts/helm.sh, tools/helm; cached) for the chart tests
 #   3. go test -race ./...   (unit, emulator-backed integration and e2e tests,
 #      test/walkthrough: the README's walk-throughs as written); with
 #      PATROL_REQUIRE_TOOLS=1, so a real-server test whose program is missing
@@ -114,6 +115,16 @@ if PROMTOOL_OUT="$(scripts/promtool.sh --check)"; then
   echo "ok ($PATROL_PROMTOOL)"
 else
   echo "FAILED: promtool could not be built, or the rules in deploy/monitoring failed their checks (see above)"
+  fail=1
+fi
+
+step "helm (scripts/helm.sh: built once from the Go module proxy in tools/helm, cached)"
+# The chart tests (charts/) run helm lint / helm template with this binary.
+if HELM_OUT="$(scripts/helm.sh)"; then
+  export PATROL_HELM="$(printf '%s\n' "$HELM_OUT" | tail -n1)"
+  echo "ok ($PATROL_HELM)"
+else
+  echo "FAILED: helm could not be built (scripts/helm.sh); the chart tests in charts/ fail without it"
   fail=1
 fi
 

@@ -1,0 +1,559 @@
+package charts
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/patrol-dev/patrol/deploy"
+	"github.com/patrol-dev/patrol/deploy/monitoring"
+	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/manifestcheck"
+	"github.com/patrol-dev/patrol/internal/sink"
+	"github.com/patrol-dev/patrol/internal/testtool"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+const (
+	chartDir = "patrol"
+	// authDir is where the chart mounts the auth Secret's keys.
+	authDir = "/var/run/secrets/patrol/auth"
+)
+
+// helmBin returns the helm that scripts/helm.sh built (PATROL_HELM, set by
+// scripts/test-kube.sh), else helm on PATH; missing, it skips — or fails
+// under CI=true / PATROL_REQUIRE_TOOLS=1. A helm of another version than
+// tools/helm pins fails: the chart is tested with the pinned one.
+func helmBin(t *testing.T) string {
+	t.Helper()
+	bin := testtool.Require(t, "helm", `bash scripts/helm.sh, then export PATROL_HELM="$(bash scripts/helm.sh | tail -n1)" (scripts/test-kube.sh does)`, os.Getenv("PATROL_HELM"))
+	want := pinnedHelm(t)
+	out, err := exec.Command(bin, "version", "--template", "{{.Version}}").Output()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Fatalf("%s reports version %q (%v), want %s pinned in tools/helm/go.mod: use PATROL_HELM=\"$(bash scripts/helm.sh | tail -n1)\"", bin, out, err, want)
+	}
+	return bin
+}
+
+func pinnedHelm(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../tools/helm/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^require helm\.sh/helm/v[0-9]+ (v\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("tools/helm/go.mod has no `require helm.sh/helm/vN vX.Y.Z` line")
+	}
+	return string(m[1])
+}
+
+// examples are the documented values files, charts/patrol/examples/*.yaml.
+func examples(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(chartDir, "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no values examples in %s/examples (%v)", chartDir, err)
+	}
+	slices.Sort(files)
+	return files
+}
+
+func exampleName(f string) string { return strings.TrimSuffix(filepath.Base(f), ".yaml") }
+
+// helmTemplate runs helm template for release in namespace ns with the
+// values file (may be "") and --set pairs.
+func helmTemplate(t *testing.T, bin, release, ns, values string, sets ...string) ([]byte, error) {
+	t.Helper()
+	args := []string{"template", release, chartDir, "--namespace", ns}
+	if values != "" {
+		args = append(args, "--values", values)
+	}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, errors.New(strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// chart is one rendering of the chart, decoded strictly into client-go types.
+type chart struct {
+	ns         string
+	all        []*unstructured.Unstructured // in order, for applying
+	cronJob    *batchv1.CronJob
+	config     *corev1.ConfigMap
+	sa         *corev1.ServiceAccount
+	roles      map[string]*rbacv1.Role // namespace → Role
+	bindings   map[string]*rbacv1.RoleBinding
+	secrets    []*corev1.Secret
+	promRule   *unstructured.Unstructured
+	file       *config.File
+	kubeSinks  []kubeSink
+	tokenCache *kubeSink // refresh-token Secret, when auth.method is refresh-token
+}
+
+type kubeSink struct {
+	Credential           string
+	Name, Namespace, Key string
+	Create               *bool
+	Kubeconfig           string
+}
+
+func render(t *testing.T, bin, release, ns, values string, sets ...string) *chart {
+	t.Helper()
+	out, err := helmTemplate(t, bin, release, ns, values, sets...)
+	if err != nil {
+		t.Fatalf("helm template %s: %v", values, err)
+	}
+	c := &chart{ns: ns, roles: map[string]*rbacv1.Role{}, bindings: map[string]*rbacv1.RoleBinding{}}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := sigsyaml.YAMLToJSON(doc)
+		if err != nil {
+			t.Fatalf("rendered YAML: %v\n%s", err, doc)
+		}
+		if string(js) == "null" {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			t.Fatalf("rendered object: %v\n%s", err, doc)
+		}
+		c.all = append(c.all, u)
+		if u.GetKind() == "PrometheusRule" {
+			c.promRule = u
+			continue
+		}
+		obj, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(js, nil, nil)
+		if err != nil {
+			t.Fatalf("decode rendered %s: %v", u.GetKind(), err)
+		}
+		// Strict: an unknown or mistyped field is a template bug.
+		if err := sigsyaml.UnmarshalStrict(doc, obj.DeepCopyObject()); err != nil {
+			t.Fatalf("rendered %s %s has unknown or mistyped fields: %v", gvk.Kind, u.GetName(), err)
+		}
+		switch v := obj.(type) {
+		case *batchv1.CronJob:
+			c.cronJob = v
+		case *corev1.ConfigMap:
+			c.config = v
+		case *corev1.ServiceAccount:
+			c.sa = v
+		case *rbacv1.Role:
+			c.roles[v.Namespace] = v
+		case *rbacv1.RoleBinding:
+			c.bindings[v.Namespace] = v
+		case *corev1.Secret:
+			c.secrets = append(c.secrets, v)
+		}
+	}
+	if c.config == nil || c.sa == nil || c.roles[ns] == nil || c.bindings[ns] == nil {
+		t.Fatalf("%s: rendering lacks the ConfigMap, ServiceAccount or Role/RoleBinding in %s", values, ns)
+	}
+	c.file = patrolFile(t, c.config, values)
+	for _, cr := range c.file.Credentials {
+		for _, s := range cr.Sinks {
+			if s.Type != sink.KubernetesSecretTypeName {
+				continue
+			}
+			var p kubeSink
+			if err := json.Unmarshal(s.Params, &p); err != nil {
+				t.Fatal(err)
+			}
+			p.Credential = cr.Name
+			if p.Namespace == "" {
+				p.Namespace = ns
+			}
+			c.kubeSinks = append(c.kubeSinks, p)
+		}
+	}
+	if tc := c.file.Auth.TokenCache; tc != "" {
+		m := regexp.MustCompile(`^k8s-secret://([a-z0-9-]+)/([a-z0-9.-]+)(?:#([-._a-zA-Z0-9]+))?$`).FindStringSubmatch(tc)
+		if m == nil {
+			t.Fatalf("auth.tokenCache %q is not a k8s-secret://<namespace>/<name>[#key] URI (docs/entra.md)", tc)
+		}
+		c.tokenCache = &kubeSink{Namespace: m[1], Name: m[2], Key: m[3]}
+	}
+	return c
+}
+
+// patrolFile validates the ConfigMap's patrol.yaml exactly as `patrol config
+// validate` does (strict decoding, sink parameters, scopes), with no warnings.
+func patrolFile(t *testing.T, cm *corev1.ConfigMap, values string) *config.File {
+	t.Helper()
+	src, ok := cm.Data["patrol.yaml"]
+	if !ok {
+		t.Fatal("ConfigMap has no patrol.yaml key")
+	}
+	f, err := manifestcheck.PatrolFile(src, values+"#patrol.yaml")
+	if err != nil {
+		t.Fatalf("the rendered patrol.yaml: %v\n%s", err, src)
+	}
+	if !slices.Contains(config.AuthMethods, f.Auth.Method) {
+		t.Fatalf("%s: auth.method %q is not one of %v", values, f.Auth.Method, config.AuthMethods)
+	}
+	return f
+}
+
+func (c *chart) pod() corev1.PodSpec { return c.cronJob.Spec.JobTemplate.Spec.Template.Spec }
+
+// TestLint: helm lint --strict passes for every documented example.
+func TestLint(t *testing.T) {
+	bin := helmBin(t)
+	for _, ex := range examples(t) {
+		out, err := exec.Command(bin, "lint", "--strict", chartDir, "--namespace", "patrol", "--values", ex).CombinedOutput()
+		if err != nil {
+			t.Errorf("helm lint --strict --values %s: %v\n%s", ex, err, out)
+		}
+	}
+}
+
+// TestExamplesDocumented: every example is referenced from docs/helm.md,
+// and every example docs/helm.md names exists.
+func TestExamplesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/helm.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range examples(t) {
+		ref := "charts/patrol/examples/" + filepath.Base(ex)
+		if !bytes.Contains(doc, []byte(ref)) {
+			t.Errorf("docs/helm.md does not reference %s", ref)
+		}
+	}
+	for _, m := range regexp.MustCompile(`charts/patrol/examples/[a-z0-9-]+\.yaml`).FindAll(doc, -1) {
+		if _, err := os.Stat(filepath.Join("..", string(m))); err != nil {
+			t.Errorf("docs/helm.md references %s: %v", m, err)
+		}
+	}
+}
+
+// TestRulesAreDeployMonitoring: the chart's PrometheusRule carries exactly
+// the rules of deploy/monitoring (no fork): files/patrol.rules.yaml is a
+// byte-identical copy (PATROL_UPDATE_CHART=1 go test ./charts refreshes it),
+// and the rendered spec equals deploy/monitoring/prometheusrule.yaml's.
+func TestRulesAreDeployMonitoring(t *testing.T) {
+	want, err := fs.ReadFile(monitoring.Files, "patrol.rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(chartDir, "files", "patrol.rules.yaml")
+	if os.Getenv("PATROL_UPDATE_CHART") != "" {
+		if err := os.WriteFile(copyPath, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(copyPath)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s differs from deploy/monitoring/patrol.rules.yaml (%v); refresh it with PATROL_UPDATE_CHART=1 go test ./charts", copyPath, err)
+	}
+	bin := helmBin(t)
+	c := render(t, bin, "patrol", "patrol", "", "auth.username=u@contoso.com", "metrics.prometheusRule.enabled=true")
+	if c.promRule == nil {
+		t.Fatal("metrics.prometheusRule.enabled=true renders no PrometheusRule")
+	}
+	pr, err := fs.ReadFile(monitoring.Files, "prometheusrule.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deployed map[string]any
+	if err := sigsyaml.Unmarshal(pr, &deployed); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.promRule.Object["spec"], deployed["spec"]) {
+		t.Error("the chart's PrometheusRule spec differs from deploy/monitoring/prometheusrule.yaml")
+	}
+	if off := render(t, bin, "patrol", "patrol", "", "auth.username=u@contoso.com"); off.promRule != nil {
+		t.Error("a PrometheusRule is rendered by default (it needs the Prometheus Operator's CRD)")
+	}
+}
+
+// TestDefaultsMatchDeploy: the chart runs the image deploy/ runs, by the
+// release tag (the chart's appVersion), with deploy/'s CronJob choices.
+func TestDefaultsMatchDeploy(t *testing.T) {
+	bin := helmBin(t)
+	c := render(t, bin, "patrol", "patrol", "", "auth.username=u@contoso.com")
+	data, err := fs.ReadFile(deploy.Manifests, "cronjob.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cj batchv1.CronJob
+	if err := sigsyaml.Unmarshal(data, &cj); err != nil {
+		t.Fatal(err)
+	}
+	want := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image
+	if got := c.pod().Containers[0].Image; got != want {
+		t.Errorf("chart image %q, want deploy/'s %q", got, want)
+	}
+	chartYAML, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := sigsyaml.Unmarshal(chartYAML, &meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, tag, _ := strings.Cut(want, ":"); meta.AppVersion != tag {
+		t.Errorf("Chart.yaml appVersion %q, want deploy/'s image tag %q", meta.AppVersion, tag)
+	}
+	if got, want := c.cronJob.Spec.Schedule, cj.Spec.Schedule; got != want {
+		t.Errorf("default schedule %q, want deploy/'s %q", got, want)
+	}
+	if len(c.kubeSinks) != 0 || len(c.secrets) != 0 {
+		t.Errorf("no credentials configured, yet %d kubernetes sinks / %d Secrets rendered", len(c.kubeSinks), len(c.secrets))
+	}
+	pinned := render(t, bin, "patrol", "patrol", "", "auth.username=u@contoso.com", "image.digest=sha256:"+strings.Repeat("ab", 32))
+	if got := pinned.pod().Containers[0].Image; got != "ghcr.io/patrol-dev/patrol@sha256:"+strings.Repeat("ab", 32) {
+		t.Errorf("image.digest renders image %q", got)
+	}
+}
+
+// TestValuesRefused: values.schema.json and the templates refuse what
+// cannot work, with the value named.
+func TestValuesRefused(t *testing.T) {
+	bin := helmBin(t)
+	for _, c := range []struct {
+		sets []string
+		want string
+	}{
+		{[]string{"auth.username=u@x", "mode=daemon"}, "mode"},
+		{[]string{"auth.method=magic"}, "method"},
+		{nil, "auth.username"},                                                  // ropc without a user
+		{[]string{"auth.method=workload-identity"}, "workloadIdentity.enabled"}, // no webhook, no token
+		{[]string{"auth.method=workload-identity", "workloadIdentity.enabled=true"}, "workloadIdentity.clientId"},
+		{[]string{"auth.username=u@x", "cronjob.schedule="}, "schedule"},
+		{[]string{"auth.username=u@x", "credentials[0].name=x"}, "sinks"},
+		{[]string{"auth.username=u@x", "securityContext.readOnlyRootFilesystem=false"}, "readOnlyRootFilesystem"},
+		{[]string{"auth.username=u@x", "podSecurityContext.runAsUser=0"}, "runAsUser"},
+		{[]string{"auth.username=u@x", "lock.leaseDuration=soon"}, "leaseDuration"},
+	} {
+		_, err := helmTemplate(t, bin, "patrol", "patrol", "", c.sets...)
+		if err == nil {
+			t.Errorf("helm template --set %v succeeded, want a refusal naming %q", c.sets, c.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("helm template --set %v: %v; want it to name %q", c.sets, err, c.want)
+		}
+	}
+}
+
+// TestExamples renders every documented example and checks what the chart
+// promises: a valid patrol.yaml, restricted-Pod-Security settings, and RBAC
+// generated from the configured sinks — nothing more.
+func TestExamples(t *testing.T) {
+	bin := helmBin(t)
+	for _, ex := range examples(t) {
+		t.Run(exampleName(ex), func(t *testing.T) {
+			c := render(t, bin, "patrol", "patrol", ex)
+			checkPod(t, c)
+			checkRBAC(t, c)
+			checkWorkloadIdentity(t, c)
+		})
+	}
+}
+
+func checkPod(t *testing.T, c *chart) {
+	t.Helper()
+	if c.cronJob == nil {
+		t.Fatal("no CronJob rendered")
+	}
+	s := c.cronJob.Spec
+	if s.ConcurrencyPolicy != batchv1.ForbidConcurrent || s.StartingDeadlineSeconds == nil {
+		t.Error("CronJob needs concurrencyPolicy Forbid and startingDeadlineSeconds")
+	}
+	js := s.JobTemplate.Spec
+	if js.BackoffLimit == nil || *js.BackoffLimit > 3 || js.ActiveDeadlineSeconds == nil {
+		t.Error("Job needs backoffLimit ≤ 3 and activeDeadlineSeconds (a hung run must not hold the Lease)")
+	}
+	pod := c.pod()
+	if pod.RestartPolicy != corev1.RestartPolicyNever || pod.ServiceAccountName != c.sa.Name {
+		t.Errorf("restartPolicy %q serviceAccountName %q", pod.RestartPolicy, pod.ServiceAccountName)
+	}
+	for _, bad := range manifestcheck.Pod(pod, "rotate") {
+		t.Error(bad)
+	}
+	if len(pod.Containers) != 1 {
+		t.FailNow()
+	}
+	ct := pod.Containers[0]
+	// patrol.yaml is the ConfigMap's, mounted where PATROL_CONFIG points;
+	// every secret file patrol.yaml names is a key of the mounted auth Secret.
+	mounts := map[string]corev1.Volume{}
+	for _, vm := range ct.VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name == vm.Name {
+				mounts[vm.MountPath] = v
+			}
+		}
+	}
+	var cfg string
+	for _, e := range ct.Env {
+		if e.Name == "PATROL_CONFIG" {
+			cfg = e.Value
+		}
+	}
+	if v, ok := mounts[path.Dir(cfg)]; !ok || v.ConfigMap == nil || v.ConfigMap.Name != c.config.Name || path.Base(cfg) != "patrol.yaml" {
+		t.Errorf("PATROL_CONFIG=%q is not the patrol.yaml of ConfigMap %s mounted in the container", cfg, c.config.Name)
+	}
+	a := c.file.Auth
+	for field, p := range map[string]string{"passwordFile": a.PasswordFile, "clientSecretFile": a.ClientSecretFile, "certificatePath": a.CertificatePath} {
+		if p == "" {
+			continue
+		}
+		if v, ok := mounts[path.Dir(p)]; !ok || v.Secret == nil || path.Dir(p) != authDir {
+			t.Errorf("auth.%s %s is not a file of a mounted Secret at %s", field, p, authDir)
+		}
+	}
+	if _, ok := mounts["/tmp"]; !ok {
+		t.Error("no writable /tmp (emptyDir) for a read-only root filesystem")
+	}
+}
+
+// checkRBAC: one Role per namespace patrol writes Secrets in, granting
+// get/update/patch on exactly those names, events create there, the lock
+// Lease by name in the release namespace; create on Secrets only where a
+// sink asks for it; pre-created empty Secrets for the others.
+func checkRBAC(t *testing.T, c *chart) {
+	t.Helper()
+	if c.file.Rotation.Lock.Type != "lease" {
+		t.Fatalf("rotation.lock.type %q, want lease", c.file.Rotation.Lock.Type)
+	}
+	type nsNeed struct {
+		names  []string
+		create bool
+	}
+	need := map[string]*nsNeed{c.ns: {}}
+	pre := map[string]bool{}
+	for _, s := range c.secrets {
+		pre[s.Namespace+"/"+s.Name] = true
+		if len(s.Data)+len(s.StringData) != 0 {
+			t.Errorf("pre-created Secret %s declares data; an upgrade would overwrite the PAT", s.Name)
+		}
+		if s.Annotations["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("pre-created Secret %s lacks helm.sh/resource-policy: keep (uninstall would delete the PAT)", s.Name)
+		}
+	}
+	sinks := append([]kubeSink(nil), c.kubeSinks...)
+	if c.tokenCache != nil {
+		f := false
+		sinks = append(sinks, kubeSink{Name: c.tokenCache.Name, Namespace: c.tokenCache.Namespace, Create: &f})
+	}
+	for _, s := range sinks {
+		n := need[s.Namespace]
+		if n == nil {
+			n = &nsNeed{}
+			need[s.Namespace] = n
+		}
+		n.names = append(n.names, s.Name)
+		create := s.Create == nil || *s.Create
+		n.create = n.create || create
+		if create == pre[s.Namespace+"/"+s.Name] {
+			t.Errorf("Secret %s/%s: create %v but pre-created %v (exactly one of them)", s.Namespace, s.Name, create, pre[s.Namespace+"/"+s.Name])
+		}
+	}
+	if len(c.roles) != len(need) {
+		t.Errorf("%d Roles rendered, want one per namespace patrol writes in: %v", len(c.roles), slices.Collect(maps.Keys(need)))
+	}
+	for ns, n := range need {
+		role := c.roles[ns]
+		if role == nil {
+			t.Errorf("no Role in namespace %s", ns)
+			continue
+		}
+		var granted []string
+		create, events, leaseNamed, leaseCreate := false, false, false, false
+		for i, r := range role.Rules {
+			for _, res := range r.Resources {
+				switch {
+				case slices.Equal(r.APIGroups, []string{""}) && res == "secrets" && len(r.ResourceNames) > 0:
+					if !slices.Equal(r.Verbs, []string{"get", "update", "patch"}) {
+						t.Errorf("%s rule %d grants %v on Secrets, want get/update/patch", ns, i, r.Verbs)
+					}
+					granted = append(granted, r.ResourceNames...)
+				case slices.Equal(r.APIGroups, []string{""}) && res == "secrets":
+					if !slices.Equal(r.Verbs, []string{"create"}) {
+						t.Errorf("%s rule %d grants %v on ALL Secrets; only create may be unrestricted", ns, i, r.Verbs)
+					}
+					create = true
+				case slices.Equal(r.APIGroups, []string{"coordination.k8s.io"}) && res == "leases" && ns == c.ns:
+					if len(r.ResourceNames) == 0 {
+						leaseCreate = slices.Equal(r.Verbs, []string{"create"})
+					} else {
+						leaseNamed = slices.Equal(r.ResourceNames, []string{c.file.Rotation.Lock.LeaseName}) && slices.Equal(r.Verbs, []string{"get", "update"})
+					}
+				case slices.Equal(r.APIGroups, []string{"events.k8s.io"}) && res == "events":
+					events = slices.Equal(r.Verbs, []string{"create"})
+				default:
+					t.Errorf("%s rule %d grants %v on %v/%s, which patrol does not need", ns, i, r.Verbs, r.APIGroups, res)
+				}
+			}
+		}
+		slices.Sort(granted)
+		want := slices.Compact(slices.Sorted(slices.Values(n.names)))
+		if !slices.Equal(granted, want) {
+			t.Errorf("Role in %s grants Secrets %v, want exactly %v", ns, granted, want)
+		}
+		if create != n.create {
+			t.Errorf("Role in %s: create on Secrets %v, want %v (a sink with create: true)", ns, create, n.create)
+		}
+		if events != (len(n.names) > 0) {
+			t.Errorf("Role in %s: events create %v, want %v (only where Secrets are written)", ns, events, len(n.names) > 0)
+		}
+		if ns == c.ns && (!leaseNamed || !leaseCreate) {
+			t.Errorf("Role in %s lacks get/update on Lease %q or create on leases", ns, c.file.Rotation.Lock.LeaseName)
+		}
+		rb := c.bindings[ns]
+		if rb == nil || rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 ||
+			rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != c.sa.Name || rb.Subjects[0].Namespace != c.ns {
+			t.Errorf("RoleBinding in %s does not bind Role %s to ServiceAccount %s/%s: %+v", ns, role.Name, c.ns, c.sa.Name, rb)
+		}
+	}
+}
+
+func checkWorkloadIdentity(t *testing.T, c *chart) {
+	t.Helper()
+	wi := c.file.Auth.Method == "workload-identity"
+	_, annotated := c.sa.Annotations["azure.workload.identity/client-id"]
+	labelled := c.cronJob.Spec.JobTemplate.Spec.Template.Labels["azure.workload.identity/use"] == "true"
+	if wi && (!annotated || !labelled) {
+		t.Errorf("workload identity: ServiceAccount annotated %v, Pod labelled %v; want both", annotated, labelled)
+	}
+	if annotated != labelled {
+		t.Errorf("ServiceAccount annotated %v but Pod labelled %v", annotated, labelled)
+	}
+}
