@@ -84,7 +84,7 @@ func exampleName(f string) string { return strings.TrimSuffix(filepath.Base(f), 
 // values file (may be "") and --set pairs.
 func helmTemplate(t *testing.T, bin, release, ns, values string, sets ...string) ([]byte, error) {
 	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", ns}
+	args := []string{"template", release, chartDir, "--namespace", ns, "--include-crds"}
 	if values != "" {
 		args = append(args, "--values", values)
 	}
@@ -112,6 +112,7 @@ type chart struct {
 	bindings   map[string]*rbacv1.RoleBinding
 	secrets    []*corev1.Secret
 	promRule   *unstructured.Unstructured
+	crds       []*unstructured.Unstructured // crds/, installed by helm install
 	file       *config.File
 	kubeSinks  []kubeSink
 	tokenCache *kubeSink // refresh-token Secret, when auth.method is refresh-token
@@ -152,8 +153,12 @@ func render(t *testing.T, bin, release, ns, values string, sets ...string) *char
 			t.Fatalf("rendered object: %v\n%s", err, doc)
 		}
 		c.all = append(c.all, u)
-		if u.GetKind() == "PrometheusRule" {
+		switch u.GetKind() {
+		case "PrometheusRule":
 			c.promRule = u
+			continue
+		case "CustomResourceDefinition":
+			c.crds = append(c.crds, u)
 			continue
 		}
 		obj, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(js, nil, nil)
@@ -297,6 +302,57 @@ func TestRulesAreDeployMonitoring(t *testing.T) {
 	}
 	if off := render(t, bin, "patrol", "patrol", "", "auth.username=u@contoso.com"); off.promRule != nil {
 		t.Error("a PrometheusRule is rendered by default (it needs the Prometheus Operator's CRD)")
+	}
+}
+
+// TestCRDsAreGenerated: the chart's crds/ are exactly the CRDs controller-gen
+// generates from api/ (deploy/crds, checked against a fresh generation by
+// api/v1alpha1's TestCRDsUpToDate); PATROL_UPDATE_CHART=1 go test ./charts
+// refreshes the copy.
+func TestCRDsAreGenerated(t *testing.T) {
+	gen, err := filepath.Glob("../deploy/crds/*.yaml")
+	if err != nil || len(gen) == 0 {
+		t.Fatalf("no generated CRDs in deploy/crds (%v)", err)
+	}
+	dir := filepath.Join(chartDir, "crds")
+	if os.Getenv("PATROL_UPDATE_CHART") != "" {
+		old, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, f := range gen {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	have, _ := filepath.Glob(filepath.Join(dir, "*"))
+	var names []string
+	for _, f := range have {
+		names = append(names, filepath.Base(f))
+	}
+	var want []string
+	for _, f := range gen {
+		want = append(want, filepath.Base(f))
+		b, _ := os.ReadFile(f)
+		c, err := os.ReadFile(filepath.Join(dir, filepath.Base(f)))
+		if err != nil || !bytes.Equal(b, c) {
+			t.Errorf("%s/%s differs from the generated deploy/crds/%s (%v); refresh with PATROL_UPDATE_CHART=1 go test ./charts", dir, filepath.Base(f), filepath.Base(f), err)
+		}
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("%s holds %v, want exactly the generated %v", dir, names, want)
+	}
+	bin := helmBin(t)
+	c := render(t, bin, "patrol", "patrol", "", "auth.username=u@contoso.com")
+	if len(c.crds) != len(want) {
+		t.Errorf("helm template --include-crds renders %d CRDs, want %d", len(c.crds), len(want))
 	}
 }
 

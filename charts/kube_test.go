@@ -137,7 +137,16 @@ func TestChartOnRealAPIServer(t *testing.T) {
 				ensureNS(s.Namespace)
 			}
 			warn.take()
+			// crds/ first, as helm install does.
+			for _, u := range ch.crds {
+				if err := apply(ctx, dyn, u); err != nil {
+					t.Fatalf("CRD %s: %v", u.GetName(), err)
+				}
+			}
 			for _, u := range ch.all {
+				if u.GetKind() == "CustomResourceDefinition" {
+					continue
+				}
 				var err error
 				for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 					// A just-created CRD is served a moment later.
