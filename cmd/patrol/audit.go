@@ -35,6 +35,12 @@ the Token events of the audit log, and reports findings, most severe first:
   high      global            an active global PAT (retired on 2026-12-01: it no longer works)
   high      full-scope        an active full-access PAT (app_token)
   high      system-revoked    a PAT the service revoked
+  high      owner-departed    an active PAT whose owner was deleted in Entra ID
+  high      owner-disabled    an active PAT whose owner's account is disabled
+  high      endpoint-secret-expired   an Azure RM connection whose application
+                              has no password left that signs in
+  high/medium endpoint-secret-expiring  all (high) or one (medium) of its
+                              application's passwords expire within --expiring-within
   medium    long-lived        a lifetime beyond --max-lifetime
   medium    expiring          expires within --expiring-within (low when patrol manages it)
   medium    endpoint-not-ready  a service connection that is not ready
@@ -45,6 +51,11 @@ It needs an organization administrator (Project Collection Administrators:
 TokenAdmin and the "View audit log" permission) signed in as a user, with the
 vso.tokenadministration, vso.graph and vso.auditlog permissions (or
 user_impersonation). It changes nothing; see "patrol audit revoke".
+
+With Microsoft Graph User.Read.All and Application.Read.All (delegated, admin
+consent) it also reads the owners' accounts and the connections' application
+passwords, in batches of 20; without them it says so once (a warn notice) and
+goes on.
 
 -o table|wide|json|yaml|csv prints the findings (json/yaml: the whole report
 with its summary and events); --html FILE also writes a self-contained HTML
@@ -109,14 +120,15 @@ func (a *app) runAudit(ctx context.Context, o auditOpts) error {
 	}
 	now := a.now()
 	b := audit.NewBuilder(dc.Organization(), audit.Options{Now: now, ExpiringWithin: expiring, MaxLifetime: maxLife}, minSev)
-	for p, err := range inventory(ctx, dc, now, b.User) {
+	gl := a.newGraphLookup(b.Notice)
+	for p, err := range inventory(ctx, dc, now, func(_ devops.GraphUser, state string) { b.User(); b.UserState(state) }, gl) {
 		if err != nil {
 			return err
 		}
 		b.AddPAT(p)
 	}
 	if !o.noEndpoints {
-		for ep, err := range endpointInventory(ctx, dc) {
+		for ep, err := range endpointInventory(ctx, dc, gl) {
 			if err != nil {
 				return err
 			}
@@ -139,6 +151,7 @@ func (a *app) runAudit(ctx context.Context, o auditOpts) error {
 			return usageErrorf("--html %s: %v", o.html, err)
 		}
 	}
+	a.printNotices(r.Notices)
 	return a.printer().Print(r)
 }
 
@@ -152,27 +165,44 @@ func (a *app) adminClient(ctx context.Context) (*devops.Client, error) {
 }
 
 // inventory yields every PAT of every Entra user of the organization;
-// onUser is called once per user.
-func inventory(ctx context.Context, dc *devops.Client, now time.Time, onUser func()) iter.Seq2[audit.PAT, error] {
+// onUser is called once per user with its Entra state (audit.Owner*, ""
+// when unknown). Users are looked up in owners ownerChunk at a time
+// (owners nil: no lookup beyond Azure DevOps' isDeletedInOrigin).
+func inventory(ctx context.Context, dc *devops.Client, now time.Time, onUser func(devops.GraphUser, string), owners *graphLookup) iter.Seq2[audit.PAT, error] {
 	return func(yield func(audit.PAT, error) bool) {
+		var chunk []devops.GraphUser
+		flush := func() bool {
+			states := owners.ownerStates(ctx, chunk)
+			for _, u := range chunk {
+				state := states[u.Descriptor]
+				if onUser != nil {
+					onUser(u, state)
+				}
+				for t, err := range dc.ListUserPATs(ctx, u.Descriptor, false) {
+					if err != nil {
+						yield(audit.PAT{}, fmt.Errorf("PATs of %s: %w", u.PrincipalName, err))
+						return false
+					}
+					p := audit.FromSessionToken(t, u.PrincipalName, u.DisplayName, now)
+					p.OwnerState = state
+					if !yield(p, nil) {
+						return false
+					}
+				}
+			}
+			chunk = chunk[:0]
+			return true
+		}
 		for u, err := range dc.ListUsers(ctx) {
 			if err != nil {
 				yield(audit.PAT{}, err)
 				return
 			}
-			if onUser != nil {
-				onUser()
-			}
-			for t, err := range dc.ListUserPATs(ctx, u.Descriptor, false) {
-				if err != nil {
-					yield(audit.PAT{}, fmt.Errorf("PATs of %s: %w", u.PrincipalName, err))
-					return
-				}
-				if !yield(audit.FromSessionToken(t, u.PrincipalName, u.DisplayName, now), nil) {
-					return
-				}
+			if chunk = append(chunk, u); len(chunk) == ownerChunk && !flush() {
+				return
 			}
 		}
+		flush()
 	}
 }
 
@@ -235,11 +265,14 @@ scope, expiry, whether it is global and whether patrol manages it.`,
 				return err
 			}
 			user := 0
-			for p, err := range inventory(ctx, dc, a.now(), func() {
+			var notices []audit.Notice
+			gl := a.newGraphLookup(func(n audit.Notice) { notices = append(notices, n) })
+			defer func() { a.printNotices(notices) }()
+			for p, err := range inventory(ctx, dc, a.now(), func(devops.GraphUser, string) {
 				if user++; user > 1 {
 					_ = lw.Flush() // a user's PATs are a page
 				}
-			}) {
+			}, gl) {
 				if err != nil {
 					return err
 				}
@@ -305,7 +338,7 @@ them itself once replaced.`,
 			}
 			now := a.now()
 			plan := revokePlan{Rule: sel.String(), Selected: []audit.PAT{}}
-			for p, err := range inventory(ctx, dc, now, nil) {
+			for p, err := range inventory(ctx, dc, now, nil, nil) {
 				if err != nil {
 					return err
 				}
@@ -356,8 +389,9 @@ them itself once replaced.`,
 }
 
 // endpointInventory yields every service connection of every project, a
-// connection shared by several projects once (under the first).
-func endpointInventory(ctx context.Context, dc *devops.Client) iter.Seq2[audit.Endpoint, error] {
+// connection shared by several projects once (under the first), with the
+// expiry of its service principal's secret where secrets can tell.
+func endpointInventory(ctx context.Context, dc *devops.Client, secrets *graphLookup) iter.Seq2[audit.Endpoint, error] {
 	return func(yield func(audit.Endpoint, error) bool) {
 		seen := map[string]bool{}
 		for p, err := range dc.ListProjects(ctx) {
@@ -370,12 +404,17 @@ func endpointInventory(ctx context.Context, dc *devops.Client) iter.Seq2[audit.E
 				yield(audit.Endpoint{}, fmt.Errorf("service connections of project %s: %w", p.Name, err))
 				return
 			}
+			var batch []audit.Endpoint
 			for _, ep := range eps {
 				if seen[ep.ID] {
 					continue
 				}
 				seen[ep.ID] = true
-				if !yield(audit.FromServiceEndpoint(p.Name, ep), nil) {
+				batch = append(batch, audit.FromServiceEndpoint(p.Name, ep))
+			}
+			secrets.secretExpiry(ctx, batch)
+			for _, e := range batch {
+				if !yield(e, nil) {
 					return
 				}
 			}
@@ -408,7 +447,10 @@ A connection shared by several projects is listed once.`,
 			if err != nil {
 				return err
 			}
-			for ep, err := range endpointInventory(ctx, dc) {
+			var notices []audit.Notice
+			gl := a.newGraphLookup(func(n audit.Notice) { notices = append(notices, n) })
+			defer func() { a.printNotices(notices) }()
+			for ep, err := range endpointInventory(ctx, dc, gl) {
 				if err != nil {
 					return err
 				}

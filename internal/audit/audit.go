@@ -69,7 +69,18 @@ type PAT struct {
 	Global          bool      `json:"global"`
 	Managed         bool      `json:"managed"`
 	Status          string    `json:"status"` // active | expired | revoked
+	// OwnerState is what Entra ID says of the owner: OwnerActive,
+	// OwnerDisabled, OwnerDeparted, or "" when nobody could tell (no
+	// Microsoft Graph permission, or not looked up).
+	OwnerState string `json:"ownerState,omitempty"`
 }
+
+// Owner states of PAT.OwnerState.
+const (
+	OwnerActive   = "active"
+	OwnerDisabled = "disabled"
+	OwnerDeparted = "departed"
+)
 
 // FromSessionToken converts a TokenAdmin entry of owner.
 func FromSessionToken(t api.SessionToken, owner, ownerName string, now time.Time) PAT {
@@ -126,6 +137,8 @@ const (
 	RuleExpiring      = "expiring"
 	RulePublicLeak    = "public-discovery"
 	RuleSystemRevoked = "system-revoked"
+	RuleOwnerDisabled = "owner-disabled"
+	RuleOwnerDeparted = "owner-departed"
 )
 
 // Assess returns the findings of one PAT. Only active PATs have findings:
@@ -142,6 +155,14 @@ func Assess(p PAT, o Options) []Finding {
 	if p.Global {
 		out = append(out, f(High, RuleGlobal, "global (all-organizations) PAT: Azure DevOps stopped accepting global PATs on 2026-12-01, so whatever uses it is already failing",
 			"create an organization-scoped PAT for each organization the consumer needs (patrol rotate does), then revoke this one"))
+	}
+	switch p.OwnerState {
+	case OwnerDeparted:
+		out = append(out, f(High, RuleOwnerDeparted, "the owner was deleted in Entra ID (departed), yet the PAT is still active: access nobody owns, and whatever uses it breaks when Azure DevOps drops the account",
+			"find the consumer (patrol audit's Token events show where it is used), give it a credential of a current owner or a service principal, then revoke this one (patrol audit revoke --rule owner="+p.Owner+")"))
+	case OwnerDisabled:
+		out = append(out, f(High, RuleOwnerDisabled, "the owner's account is disabled in Entra ID, yet the PAT is still active: a PAT of a disabled user is a leftover of someone who left",
+			"give the consumer a credential of a current owner or a service principal, then revoke this one (patrol audit revoke --rule owner="+p.Owner+")"))
 	}
 	if p.FullScope() {
 		out = append(out, f(High, RuleFullScope, "full-access PAT (scope app_token): it can do everything its owner can",

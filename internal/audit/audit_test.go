@@ -128,3 +128,50 @@ func TestHTMLEscapesAndLoadsNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestAssessOwnerState(t *testing.T) {
+	o := Options{Now: now}
+	for state, want := range map[string]string{"": "", OwnerActive: "", OwnerDisabled: "high:owner-disabled", OwnerDeparted: "high:owner-departed"} {
+		p := pat("p", "vso.code", -time.Hour, 30*24*time.Hour, false)
+		p.OwnerState = state
+		if got := rules(Assess(p, o)); got != want {
+			t.Errorf("owner %q: %q, want %q", state, got, want)
+		}
+	}
+	p := pat("x", "vso.code", -40*24*time.Hour, -time.Hour, false)
+	p.OwnerState = OwnerDeparted
+	if got := rules(Assess(p, o)); got != "" {
+		t.Errorf("expired PAT of a departed owner: %q", got)
+	}
+}
+
+func TestAssessEndpointSecretExpiry(t *testing.T) {
+	day := 24 * time.Hour
+	o := Options{Now: now, ExpiringWithin: 14 * day}
+	base := Endpoint{Project: "p", Name: "c", Type: "azurerm", Scheme: "ServicePrincipal", Ready: true, Secret: true, ConvertibleToWIF: true, AppID: "app"}
+	for _, tc := range []struct {
+		name            string
+		lookup          string
+		n               int
+		nearest, latest time.Duration
+		want            string
+	}{
+		{"not looked up", "", 0, 0, 0, "low:endpoint-secret"},
+		{"no permission", SecretNoPermission, 0, 0, 0, "low:endpoint-secret"},
+		{"no password", SecretRead, 0, 0, 0, "low:endpoint-secret,high:endpoint-secret-expired"},
+		{"all expired", SecretRead, 2, -9 * day, -day, "low:endpoint-secret,high:endpoint-secret-expired"},
+		{"all expire soon", SecretRead, 2, 2 * day, 10 * day, "low:endpoint-secret,high:endpoint-secret-expiring"},
+		{"one expired", SecretRead, 2, -day, 100 * day, "low:endpoint-secret,medium:endpoint-secret-expiring"},
+		{"one soon", SecretRead, 2, 3 * day, 100 * day, "low:endpoint-secret,medium:endpoint-secret-expiring"},
+		{"fine", SecretRead, 1, 100 * day, 100 * day, "low:endpoint-secret"},
+	} {
+		e := base
+		e.SecretLookup, e.SecretPasswords = tc.lookup, tc.n
+		if tc.n > 0 {
+			e.SecretNearestExpiry, e.SecretLatestExpiry = now.Add(tc.nearest), now.Add(tc.latest)
+		}
+		if got := rules(AssessEndpoint(e, o)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

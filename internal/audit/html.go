@@ -97,6 +97,7 @@ th{background:#f6f8fa}
 .sev-critical{fill:#8b0000;background:#8b0000} .sev-high{fill:#cf222e;background:#cf222e}
 .sev-medium{fill:#bf8700;background:#bf8700} .sev-low{fill:#57606a;background:#57606a}
 .bar{fill:#0969da} svg text{font-size:11px;fill:#1b1f23}
+.notice{color:#9a6700}
 </style>
 </head>
 <body>
@@ -112,8 +113,15 @@ th{background:#f6f8fa}
 <div class="card" id="sum-events"><b>{{.Summary.Events}}</b>Token events</div>
 <div class="card" id="sum-endpoints"><b>{{.Summary.Endpoints}}</b>service connections</div>
 <div class="card" id="sum-convertible"><b>{{.Summary.Convertible}}</b>convertible to workload identity</div>
+<div class="card" id="sum-owners-disabled"><b>{{.Summary.OwnersDisabled}}</b>owners disabled</div>
+<div class="card" id="sum-owners-departed"><b>{{.Summary.OwnersDeparted}}</b>owners departed</div>
 </div>
-
+{{if .Notices}}
+<h2>Not checked</h2>
+<ul id="notices">
+{{range .Notices}}<li class="notice" data-topic="{{.Topic}}"><b>{{.Level}}</b>: {{.Message}} — {{.Fix}}</li>
+{{end}}</ul>
+{{end}}
 <h2>Active PATs by week of expiry</h2>
 <svg id="chart-expiry" role="img" aria-label="active PATs by week of expiry" width="{{.ChartW}}" height="{{.ChartH}}" viewBox="0 0 {{.ChartW}} {{.ChartH}}">
 {{range .ExpiryBars}}<g><rect class="{{.Class}}" data-count="{{.Count}}" x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="{{.Height}}"><title>{{.Label}}: {{.Count}}</title></rect>
@@ -127,7 +135,7 @@ th{background:#f6f8fa}
 
 <h2>Findings ({{len .Findings}}{{if .FindingsOmitted}}, {{.FindingsOmitted}} more not shown{{end}})</h2>
 <table id="findings">
-<thead><tr><th>Severity</th><th>Rule</th><th>PAT</th><th>Owner</th><th>Valid to</th><th>Finding</th><th>Fix</th></tr></thead>
+<thead><tr><th>Severity</th><th>Rule</th><th>PAT or connection</th><th>Owner</th><th>Valid to</th><th>Finding</th><th>Fix</th></tr></thead>
 <tbody>
 {{range .Findings}}<tr class="finding" data-severity="{{.Severity}}" data-rule="{{.Rule}}"><td><span class="badge sev-{{.Severity}}">{{.Severity}}</span></td><td>{{.Rule}}</td><td title="{{.AuthorizationID}}">{{.DisplayName}}</td><td>{{.Owner}}</td><td>{{ts .ValidTo}}</td><td>{{.Message}}</td><td>{{.Fix}}</td></tr>
 {{else}}<tr><td colspan="7">No findings.</td></tr>

@@ -22,7 +22,24 @@ type Report struct {
 	// Expiry counts active PATs by the week they expire in, from this week on
 	// (ExpiryWeeks buckets; the last one holds everything later).
 	Expiry []WeekCount `json:"expiry"`
+	// Notices are what the audit could not check, each once (e.g. no
+	// Microsoft Graph permission to read users): not findings, not failures.
+	Notices []Notice `json:"notices"`
 }
+
+// Notice is something the audit could not check, and what would let it.
+type Notice struct {
+	Level   string `json:"level"` // warn
+	Topic   string `json:"topic"` // owners, endpoint-secrets
+	Message string `json:"message"`
+	Fix     string `json:"fix"`
+}
+
+// Notice topics.
+const (
+	NoticeOwners          = "owners"
+	NoticeEndpointSecrets = "endpoint-secrets"
+)
 
 // Summary counts the inventory.
 type Summary struct {
@@ -38,10 +55,14 @@ type Summary struct {
 	// Endpoints counts service connections (a shared one once);
 	// EndpointSecrets those whose scheme holds a secret; Convertible the
 	// Azure Resource Manager ones that could use workload identity instead.
-	Endpoints       int              `json:"endpoints"`
-	EndpointSecrets int              `json:"endpointSecrets"`
-	Convertible     int              `json:"convertibleToWif"`
-	BySeverity      map[Severity]int `json:"bySeverity"`
+	Endpoints       int `json:"endpoints"`
+	EndpointSecrets int `json:"endpointSecrets"`
+	Convertible     int `json:"convertibleToWif"`
+	// OwnersDisabled and OwnersDeparted count users whose Entra account is
+	// disabled or deleted (as far as the identity could tell).
+	OwnersDisabled int              `json:"ownersDisabled"`
+	OwnersDeparted int              `json:"ownersDeparted"`
+	BySeverity     map[Severity]int `json:"bySeverity"`
 }
 
 // WeekCount is one bucket of the expiry chart.
@@ -66,7 +87,7 @@ func NewBuilder(org string, o Options, min Severity) *Builder {
 	b := &Builder{opts: o, min: min}
 	b.r.Organization, b.r.GeneratedAt = org, o.Now.UTC()
 	b.r.Summary.BySeverity = map[Severity]int{}
-	b.r.Findings, b.r.Events = []Finding{}, []Event{}
+	b.r.Findings, b.r.Events, b.r.Notices = []Finding{}, []Event{}, []Notice{}
 	start := o.Now.UTC().Truncate(24 * time.Hour)
 	for i := 0; i < ExpiryWeeks; i++ {
 		b.r.Expiry = append(b.r.Expiry, WeekCount{From: start.Add(time.Duration(i) * 7 * 24 * time.Hour)})
@@ -76,6 +97,29 @@ func NewBuilder(org string, o Options, min Severity) *Builder {
 
 // User counts one user of the inventory.
 func (b *Builder) User() { b.r.Summary.Users++ }
+
+// UserState counts a user's Entra state (OwnerDisabled, OwnerDeparted).
+func (b *Builder) UserState(state string) {
+	switch state {
+	case OwnerDisabled:
+		b.r.Summary.OwnersDisabled++
+	case OwnerDeparted:
+		b.r.Summary.OwnersDeparted++
+	}
+}
+
+// Notice records n once per topic.
+func (b *Builder) Notice(n Notice) {
+	for _, x := range b.r.Notices {
+		if x.Topic == n.Topic {
+			return
+		}
+	}
+	if n.Level == "" {
+		n.Level = "warn"
+	}
+	b.r.Notices = append(b.r.Notices, n)
+}
 
 // AddPAT counts p and keeps its findings.
 func (b *Builder) AddPAT(p PAT) {
@@ -113,7 +157,7 @@ func (b *Builder) AddEndpoint(e Endpoint) {
 	if e.ConvertibleToWIF {
 		s.Convertible++
 	}
-	b.add(AssessEndpoint(e))
+	b.add(AssessEndpoint(e, b.opts))
 }
 
 // AddEvent keeps a Token event and its findings.
@@ -147,7 +191,7 @@ func (b *Builder) Report() Report {
 
 // Table lists the findings.
 func (r Report) Table() output.TableData {
-	t := output.TableData{Header: []string{"SEVERITY", "RULE", "PAT", "OWNER", "MESSAGE"}}
+	t := output.TableData{Header: []string{"SEVERITY", "RULE", "PAT OR CONNECTION", "OWNER", "MESSAGE"}}
 	for _, f := range r.Findings {
 		t.Rows = append(t.Rows, []string{string(f.Severity), f.Rule, f.DisplayName, f.Owner, f.Message})
 	}
@@ -156,7 +200,7 @@ func (r Report) Table() output.TableData {
 
 // WideTable adds the id, expiry and fix.
 func (r Report) WideTable() output.TableData {
-	t := output.TableData{Header: []string{"SEVERITY", "RULE", "PAT", "AUTHORIZATION ID", "OWNER", "VALID TO", "MESSAGE", "FIX"}}
+	t := output.TableData{Header: []string{"SEVERITY", "RULE", "PAT OR CONNECTION", "ID", "OWNER", "VALID TO", "MESSAGE", "FIX"}}
 	for _, f := range r.Findings {
 		vt := ""
 		if !f.ValidTo.IsZero() {
@@ -169,7 +213,7 @@ func (r Report) WideTable() output.TableData {
 
 // PATRow is the table form of an inventory entry (`patrol audit pats`).
 func PATHeader(wide bool) []string {
-	h := []string{"OWNER", "NAME", "STATUS", "SCOPE", "VALID TO", "GLOBAL", "MANAGED"}
+	h := []string{"OWNER", "NAME", "STATUS", "SCOPE", "VALID TO", "GLOBAL", "MANAGED", "OWNER STATE"}
 	if wide {
 		h = append(h, "AUTHORIZATION ID", "VALID FROM")
 	}
@@ -178,7 +222,7 @@ func PATHeader(wide bool) []string {
 
 // PATRow renders p for PATHeader.
 func PATRow(p PAT, wide bool) []string {
-	row := []string{p.Owner, p.DisplayName, p.Status, p.Scope, p.ValidTo.UTC().Format(time.RFC3339), yn(p.Global), yn(p.Managed)}
+	row := []string{p.Owner, p.DisplayName, p.Status, p.Scope, p.ValidTo.UTC().Format(time.RFC3339), yn(p.Global), yn(p.Managed), p.OwnerState}
 	if wide {
 		row = append(row, p.AuthorizationID, p.ValidFrom.UTC().Format(time.RFC3339))
 	}

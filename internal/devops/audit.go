@@ -29,6 +29,10 @@ type GraphUser struct {
 	OriginID      string `json:"originId"`
 	DisplayName   string `json:"displayName"`
 	Descriptor    string `json:"descriptor"`
+	// MetaType is the user's kind in Entra: member, guest, …
+	MetaType string `json:"metaType,omitempty"`
+	// IsDeletedInOrigin: Azure DevOps knows the user was deleted in Entra ID.
+	IsDeletedInOrigin bool `json:"isDeletedInOrigin,omitempty"`
 }
 
 // ListUsers yields every Entra (aad) user of the organisation (vssps Graph

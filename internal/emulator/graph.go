@@ -74,8 +74,16 @@ func (e *Emulator) seedAppCreds(st *state) {
 		}
 		c := &appCreds{}
 		for j, s := range a.Secrets {
+			end := now.Add(defaultPasswordLifetime)
+			if j < len(a.SecretEnds) && !a.SecretEnds[j].IsZero() {
+				end = a.SecretEnds[j].UTC()
+			}
+			start := now
+			if !end.After(now) {
+				start = end.Add(-24 * time.Hour) // an expired one started before it ended
+			}
 			c.Passwords = append(c.Passwords, &passwordRecord{KeyID: newGUID(), DisplayName: fmt.Sprintf("seed-%d", j),
-				Hint: secretHint(s), Start: now, End: now.Add(defaultPasswordLifetime), Hash: hashSecret(s)})
+				Hint: secretHint(s), Start: start, End: end, Hash: hashSecret(s)})
 		}
 		for j, f := range a.FederatedCredentials {
 			aud := f.Audience

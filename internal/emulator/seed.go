@@ -179,6 +179,10 @@ type App struct {
 	TenantID    string   `json:"tenantId"`
 	DisplayName string   `json:"displayName,omitempty"`
 	Secrets     []string `json:"secrets,omitempty"`
+	// SecretEnds are the endDateTime of Secrets[i] as Graph reports it
+	// (and after which it stops signing in); missing or zero: two years
+	// after the emulator first starts.
+	SecretEnds []time.Time `json:"secretEnds,omitempty"`
 	// Certificates are PEM certificates whose keys may sign client assertions.
 	Certificates         []string              `json:"certificates,omitempty"`
 	PublicClient         bool                  `json:"publicClient,omitempty"`

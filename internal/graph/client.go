@@ -164,14 +164,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, in, out any) e
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if res.StatusCode/100 != 2 {
-		var ge struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		_ = json.Unmarshal(b, &ge)
-		if ge.Error.Code == "" {
-			ge.Error.Message = redact.QuoteN(b, 300)
-		}
-		return &Error{Op: op, Status: res.StatusCode, Code: ge.Error.Code, Message: redact.String(ge.Error.Message)}
+		return errorOf(op, res.StatusCode, b)
 	}
 	if out == nil || res.StatusCode == http.StatusNoContent {
 		return nil
@@ -180,6 +173,18 @@ func (c *Client) do(ctx context.Context, op, method, path string, in, out any) e
 		return fmt.Errorf("graph %s: the answer is not the expected JSON: %v", op, err)
 	}
 	return nil
+}
+
+// errorOf reads Graph's error body {"error":{"code","message"}}.
+func errorOf(op string, status int, b []byte) *Error {
+	var ge struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	_ = json.Unmarshal(b, &ge)
+	if ge.Error.Code == "" {
+		ge.Error.Message = redact.QuoteN(b, 300)
+	}
+	return &Error{Op: op, Status: status, Code: ge.Error.Code, Message: redact.String(ge.Error.Message)}
 }
 
 func appPath(appID string) string {
