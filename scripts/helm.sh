@@ -16,6 +16,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/tools/helm"
+# shellcheck source=scripts/toolchain.sh
+. "$ROOT/scripts/toolchain.sh"
 
 log() { printf 'helm.sh: %s\n' "$*" >&2; }
 die() { printf 'helm.sh: error: %s\n' "$*" >&2; exit 1; }
