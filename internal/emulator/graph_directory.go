@@ -205,7 +205,13 @@ func (e *Emulator) handleGraphBatch(w http.ResponseWriter, r *http.Request, _ pa
 }
 
 func (e *Emulator) runBatchRequest(outer *http.Request, br batchRequest) batchResponse {
-	u, err := url.Parse("/v1.0" + br.URL)
+	// Relative to the batch's version; Microsoft's SDKs also send the
+	// version ("/v1.0/users/…") when given a full URL.
+	rel := br.URL
+	if len(rel) > 5 && strings.EqualFold(rel[:6], "/v1.0/") {
+		rel = rel[5:]
+	}
+	u, err := url.Parse("/v1.0" + rel)
 	if err != nil {
 		return batchError(br.ID, http.StatusBadRequest, "BadRequest", "Invalid request URL: "+br.URL)
 	}

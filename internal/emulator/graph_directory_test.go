@@ -105,6 +105,7 @@ func TestGraphBatch(t *testing.T) {
 		{"id": "2", "method": "GET", "url": "/users/" + deletedUserOID + "?$select=id,accountEnabled"},
 		{"id": "3", "method": "GET", "url": "/applications(appId='" + ManagedAppClientID + "')?$select=appId,passwordCredentials"},
 		{"id": "4", "method": "GET", "url": "/nothing/here"},
+		{"id": "5", "method": "GET", "url": "/v1.0/users/" + DisabledUserObjectID}, // as Microsoft's SDKs send a full URL
 	}
 	e.ResetCounters()
 	r := do(t, e, "POST", batch, sp, map[string]any{"requests": reqs})
@@ -116,7 +117,7 @@ func TestGraphBatch(t *testing.T) {
 		} `json:"responses"`
 	}
 	r.json(t, &out)
-	if r.Status != 200 || len(out.Responses) != 4 {
+	if r.Status != 200 || len(out.Responses) != 5 {
 		t.Fatalf("batch: %d %s", r.Status, r.Body)
 	}
 	by := map[string]int{}
@@ -129,7 +130,7 @@ func TestGraphBatch(t *testing.T) {
 			t.Errorf("batched deleted user: %v", x.Body)
 		}
 	}
-	if by["1"] != 200 || by["2"] != 404 || by["3"] != 200 || by["4"] != 400 {
+	if by["1"] != 200 || by["2"] != 404 || by["3"] != 200 || by["4"] != 400 || by["5"] != 200 {
 		t.Fatalf("statuses %v: %s", by, r.Body)
 	}
 	if c := e.Counters(); c["POST /v1.0/$batch"] != 1 || c["GET /v1.0/users/{id}"] != 0 {

@@ -8,9 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientSecretCredential } from '@azure/identity';
-import { Client } from '@microsoft/microsoft-graph-client';
+import { BatchRequestContent, BatchResponseContent, Client } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
-import { app, startEmulator } from './lib/emulator.mjs';
+import { app, startEmulator, user } from './lib/emulator.mjs';
 
 let emu;
 before(async () => { emu = await startEmulator(); });
@@ -69,5 +69,35 @@ test('federatedIdentityCredentials and Graph error bodies', async () => {
   // An application the caller does not own: the SDK's GraphError carries Graph's code.
   const other = app(emu, 'patrol-confidential');
   await assert.rejects(g.api(`/applications(appId='${other.clientId}')/addPassword`).post({}),
+    (err) => err.statusCode === 403 && err.code === 'Authorization_RequestDenied');
+});
+
+test('users: accountEnabled, 404 for a user that is gone, and the SDK\'s JSON batching', async () => {
+  // patrol-sp holds User.Read.All in the built-in seed; patrol audit reads owners this way.
+  const sp = app(emu, 'patrol-sp');
+  const g = graphClient(sp.clientId, sp.secrets[0]);
+  const disabled = user(emu, 'Disabled User');
+  const gone = '00000000-0000-4000-8000-00000000dead';
+
+  const u = await g.api(`/users/${disabled.objectId}`).select(['id', 'accountEnabled', 'userPrincipalName']).get();
+  assert.equal(u.id, disabled.objectId);
+  assert.equal(u.accountEnabled, false);
+  assert.equal(u.userPrincipalName, disabled.upn);
+  await assert.rejects(g.api(`/users/${gone}`).select('id').get(),
+    (err) => err.statusCode === 404 && err.code === 'Request_ResourceNotFound');
+
+  const batch = new BatchRequestContent([
+    { id: '1', request: new Request(`${emu.url}/v1.0/users/${disabled.objectId}?$select=id,accountEnabled`, { method: 'GET' }) },
+    { id: '2', request: new Request(`${emu.url}/v1.0/users/${gone}?$select=id,accountEnabled`, { method: 'GET' }) },
+  ]);
+  const res = new BatchResponseContent(await g.api('/$batch').post(await batch.getContent()));
+  const one = res.getResponseById('1');
+  assert.equal(one.status, 200);
+  assert.equal((await one.json()).accountEnabled, false);
+  assert.equal(res.getResponseById('2').status, 404);
+
+  // Without User.Read.All: 403 with Graph's code.
+  const other = app(emu, 'patrol-confidential');
+  await assert.rejects(graphClient(other.clientId, other.secrets[0]).api(`/users/${disabled.objectId}`).get(),
     (err) => err.statusCode === 403 && err.code === 'Authorization_RequestDenied');
 });
