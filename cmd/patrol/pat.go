@@ -120,6 +120,7 @@ func newPATListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer a.listGC()()
 			// Each page is printed as it arrives (output.ListWriter): memory
 			// stays that of one page however many PATs there are.
 			now := a.now()

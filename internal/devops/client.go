@@ -306,6 +306,10 @@ type request struct {
 	// bearer, when set, is the token to send (the answer to a claims
 	// challenge); the request is then not answered again.
 	bearer *entra.Token
+	// buf, when set, holds the body while it is decoded: a listing passes
+	// the same buffer for every page, so a page costs no read buffer of its
+	// own (decodeJSON).
+	buf *bytes.Buffer
 }
 
 // response is a successful response: status, headers and the body reader
@@ -323,6 +327,44 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	return err
 }
 
+// decodeBufMax is the largest body decodeJSON holds in its buffer; a larger
+// one (no page of a listing is) streams through a Decoder as before.
+const decodeBufMax = 1 << 20
+
+// decodeJSON decodes the first JSON value of body into out, as
+// json.Decoder.Decode does. With buf it reads a body of up to decodeBufMax
+// bytes into buf (reset first) and unmarshals it: no read buffer of its own
+// per call. json.Unmarshal checks the whole input before it touches out, so
+// when that fails on syntax (trailing data after the value, an empty or
+// truncated body), when the read fails or the body is larger, the bytes read
+// (then the read error or the rest of the body) go through a Decoder, which
+// gives Decode's result and error exactly.
+func decodeJSON(body io.Reader, buf *bytes.Buffer, out any) error {
+	if buf == nil {
+		return json.NewDecoder(body).Decode(out)
+	}
+	buf.Reset()
+	_, rerr := buf.ReadFrom(io.LimitReader(body, decodeBufMax+1))
+	rest := body
+	switch {
+	case rerr != nil:
+		rest = errReader{rerr}
+	case buf.Len() <= decodeBufMax: // the whole body
+		err := json.Unmarshal(buf.Bytes(), out)
+		var se *json.SyntaxError
+		if !errors.As(err, &se) {
+			return err
+		}
+		rest = errReader{io.EOF}
+	}
+	return json.NewDecoder(io.MultiReader(bytes.NewReader(buf.Bytes()), rest)).Decode(out)
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
 // doHeader is do that also returns the response headers (continuation
 // tokens some APIs send there).
 func (c *Client) doHeader(ctx context.Context, r request, out any) (http.Header, error) {
@@ -335,7 +377,7 @@ func (c *Client) doHeader(ctx context.Context, r request, out any) (http.Header,
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.body, maxErrorBody))
 		return resp.header, nil
 	}
-	if err := json.NewDecoder(resp.body).Decode(out); err != nil {
+	if err := decodeJSON(resp.body, r.buf, out); err != nil {
 		if r.accept2 && errors.Is(err, io.EOF) {
 			return resp.header, nil
 		}

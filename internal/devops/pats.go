@@ -1,6 +1,7 @@
 package devops
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,13 +82,19 @@ func (c *Client) ListPATs(ctx context.Context, opts ListOptions) iter.Seq2[api.P
 		}
 		cont := ""
 		seen := map[string]bool{}
+		var pg api.PagedPatTokens
+		var buf bytes.Buffer // every page's body, decoded by decodeJSON
 		for page := 1; ; page++ {
 			pq := cloneValues(q)
 			if cont != "" {
 				pq.Set("continuationToken", cont)
 			}
-			var pg api.PagedPatTokens
-			r := request{op: "list PATs", method: http.MethodGet, url: c.vsspsURL(patsPath, pq), retry: true, patAPI: true}
+			// Every page decodes into the previous page's array (zeroed, so
+			// no field of an earlier PAT survives): one page's worth of
+			// PatTokens is allocated once, not grown again for each page.
+			clear(pg.PatTokens[:cap(pg.PatTokens)])
+			pg = api.PagedPatTokens{PatTokens: pg.PatTokens[:0]}
+			r := request{op: "list PATs", method: http.MethodGet, url: c.vsspsURL(patsPath, pq), retry: true, patAPI: true, buf: &buf}
 			if err := c.do(ctx, r, &pg); err != nil {
 				yield(api.PatToken{}, err)
 				return

@@ -307,3 +307,33 @@ func TestVerifyPATAnonymous(t *testing.T) {
 		t.Errorf("anonymous answer accepted: %v", err)
 	}
 }
+
+// TestListPATsPagesShareNoFields: pages decode into one reused array; a
+// field an earlier page's PAT had (targetAccounts, token) must not survive
+// into a later page's PAT that lacks it (targetAccounts null = global).
+func TestListPATsPagesShareNoFields(t *testing.T) {
+	env := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("continuationToken") == "" {
+			_, _ = w.Write([]byte(`{"continuationToken":"p2","patTokens":[{"authorizationId":"00000000-0000-0000-0000-000000000001","displayName":"org","targetAccounts":["acc"],"token":"secret","validTo":"2030-01-01T00:00:00Z"},{"displayName":"second"}]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"patTokens":[{"authorizationId":"00000000-0000-0000-0000-000000000002","displayName":"global","targetAccounts":null}]}`))
+	}))
+	var got []api.PatToken
+	for p, err := range env.c.ListPATs(context.Background(), ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d PATs, want 3", len(got))
+	}
+	if g := got[2]; !g.IsGlobal() || g.Token != nil || !g.ValidTo.IsZero() || g.DisplayName != "global" {
+		t.Errorf("page 2's PAT carries page 1's fields: %+v", g)
+	}
+	if o := got[0]; o.IsGlobal() || o.Token == nil || *o.Token != "secret" || len(o.TargetAccounts) != 1 {
+		t.Errorf("page 1's PAT changed after the next page was decoded: %+v", o)
+	}
+}

@@ -56,6 +56,11 @@ type ListWriter[T any] struct {
 	widths []int // nil until the first Flush
 	rows   [][]string
 
+	// json: every item is rendered into jbuf by jenc (both reused, so an
+	// item costs no buffers of its own)
+	jbuf bytes.Buffer
+	jenc *json.Encoder
+
 	// jsonpath
 	jpMode  jpMode
 	docs    []any
@@ -126,15 +131,16 @@ func (w *ListWriter[T]) Add(v T) error {
 func (w *ListWriter[T]) add(v T) error {
 	switch w.p.Format {
 	case JSON:
-		b, err := indentedItem(w.doc(v))
+		sep := ",\n  "
+		if !w.open {
+			sep = "[\n  "
+		}
+		b, err := w.indentedItem(sep, w.doc(v))
 		if err != nil {
 			return err
 		}
-		sep := ",\n  "
-		if !w.open {
-			sep, w.open = "[\n  ", true
-		}
-		_, err = io.WriteString(w.p.Out, sep+string(b))
+		w.open = true
+		_, err = w.p.Out.Write(b)
 		return err
 	case YAML:
 		return WriteYAML(w.p.Out, []any{w.doc(v)})
@@ -380,17 +386,21 @@ func perElement(n jsonpath.Node) bool {
 	return false
 }
 
-// indentedItem renders v as an element of an indented JSON array (WriteJSON's
-// layout), without the leading indent and the trailing newline.
-func indentedItem(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("  ", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+// indentedItem renders sep and v as an element of an indented JSON array
+// (WriteJSON's layout), without the trailing newline, into w's reused buffer:
+// the result is valid until the next call.
+func (w *ListWriter[T]) indentedItem(sep string, v any) ([]byte, error) {
+	if w.jenc == nil {
+		w.jenc = json.NewEncoder(&w.jbuf)
+		w.jenc.SetIndent("  ", "  ")
+		w.jenc.SetEscapeHTML(false)
+	}
+	w.jbuf.Reset()
+	w.jbuf.WriteString(sep)
+	if err := w.jenc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return bytes.TrimSuffix(w.jbuf.Bytes(), []byte("\n")), nil
 }
 
 // genericDoc is v's JSON document as maps, slices and scalars, which
