@@ -90,7 +90,7 @@ type PersonalAccessTokenSpec struct {
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('8760h')",message="lifetime must be between 1h and 8760h (one year)"
-	Lifetime metav1.Duration `json:"lifetime,omitempty"`
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
 	// RenewBefore: renew this long before the PAT expires.
 	// Default: renewBeforePercentage, else one third of the lifetime.
 	// +optional

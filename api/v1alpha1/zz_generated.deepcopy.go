@@ -297,7 +297,11 @@ func (in *PersonalAccessTokenSpec) DeepCopyInto(out *PersonalAccessTokenSpec) {
 		*out = make([]Scope, len(*in))
 		copy(*out, *in)
 	}
-	out.Lifetime = in.Lifetime
+	if in.Lifetime != nil {
+		in, out := &in.Lifetime, &out.Lifetime
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.RenewBefore != nil {
 		in, out := &in.RenewBefore, &out.RenewBefore
 		*out = new(v1.Duration)

@@ -1,0 +1,118 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	patrolv1 "github.com/patrol-dev/patrol/api/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// indexIdentity indexes PersonalAccessTokens by the identity they
+// reference: "AzureDevOpsIdentity/<namespace>/<name>" or
+// "ClusterAzureDevOpsIdentity/<name>".
+const indexIdentity = "patrol.dev/identity"
+
+func identityKey(kind, namespace, name string) string {
+	if kind == kindCluster {
+		return kindCluster + "/" + name
+	}
+	return kindNamespaced + "/" + namespace + "/" + name
+}
+
+func patIdentityKey(o client.Object) []string {
+	pat, ok := o.(*patrolv1.PersonalAccessToken)
+	if !ok {
+		return nil
+	}
+	return []string{identityKey(refKind(pat.Spec.IdentityRef), pat.Namespace, pat.Spec.IdentityRef.Name)}
+}
+
+// InUseRecheck is how often a deleted identity that is still referenced
+// looks again (besides the PersonalAccessToken events that wake it).
+const InUseRecheck = 30 * time.Second
+
+// IdentityReconciler keeps the finalizer and Ready condition of
+// AzureDevOpsIdentities (Cluster false) or ClusterAzureDevOpsIdentities.
+type IdentityReconciler struct {
+	Client  client.Client
+	Cluster bool
+}
+
+func (r *IdentityReconciler) kind() string {
+	if r.Cluster {
+		return kindCluster
+	}
+	return kindNamespaced
+}
+
+// object is the identity kind's object.
+func (r *IdentityReconciler) object() (client.Object, *patrolv1.AzureDevOpsIdentityStatus) {
+	if r.Cluster {
+		o := &patrolv1.ClusterAzureDevOpsIdentity{}
+		return o, &o.Status
+	}
+	o := &patrolv1.AzureDevOpsIdentity{}
+	return o, &o.Status
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *IdentityReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	obj, st := r.object()
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	orig := obj.DeepCopyObject().(client.Object)
+	var list patrolv1.PersonalAccessTokenList
+	opts := []client.ListOption{client.MatchingFields{indexIdentity: identityKey(r.kind(), obj.GetNamespace(), obj.GetName())}}
+	if !r.Cluster {
+		opts = append(opts, client.InNamespace(obj.GetNamespace()))
+	}
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		return reconcile.Result{}, err
+	}
+	var users []string
+	for _, p := range list.Items {
+		users = append(users, p.Namespace+"/"+p.Name)
+	}
+	slices.Sort(users)
+	cond := metav1.Condition{Type: patrolv1.ConditionReady, Status: metav1.ConditionTrue, Reason: patrolv1.ReasonReady, ObservedGeneration: obj.GetGeneration(),
+		Message: fmt.Sprintf("referenced by %d PersonalAccessToken(s)", len(users))}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		if len(users) == 0 {
+			if controllerutil.RemoveFinalizer(obj, FinalizerInUse) {
+				if err := r.Client.Update(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+					return reconcile.Result{}, err
+				}
+			}
+			return reconcile.Result{}, nil
+		}
+		shown := users
+		if len(shown) > 20 {
+			shown = append(shown[:20:20], fmt.Sprintf("and %d more", len(users)-20))
+		}
+		cond.Status, cond.Reason = metav1.ConditionFalse, patrolv1.ReasonInUse
+		cond.Message = fmt.Sprintf("deletion waits: still referenced by PersonalAccessToken(s) %s, which need this identity to revoke their PATs; delete them (or point their identityRef elsewhere) first", strings.Join(shown, ", "))
+	} else if controllerutil.AddFinalizer(obj, FinalizerInUse) {
+		if err := r.Client.Update(ctx, obj); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+	st.ObservedGeneration = obj.GetGeneration()
+	if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, err
+	}
+	if cond.Reason == patrolv1.ReasonInUse {
+		return reconcile.Result{RequeueAfter: InUseRecheck}, nil
+	}
+	return reconcile.Result{}, nil
+}
