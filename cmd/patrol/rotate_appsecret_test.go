@@ -184,8 +184,12 @@ credentials:
 		}
 	}
 	testConnection(t, e, ep.ID)
+	code, out, errs = runCLI(t, env, "status", "--config", path, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"entra-app-secret"`) || !strings.Contains(out, second.AuthorizationID) || !strings.Contains(out, `"ok"`) {
+		t.Fatalf("status: exit %d %s %s", code, out, errs)
+	}
 	prom, err := os.ReadFile(filepath.Join(dir, "patrol.prom"))
-	if err != nil || !strings.Contains(string(prom), `credential="deploy-spn"`) {
+	if err != nil || !strings.Contains(string(prom), `credential="deploy-spn"`) || !strings.Contains(string(prom), `kind="entra-app-secret"`) {
 		t.Fatalf("metrics: %v %s", err, prom)
 	}
 }

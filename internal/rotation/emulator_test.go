@@ -104,24 +104,36 @@ func TestEmulatorCrashPoints(t *testing.T) {
 		name                string
 		partial, sameSecond bool
 	}{{"", false, false}, {"partial", true, false}, {"same-second", false, true}, {"partial+same-second", true, true}}
-	for _, v := range variants {
-		for _, pt := range points {
-			if v.partial && pt.step == rotation.StepRevoked {
-				continue // a partial delivery revokes nothing
+	// Both kinds on the engine's PAT path: PATs, and application secrets
+	// (entra-app-secret: addPassword, sign-in check, removePassword).
+	kinds := []struct {
+		name  string
+		cred  func(string, int, ...func(*config.Credential)) config.Credential
+		route string // the create route, faulted in the same-second variant
+	}{{"", fileCred, createRoute}, {"app-secret/", appCred, addPasswordRoute}}
+	for _, k := range kinds {
+		for _, v := range variants {
+			for _, pt := range points {
+				if v.partial && pt.step == rotation.StepRevoked {
+					continue // a partial delivery revokes nothing
+				}
+				name := fmt.Sprintf("%s-%d", pt.step, pt.index)
+				if v.name != "" {
+					name = v.name + "/" + name
+				}
+				t.Run(k.name+name, func(t *testing.T) { crashPoint(t, k.cred("c", 2), k.route, pt.step, pt.index, v.partial, v.sameSecond) })
 			}
-			name := fmt.Sprintf("%s-%d", pt.step, pt.index)
-			if v.name != "" {
-				name = v.name + "/" + name
-			}
-			t.Run(name, func(t *testing.T) { crashPoint(t, pt.step, pt.index, v.partial, v.sameSecond) })
 		}
 	}
 }
 
-func crashPoint(t *testing.T, step rotation.Step, index int, partial, sameSecond bool) {
+// addPasswordRoute is the emulator route of Graph's addPassword.
+const addPasswordRoute = "/addPassword"
+
+func crashPoint(t *testing.T, cred config.Credential, route string, step rotation.Step, index int, partial, sameSecond bool) {
 	{
 		{
-			h := newHarness(t, nil, fileCred("c", 2))
+			h := newHarness(t, nil, cred)
 			mustOK(t, h.run(false, nil))
 			old := h.heldIDs("c", 2)[0]
 			h.clk.Advance(25 * 24 * time.Hour)
@@ -143,7 +155,7 @@ func crashPoint(t *testing.T, step rotation.Step, index int, partial, sameSecond
 			// Right after the crash every sink still holds a working PAT.
 			h.checkSinksWork()
 			if sameSecond {
-				h.emu.SetFaults(emulator.Faults{ServerErrorRate: 1, Routes: []string{createRoute}})
+				h.emu.SetFaults(emulator.Faults{ServerErrorRate: 1, Routes: []string{route}})
 				h.maxAttempts = 1
 				rep := h.run(true, nil) // rotate --force, in the same second
 				h.maxAttempts = 0

@@ -20,6 +20,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/devops/api"
 	"github.com/patrol-dev/patrol/internal/emulator"
 	"github.com/patrol-dev/patrol/internal/entra"
+	"github.com/patrol-dev/patrol/internal/graph"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/sink"
 )
@@ -180,6 +181,67 @@ func fileCred(name string, n int, mut ...func(*config.Credential)) config.Creden
 	return c
 }
 
+// appCred is an entra-app-secret credential on the emulator's managed
+// application (emulator.ManagedAppClientID, managed through Graph by its
+// owner emulator.DefaultUser) with n raw file sinks.
+func appCred(name string, n int, mut ...func(*config.Credential)) config.Credential {
+	c := fileCred(name, n, mut...)
+	c.Kind, c.Scopes = config.KindEntraAppSecret, nil
+	c.Application = config.Application{AppID: emulator.ManagedAppClientID}
+	return c
+}
+
+func isApp(c config.Credential) bool { return c.Kind == config.KindEntraAppSecret }
+
+// appAccount is the account of every appCred.
+var appAccount = rotation.Account{Application: "appId " + emulator.ManagedAppClientID}
+
+// appSecrets is the Graph-backed client of the managed application's
+// passwords, on hc.
+func (h *harness) appSecrets(hc *http.Client) *rotation.AppSecretClient {
+	// The technical user (an owner of the application; delegated Graph):
+	// the seed's client secrets expire after two years, which the fast
+	// clock of the random schedule passes.
+	ts, err := entra.New(entra.Options{Method: entra.MethodROPC, AuthorityHost: h.emu.AuthorityHost(), TenantID: emulator.DefaultTenantID,
+		ClientID: emulator.DefaultClientID, Username: emulator.DefaultUser, Password: emulator.DefaultPassword, Scope: graph.Scope,
+		DisableInstanceDiscovery: true, HTTPClient: hc})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	gc, err := graph.New(graph.Options{BaseURL: h.emu.GraphURL(), Token: entra.ReuseTokenSource(ts, 0), HTTPClient: hc})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &rotation.AppSecretClient{Graph: gc, App: graph.AppRef{AppID: emulator.ManagedAppClientID},
+		SignIn: rotation.ClientCredentialsSignIn(entra.Options{AuthorityHost: h.emu.AuthorityHost(), TenantID: emulator.DefaultTenantID,
+			DisableInstanceDiscovery: true, HTTPClient: hc}),
+		VerifyWithin: 2 * time.Second, VerifyEvery: 200 * time.Millisecond}
+}
+
+// appPasswords are the managed application's passwords (on a sane network).
+func (h *harness) appPasswords() []graph.PasswordCredential {
+	h.t.Helper()
+	var out []graph.PasswordCredential
+	c := h.appSecrets(h.emu.HTTPClient())
+	app, err := c.Graph.App(context.Background(), c.App)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out = append(out, app.PasswordCredentials...)
+	return out
+}
+
+// verifySecret checks that secret authenticates for credential c: a PAT
+// with connectionData, an application secret by signing in.
+func (h *harness) verifySecret(c config.Credential, cl *devops.Client, secret string) error {
+	if isApp(c) {
+		return rotation.ClientCredentialsSignIn(entra.Options{AuthorityHost: h.emu.AuthorityHost(), TenantID: emulator.DefaultTenantID,
+			DisableInstanceDiscovery: true, HTTPClient: h.emu.HTTPClient()})(context.Background(), emulator.ManagedAppClientID, secret)
+	}
+	_, err := cl.VerifyPAT(context.Background(), secret)
+	return err
+}
+
 func (h *harness) sinkPath(cred string, i int) string {
 	return filepath.Join(h.dir, fmt.Sprintf("%s-%d.pat", cred, i))
 }
@@ -226,6 +288,22 @@ func (h *harness) engine(hook func(rotation.HookEvent) error) *rotation.Engine {
 	e := &rotation.Engine{PATs: pats, Tokens: ts, Now: h.clk.Now, Concurrency: h.conc, OrphanAge: h.orphan, Hook: hook, Logger: h.logger}
 	for _, c := range h.creds {
 		tg := rotation.Target{Credential: c}
+		if isApp(c) {
+			tg.Account = appAccount
+			if e.Accounts == nil {
+				hc := h.emu.HTTPClient()
+				if h.wrap != nil {
+					c := *hc
+					c.Transport = h.wrap(hc.Transport)
+					hc = &c
+				}
+				var app rotation.PATClient = h.appSecrets(hc)
+				if h.onCreate != nil {
+					app = recordingPATs{PATClient: app, seen: h.onCreate}
+				}
+				e.Accounts = map[rotation.Account]rotation.PATClient{appAccount: app}
+			}
+		}
 		for i := range c.Sinks {
 			fs, err := sink.NewFile(sink.FileParams{Type: "file", Path: h.sinkPath(c.Name, i), Format: sink.FormatRaw, Mode: "0600"}, h.clk.Now)
 			if err != nil {
@@ -275,6 +353,23 @@ func (h *harness) activeManaged() map[string][]api.PatToken {
 			out[c] = append(out[c], p)
 		}
 	}
+	// The managed application's passwords, as the engine lists them.
+	for _, c := range h.creds {
+		if !isApp(c) {
+			continue
+		}
+		seedKept := false
+		for _, p := range h.appPasswords() {
+			seedKept = seedKept || p.DisplayName == "seed-0"
+			if c, _, ok := rotation.ParseDisplayName(p.DisplayName); ok {
+				out[c] = append(out[c], api.PatToken{AuthorizationID: p.KeyID, DisplayName: p.DisplayName, ValidFrom: p.StartDateTime, ValidTo: p.EndDateTime})
+			}
+		}
+		if !seedKept {
+			h.t.Fatal("invariant broken: the application's own password (seed-0, not patrol's) was removed")
+		}
+		break
+	}
 	return out
 }
 
@@ -307,8 +402,8 @@ func (h *harness) checkSinksWork() {
 			if err != nil {
 				h.t.Fatal(err)
 			}
-			if _, err := cl.VerifyPAT(context.Background(), string(b)); err != nil {
-				h.t.Fatalf("invariant broken: %s sink %d holds a PAT that does not authenticate: %v", c.Name, i, err)
+			if err := h.verifySecret(c, cl, string(b)); err != nil {
+				h.t.Fatalf("invariant broken: %s sink %d holds a secret that does not authenticate: %v", c.Name, i, err)
 			}
 		}
 	}
@@ -329,7 +424,7 @@ func (h *harness) checkSinksWorkOrExpired() {
 			if err != nil {
 				h.t.Fatal(err)
 			}
-			if _, err := cl.VerifyPAT(context.Background(), string(b)); err != nil {
+			if err := h.verifySecret(c, cl, string(b)); err != nil {
 				var m struct{ ValidTo time.Time }
 				mb, _ := os.ReadFile(h.sinkPath(c.Name, i) + ".meta.json")
 				_ = json.Unmarshal(mb, &m)

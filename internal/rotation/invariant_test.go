@@ -32,12 +32,20 @@ func TestDeliveredPATSurvivesSameSecondCreateFailure(t *testing.T) {
 		force bool
 		// partial: the first run delivers to sink 0 only (sink 1 fails).
 		partial bool
+		// app: an entra-app-secret credential (addPassword answers 503).
+		app bool
 	}{
 		{name: "forced", sinks: 1, force: true},
 		{name: "after a partial delivery", sinks: 2, partial: true},
+		{name: "app-secret/forced", sinks: 1, force: true, app: true},
+		{name: "app-secret/after a partial delivery", sinks: 2, partial: true, app: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, nil, fileCred("c", tc.sinks))
+			cred, route := fileCred("c", tc.sinks), createRoute
+			if tc.app {
+				cred, route = appCred("c", tc.sinks), addPasswordRoute
+			}
+			h := newHarness(t, nil, cred)
 			h.maxAttempts = 1
 			if tc.partial {
 				h.failSink = func(_ string, i int) bool { return i == 1 }
@@ -51,7 +59,7 @@ func TestDeliveredPATSurvivesSameSecondCreateFailure(t *testing.T) {
 			if delivered == "" {
 				t.Fatal("the first run delivered nothing")
 			}
-			h.emu.SetFaults(emulator.Faults{ServerErrorRate: 1, Routes: []string{createRoute}})
+			h.emu.SetFaults(emulator.Faults{ServerErrorRate: 1, Routes: []string{route}})
 			rep := h.run(tc.force, nil)
 			h.emu.SetFaults(emulator.Faults{})
 			t.Logf("second run: %v", rep.Err())

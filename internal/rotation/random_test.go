@@ -25,7 +25,8 @@ import (
 )
 
 // TestRandomFaultSchedule runs hundreds of rotation runs against the emulator
-// with a fast fake clock, random API faults (5xx, sign-in pages), random sink
+// (PAT credentials and entra-app-secret credentials, whose passwords live in
+// the emulator's Graph) with a fast fake clock, random API faults (5xx, sign-in pages), random sink
 // failures, random crashes at any step, same-second forced runs whose PAT
 // creation answers 503 (the create-recovery must not mistake an earlier PAT
 // for the one it tried to create), emulator restarts from its state file
@@ -67,6 +68,10 @@ func TestRandomFaultSchedule(t *testing.T) {
 		fileCred("a", 2),
 		fileCred("b", 3, func(c *config.Credential) { c.GracePeriod = config.Duration(12 * time.Hour) }),
 		fileCred("c", 1, func(c *config.Credential) { c.RenewBefore = config.RenewBefore{Percent: 50} }),
+		// Two entra-app-secret credentials on one application (which also
+		// has a password of its own that patrol must never touch).
+		appCred("d", 2),
+		appCred("e", 1, func(c *config.Credential) { c.GracePeriod = config.Duration(12 * time.Hour) }),
 	)
 	h.maxAttempts = 1 // faults become failures, not retries
 	h.conc = 1        // one credential at a time: the schedule is reproducible from the seed
@@ -81,7 +86,7 @@ func TestRandomFaultSchedule(t *testing.T) {
 			deadline = d.Add(-30 * time.Second)
 		}
 	}
-	var crashes, sinkFails, failedRuns, rotations, sameSecond, restarts, hostileRuns int
+	var crashes, sinkFails, failedRuns, rotations, sameSecond, restarts, hostileRuns, appRotations, appRemoved int
 	i := 0
 	for ; i < runs && time.Now().Before(deadline); i++ {
 		force := false
@@ -90,7 +95,7 @@ func TestRandomFaultSchedule(t *testing.T) {
 			// fails with 503 half of the time.
 			sameSecond++
 			force = true
-			h.emu.SetFaults(emulator.Faults{ServerErrorRate: 0.5, Routes: []string{createRoute}, Seed: int64(rng.Uint64() >> 1)})
+			h.emu.SetFaults(emulator.Faults{ServerErrorRate: 0.5, Routes: []string{createRoute, addPasswordRoute}, Seed: int64(rng.Uint64() >> 1)})
 		} else {
 			h.clk.Advance(time.Duration(rng.Int64N(int64(6 * 24 * time.Hour))))
 			if rng.Float64() < 0.5 {
@@ -107,7 +112,7 @@ func TestRandomFaultSchedule(t *testing.T) {
 			hostileRuns++
 			var routes []string
 			if rng.IntN(2) == 0 {
-				routes = []string{"oauth2/v2.0/token", "tokens/pats"}
+				routes = []string{"oauth2/v2.0/token", "tokens/pats", addPasswordRoute, "/removePassword"}
 			}
 			kinds := []hostileKind{hostileKinds[hostileRuns%len(hostileKinds)]}
 			if rng.IntN(3) == 0 {
@@ -157,6 +162,12 @@ func TestRandomFaultSchedule(t *testing.T) {
 			}
 			if r.Err == nil && (r.Action == rotation.ActionCreate || r.Action == rotation.ActionRenew) {
 				rotations++
+				if r.Kind == config.KindEntraAppSecret {
+					appRotations++
+				}
+			}
+			if r.Kind == config.KindEntraAppSecret {
+				appRemoved += len(r.Revoked)
 			}
 		}
 		scan.check(i, rep)
@@ -203,6 +214,10 @@ func TestRandomFaultSchedule(t *testing.T) {
 	if crashes == 0 || sinkFails == 0 || failedRuns == 0 || rotations == 0 || sameSecond == 0 || restarts == 0 {
 		t.Fatal("the schedule did not exercise crashes, sink failures, rotations, same-second runs and restarts")
 	}
+	t.Logf("application secrets: %d rotations, %d passwords removed", appRotations, appRemoved)
+	if appRotations == 0 || appRemoved == 0 {
+		t.Fatal("the schedule did not rotate and remove application secrets")
+	}
 	for _, k := range hostileKinds {
 		if !strings.Contains(hostile.counts(), string(k)+"=") {
 			t.Fatalf("the schedule injected no %s answer (hostile answers: %s)", k, hostile.counts())
@@ -229,6 +244,8 @@ type secretScan struct {
 func newSecretScan(h *harness) *secretScan {
 	s := &secretScan{h: h, secrets: map[string]bool{}, state: runstate.New(), path: filepath.Join(h.t.TempDir(), "patrol-state.json")}
 	s.add(emulator.DefaultPassword)
+	s.add(emulator.DefaultSPSecret)
+	s.add(emulator.ManagedAppSecret)
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	both := func() *slog.Logger {
 		return slog.New(slog.NewMultiHandler(slog.NewJSONHandler(&s.log, opts), slog.NewTextHandler(&s.log, opts)))
