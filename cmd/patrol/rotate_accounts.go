@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/patrol-dev/patrol/internal/config"
@@ -25,14 +26,19 @@ type accounts struct {
 }
 
 // accountOf is where credential c's PATs live: its organization (else the
-// top-level one) and its identity ("" = the top-level auth:).
+// top-level one) and its identity ("" = the top-level auth:). Organisation
+// names are case-insensitive (as Azure DevOps compares them) and the file
+// loader has turned URLs into names: a credential naming the default
+// organisation in another spelling shares its account (one listing, one
+// client), and other organisations are lower-cased, so the plan, status,
+// metrics labels and the lock name each organisation one way.
 func (a *app) accountOf(c config.Credential) (rotation.Account, error) {
 	conn, err := a.connection()
 	if err != nil {
 		return rotation.Account{}, err
 	}
-	org := c.Organization
-	if org == "" {
+	org := strings.ToLower(c.Organization)
+	if org == "" || strings.EqualFold(org, conn.Organization) {
 		org = conn.Organization
 	}
 	if c.Kind == config.KindEntraAppSecret {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/emulator"
 )
 
@@ -132,5 +134,82 @@ func TestUnknownIdentityCLI(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, `credentials[0].identity: unknown identity "opz"; known identities: ops`) {
 			t.Errorf("%v: exit %d, %q", args, code, errOut)
 		}
+	}
+}
+
+// credentials[].organization may be the organisation's URL (as --org): the
+// plan, result, status, metrics labels and the lock name it by its name,
+// and the default organisation in another spelling is the default account
+// (one listing, not two).
+func TestRotateOrganizationURL(t *testing.T) {
+	e, env := emuEnv(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "patrol.yaml")
+	body := `apiVersion: patrol.dev/v1
+organization: https://dev.azure.com/` + emulator.DefaultOrg + `
+rotation:
+  lock: {type: file, path: ` + filepath.Join(dir, "rotate.lock") + `}
+  metrics: {textfile: ` + filepath.Join(dir, "patrol.prom") + `}
+credentials:
+  - {name: a, scopes: [vso.code], sinks: [{type: file, path: ` + filepath.Join(dir, "a") + `}]}
+  - {name: b, organization: 'https://dev.azure.com/` + strings.ToUpper(emulator.DefaultOrg) + `/', scopes: [vso.code], sinks: [{type: file, path: ` + filepath.Join(dir, "b") + `}]}
+  - {name: c, organization: 'https://` + emulator.OtherOrg + `.visualstudio.com', scopes: [vso.code], sinks: [{type: file, path: ` + filepath.Join(dir, "c") + `}]}
+`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	delete(env, "AZURE_DEVOPS_ORG")
+	lists := func() int64 {
+		var n int64
+		for k, v := range e.Counters() {
+			if strings.Contains(k, "GET") && strings.Contains(k, "pats") {
+				n += v
+			}
+		}
+		return n
+	}
+	before := lists()
+	code, out, errOut := runCLI(t, env, "rotate", "--config", cfg, "-o", "json")
+	if code != 0 {
+		t.Fatalf("rotate: %d %s %s", code, out, errOut)
+	}
+	if n := lists() - before; n != 4 {
+		t.Errorf("two accounts, two listings each (plan, check): got %d PAT listings (counters %v)", n, e.Counters())
+	}
+	want := map[string]string{"a": emulator.DefaultOrg, "b": emulator.DefaultOrg, "c": emulator.OtherOrg}
+	var res rotateOutput
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Results) != 3 {
+		t.Fatalf("rotate output: %v %s", err, out)
+	}
+	for _, r := range res.Results {
+		if r.Error != "" || r.Organization != want[r.Credential] {
+			t.Errorf("result %s: %+v, want organization %q", r.Credential, r, want[r.Credential])
+		}
+	}
+	code, out, errOut = runCLI(t, env, "status", "--config", cfg, "-o", "json")
+	var st Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Credentials) != 3 {
+		t.Fatalf("status: %d %s %s", code, out, errOut)
+	}
+	for _, c := range st.Credentials {
+		if c.Organization != want[c.Credential] {
+			t.Errorf("status %s: organization %q, want %q", c.Credential, c.Organization, want[c.Credential])
+		}
+	}
+	prom, _ := os.ReadFile(filepath.Join(dir, "patrol.prom"))
+	if strings.Contains(string(prom), "https:") || !strings.Contains(string(prom), `credential="c",identity="",kind="pat",organization="`+emulator.OtherOrg+`"`) {
+		t.Errorf("metrics labels name the organisation: %s", prom)
+	}
+	f, err := config.LoadFile(cfg, config.ValidateOptions{SkipSinks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o, eb bytes.Buffer
+	a := newApp(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, strings.NewReader(""), &o, &eb)
+	if code, _, errOut := runApp(a, &o, &eb, "status", "--config", cfg); code != 0 {
+		t.Fatalf("status: %d %s", code, errOut)
+	}
+	if got := strings.Join(a.accountNames(f), ", "); got != emulator.DefaultOrg+", "+emulator.OtherOrg {
+		t.Errorf("lock accounts: %q", got)
 	}
 }

@@ -404,6 +404,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 	add := func(path, msg string) { ps = append(ps, Problem{Path: path, Line: d.line(path), Msg: msg}) }
 
 	f.validateAPIVersion(add)
+	normalizeOrganization("organization", &f.Organization, add)
 
 	// Connection settings as written in the file (env and flags are checked
 	// again when the connection is loaded).
@@ -525,6 +526,10 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 			add(p+".kind", fmt.Sprintf("unknown kind %q; use pat (default), entra-token or entra-app-secret", c.Kind))
 		}
 		f.validateAccount(p, c, add)
+		org := c.Organization // the organisation Azure DevOps sinks write to
+		if org == "" {
+			org = f.Organization
+		}
 		if len(c.Sinks) == 0 {
 			add(p+".sinks", "missing; list at least one sink, e.g. - {type: file, path: /var/run/patrol/pat}")
 		}
@@ -540,7 +545,9 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 				add(sp+".type", fmt.Sprintf("missing; use one of: %s", strings.Join(sink.Types(), ", ")))
 				continue
 			}
-			if key := sink.Identity(s.Spec()); key != "" {
+			spec := s.Spec()
+			spec.Organization = org
+			if key := sink.Identity(spec); key != "" {
 				if prev, dup := sinkSeen[key]; dup {
 					ps = append(ps, Problem{Path: sp, Line: s.Line, Msg: fmt.Sprintf("the same sink is already configured at %s; two credentials writing one place would replace each other's PAT on every run — remove one", prev)})
 					continue

@@ -54,6 +54,7 @@ func (f *File) validateIdentities(add func(path, msg string)) {
 
 // validateAccount checks a credential's organization and identity.
 func (f *File) validateAccount(p string, c *Credential, add func(path, msg string)) {
+	normalizeOrganization(p+".organization", &c.Organization, add)
 	if c.Organization != "" && !orgNameRE().MatchString(c.Organization) {
 		add(p+".organization", fmt.Sprintf("%q is not an Azure DevOps organisation name; use the name only (e.g. contoso for https://dev.azure.com/contoso): letters, digits and hyphens, 1-50 characters", c.Organization))
 	}

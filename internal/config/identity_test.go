@@ -47,8 +47,14 @@ func TestIdentityProblems(t *testing.T) {
 			"credentials[1].identity", `unknown identity "labs-admn"; known identities: labs-admin`, 12},
 		{"no identities", strings.Replace(strings.Replace(identitiesYAML, "identities:\n  labs-admin: {method: ropc, username: admin@contoso.example, passwordFile: /run/secrets/admin}\n", "", 1), "", "", 1),
 			"credentials[1].identity", "the file defines no identities", 10},
-		{"bad organization", strings.Replace(identitiesYAML, "organization: contoso-labs", "organization: https://dev.azure.com/x", 1),
+		{"bad organization", strings.Replace(identitiesYAML, "organization: contoso-labs", "organization: contoso_labs", 1),
 			"credentials[1].organization", "not an Azure DevOps organisation name", 11},
+		{"organization URL with a project", strings.Replace(identitiesYAML, "organization: contoso-labs", "organization: https://dev.azure.com/contoso-labs/Platform", 1),
+			"credentials[1].organization", "is not an organisation URL: the path must be the organisation alone", 11},
+		{"organization URL of another host", strings.Replace(identitiesYAML, "organization: contoso-labs", "organization: https://contoso-labs.example.com", 1),
+			"credentials[1].organization", "the host is neither dev.azure.com nor ORG.visualstudio.com", 11},
+		{"top-level organization URL over http", strings.Replace(identitiesYAML, "organization: contoso\n", "organization: http://dev.azure.com/contoso\n", 1),
+			"organization", "only https is accepted", 2},
 		{"password in identity", strings.Replace(identitiesYAML, "passwordFile: /run/secrets/admin", "password: hunter2", 1),
 			"identities.labs-admin.password", "passwords are not read from patrol.yaml", 5},
 		{"bad identity username", strings.Replace(identitiesYAML, "username: admin@contoso.example", "username: admin", 1),
@@ -73,6 +79,68 @@ func TestIdentityProblems(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: want a problem at %s (line %d) saying %q, got %v", tc.name, tc.path, tc.line, tc.msg, err)
+		}
+	}
+}
+
+// An organisation may be written as its URL, like --org: the file then
+// holds the name, so the plan, status, metrics labels, the lock and the sink
+// identities all see the name.
+func TestOrganizationURL(t *testing.T) {
+	for _, tc := range []struct{ top, cred, wantTop, wantCred string }{
+		{"https://dev.azure.com/contoso", "https://dev.azure.com/contoso-labs", "contoso", "contoso-labs"},
+		{"https://contoso.visualstudio.com/", "https://Contoso-Labs.VisualStudio.com", "contoso", "contoso-labs"},
+		{"contoso", "https://dev.azure.com/contoso-labs/", "contoso", "contoso-labs"},
+	} {
+		y := strings.Replace(identitiesYAML, "organization: contoso-labs", "organization: "+tc.cred, 1)
+		y = strings.Replace(y, "organization: contoso\n", "organization: "+tc.top+"\n", 1)
+		f, err := ParseFile([]byte(y), "p.yaml", ValidateOptions{SkipSinks: true})
+		if err != nil {
+			t.Errorf("%s / %s: %v", tc.top, tc.cred, err)
+			continue
+		}
+		if f.Organization != tc.wantTop || f.Credentials[1].Organization != tc.wantCred {
+			t.Errorf("%s / %s: got %q / %q, want %q / %q", tc.top, tc.cred, f.Organization, f.Credentials[1].Organization, tc.wantTop, tc.wantCred)
+		}
+	}
+}
+
+// Service-endpoint and variable-group sinks live in their credential's
+// organisation: the same-named endpoint or group in two organisations is two
+// places, not a duplicate; in one organisation (however it is spelt: the
+// default, its name, its URL) it is one.
+func TestDuplicateDevOpsSinkPerOrganization(t *testing.T) {
+	sinks := map[string]string{
+		"endpoint": "{type: azure-devops-service-endpoint, project: Platform, endpointName: sonar, parameter: username}",
+		"variable": "{type: azure-devops-variable-group, project: Platform, groupName: creds, variable: ADO_PAT}",
+	}
+	for name, sk := range sinks {
+		for _, tc := range []struct {
+			orgA, orgB string
+			dup        bool
+		}{
+			{"fabrikam", "contoso-labs", false},
+			{"", "contoso-labs", false},
+			{"https://dev.azure.com/fabrikam", "https://fabrikam.visualstudio.com", true},
+			{"", "contoso", true},
+			{"", "https://dev.azure.com/Contoso", true},
+			{"fabrikam", "Fabrikam", true},
+		} {
+			acct := func(org string) string {
+				if org == "" {
+					return ""
+				}
+				return "    organization: " + org + "\n"
+			}
+			y := "apiVersion: patrol.dev/v1\norganization: contoso\ncredentials:\n  - name: a\n" + acct(tc.orgA) + "    scopes: [vso.code]\n    sinks: [" + sk + "]\n  - name: b\n" + acct(tc.orgB) + "    scopes: [vso.code]\n    sinks: [" + sk + "]\n"
+			_, err := ParseFile([]byte(y), "p.yaml", ValidateOptions{SkipSinks: true})
+			got := err != nil && strings.Contains(err.Error(), "the same sink is already configured")
+			if got != tc.dup {
+				t.Errorf("%s in %q and %q: duplicate %v, want %v (%v)", name, tc.orgA, tc.orgB, got, tc.dup, err)
+			}
+			if !tc.dup && err != nil {
+				t.Errorf("%s in %q and %q: %v", name, tc.orgA, tc.orgB, err)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -52,4 +53,27 @@ func OrganizationArg(source, s string) (string, error) {
 		return "", bad(fmt.Sprintf("%q is not an organisation name (letters, digits and hyphens, 1-50 characters)", name))
 	}
 	return name, nil
+}
+
+// normalizeOrganization turns an organisation URL in *s (patrol.yaml's
+// organization: or credentials[].organization) into the name, as --org does,
+// so the plan, status, metrics labels, the lock and the sink identities all
+// see the name. A bad URL is a problem at path; *s is then cleared so the
+// name check does not report it a second time.
+func normalizeOrganization(path string, s *string, add func(path, msg string)) {
+	if !strings.Contains(*s, "://") {
+		return
+	}
+	name, err := OrganizationArg(path, *s)
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			add(path, ce.Problem+"; "+ce.Fix)
+		} else {
+			add(path, err.Error())
+		}
+		*s = ""
+		return
+	}
+	*s = name
 }

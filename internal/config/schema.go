@@ -28,7 +28,7 @@ const durationPattern = `^(0|\+?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d|w))+)$`
 
 var schemaDescriptions = map[string]string{
 	"apiVersion":                       "Version of the file format: patrol.dev/v1. Absent: read as patrol.dev/v1 with a warning (a later release requires it); another value is refused. See docs/config.md.",
-	"organization":                     "Azure DevOps organisation name (env AZURE_DEVOPS_ORG).",
+	"organization":                     "Azure DevOps organisation: its name or URL, https://dev.azure.com/ORG or https://ORG.visualstudio.com (env AZURE_DEVOPS_ORG: the name).",
 	"auth":                             "Entra sign-in. Secrets are never read from this file: use the environment or the *File fields.",
 	"endpoints":                        "Service URLs (sovereign clouds, the emulator).",
 	"log":                              "Logging on stderr.",
@@ -67,7 +67,7 @@ var schemaDescriptions = map[string]string{
 	"credentials.gracePeriod":          "Keep the replaced PAT or application secret alive this long after a rotation (default 0).",
 	"credentials.sinks":                "Where the credential is delivered; each sink has a type and its own parameters.",
 	"identities":                       "Named sign-in settings (the fields of auth:) a credential selects with identity:. Secrets only from the *File fields; the environment and flags belong to auth:. See docs/config.md.",
-	"credentials.organization":         "Azure DevOps organisation of this credential's PATs (default: the top-level organization).",
+	"credentials.organization":         "Azure DevOps organisation of this credential's PATs, its name or URL (default: the top-level organization).",
 	"credentials.identity":             "Name of the identities: entry that signs in for this credential (default: the top-level auth:); for kind entra-app-secret the identity that manages the application's credentials in Microsoft Graph.",
 }
 

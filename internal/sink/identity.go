@@ -17,8 +17,9 @@ import (
 // "token"); a Key Vault secret is the vault's scheme://host (lowercase,
 // default port dropped) + the secret name, case-insensitively as Key Vault
 // compares them; a service-endpoint parameter and a variable-group variable
-// are project/endpoint-or-group#name, case-insensitively as Azure DevOps
-// compares them. The http sink's identity is its stateFile (a file it
+// are organisation/project/endpoint-or-group#name (spec.Organization, ""
+// for the default organisation), case-insensitively as Azure DevOps
+// compares them: the same-named group in two organisations is two places. The http sink's identity is its stateFile (a file it
 // writes). Options that do not change the destination (format, contentType,
 // pollInterval …) are not part of it. Unknown types and unparsable
 // parameters use the parameters as sorted-key JSON; "" means no identity.
@@ -53,9 +54,9 @@ func Identity(spec Spec) string {
 	case KeyVaultTypeName:
 		return "kv:" + vaultOrigin(str("vaultUrl")) + "/" + lower("secretName")
 	case "azure-devops-service-endpoint":
-		return "se:" + lower("project") + "/" + ref("endpointId", "endpointName") + "#" + lower("parameter")
+		return "se:" + strings.ToLower(spec.Organization) + "/" + lower("project") + "/" + ref("endpointId", "endpointName") + "#" + lower("parameter")
 	case "azure-devops-variable-group":
-		return "vg:" + lower("project") + "/" + ref("groupId", "groupName") + "#" + lower("variable")
+		return "vg:" + strings.ToLower(spec.Organization) + "/" + lower("project") + "/" + ref("groupId", "groupName") + "#" + lower("variable")
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

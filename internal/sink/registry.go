@@ -20,6 +20,10 @@ type Spec struct {
 	Params json.RawMessage
 	// Where locates the entry for error messages, e.g. "credentials[0].sinks[1] (line 14)".
 	Where string
+	// Organization is the Azure DevOps organisation the credential (and so
+	// its service-endpoint and variable-group sinks) belongs to, "" for the
+	// default one. Only Identity reads it.
+	Organization string
 }
 
 // Deps are the shared clients a sink may need. Fields may be nil when a
