@@ -59,7 +59,7 @@ credentials:
 		t.Fatal("no PAT delivered")
 	}
 	mu.Lock()
-	if len(bodies) != 1 || !strings.Contains(bodies[0], `"event":"rotation"`) || strings.Contains(bodies[0], string(secret)) {
+	if len(bodies) != 1 || !strings.Contains(bodies[0], `"event":"rotation"`) || !strings.Contains(bodies[0], `"organization":"contoso"`) || strings.Contains(bodies[0], string(secret)) {
 		t.Fatalf("rotation notices: %q", bodies)
 	}
 	mu.Unlock()

@@ -34,9 +34,14 @@ import (
 
 // Notice is one thing to tell.
 type Notice struct {
-	Event           string    `json:"event"` // failure | rotation | expiring
-	Credential      string    `json:"credential"`
-	Kind            string    `json:"kind"`
+	Event      string `json:"event"` // failure | rotation | expiring
+	Credential string `json:"credential"`
+	Kind       string `json:"kind"`
+	// Organization is the Azure DevOps organisation of the credential
+	// (its own organization: or the top-level one), Identity the
+	// identities: entry that signs in for it ("" = the default auth:).
+	Organization    string    `json:"organization,omitempty"`
+	Identity        string    `json:"identity,omitempty"`
 	Action          string    `json:"action,omitempty"`
 	Health          string    `json:"health,omitempty"`
 	Reason          string    `json:"reason,omitempty"`
@@ -54,7 +59,7 @@ func Notices(rep rotation.Report, sts []rotation.CredentialStatus, at time.Time)
 	var out []Notice
 	rotated := map[string]bool{}
 	for _, r := range rep.Results {
-		n := Notice{Credential: r.Credential, Kind: r.Kind, Action: string(r.Action), AuthorizationID: r.AuthorizationID, ValidTo: r.ValidTo, At: at.UTC()}
+		n := Notice{Credential: r.Credential, Kind: r.Kind, Organization: r.Organization, Identity: r.Identity, Action: string(r.Action), AuthorizationID: r.AuthorizationID, ValidTo: r.ValidTo, At: at.UTC()}
 		switch {
 		case r.Err != nil:
 			n.Event, n.Reason, n.Error = config.NotifyOnFailure, r.Reason, redact.Error(r.Err)
@@ -70,7 +75,7 @@ func Notices(rep rotation.Report, sts []rotation.CredentialStatus, at time.Time)
 		if s.Kind == config.KindEntraToken || s.ValidTo.IsZero() || rotated[s.Credential] {
 			continue
 		}
-		out = append(out, Notice{Event: config.NotifyOnExpiring, Credential: s.Credential, Kind: s.Kind, Health: s.Health, ValidTo: s.ValidTo, At: at.UTC()})
+		out = append(out, Notice{Event: config.NotifyOnExpiring, Credential: s.Credential, Kind: s.Kind, Organization: s.Organization, Identity: s.Identity, Health: s.Health, ValidTo: s.ValidTo, At: at.UTC()})
 	}
 	return out
 }

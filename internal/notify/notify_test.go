@@ -61,7 +61,7 @@ func notifier(h *hook, typ string, attempts int) *Notifier {
 	return n
 }
 
-var failure = Notice{Event: "failure", Credential: "agents", Kind: "pat", Action: "renew", Reason: "verify", Error: "sink x refused <the PAT>", At: at}
+var failure = Notice{Event: "failure", Credential: "agents", Kind: "pat", Organization: "contoso-labs", Identity: "labs-admin", Action: "renew", Reason: "verify", Error: "sink x refused <the PAT>", At: at}
 
 func TestSendRetriesTransientFailures(t *testing.T) {
 	h := newHook(t, 503, 429)
@@ -125,7 +125,8 @@ func TestPayloads(t *testing.T) {
 		switch typ {
 		case "webhook":
 			nt := doc["notice"].(map[string]any)
-			if doc["version"] != 1.0 || nt["credential"] != "agents" || nt["reason"] != "verify" {
+			if doc["version"] != 1.0 || nt["credential"] != "agents" || nt["reason"] != "verify" || nt["organization"] != "contoso-labs" || nt["identity"] != "labs-admin" ||
+				doc["title"] != "patrol: credential agents (contoso-labs) failed (verify)" {
 				t.Errorf("webhook: %s", body)
 			}
 		case "teams":
@@ -134,9 +135,20 @@ func TestPayloads(t *testing.T) {
 			if doc["type"] != "message" || att["contentType"] != "application/vnd.microsoft.card.adaptive" || card["type"] != "AdaptiveCard" || !strings.Contains(body, "verify") {
 				t.Errorf("teams: %s", body)
 			}
+			facts := map[string]string{}
+			for _, f := range card["body"].([]any)[1].(map[string]any)["facts"].([]any) {
+				f := f.(map[string]any)
+				facts[f["title"].(string)] = f["value"].(string)
+			}
+			if facts["Organization"] != "contoso-labs" || facts["Identity"] != "labs-admin" || !strings.Contains(card["body"].([]any)[0].(map[string]any)["text"].(string), "(contoso-labs)") {
+				t.Errorf("teams: the card names the organisation and identity: %s", body)
+			}
 		case "slack":
-			if !strings.Contains(doc["text"].(string), "agents") || len(doc["blocks"].([]any)) < 2 || !strings.Contains(body, `\u0026lt;the PAT\u0026gt;`) {
+			if !strings.Contains(doc["text"].(string), "agents (contoso-labs)") || len(doc["blocks"].([]any)) < 2 || !strings.Contains(body, `\u0026lt;the PAT\u0026gt;`) {
 				t.Errorf("slack: %s", body)
+			}
+			if !strings.Contains(body, `*Organization*\ncontoso-labs`) || !strings.Contains(body, `*Identity*\nlabs-admin`) {
+				t.Errorf("slack: the fields name the organisation and identity: %s", body)
 			}
 		}
 	}
@@ -144,15 +156,15 @@ func TestPayloads(t *testing.T) {
 
 func TestNoticesAndWants(t *testing.T) {
 	rep := rotation.Report{Results: []rotation.Result{
-		{Credential: "a", Kind: "pat", Action: rotation.ActionRenew, Err: errors.New("boom"), Reason: "sink"},
-		{Credential: "b", Kind: "pat", Action: rotation.ActionRenew, AuthorizationID: "id-b", ValidTo: at.Add(30 * 24 * time.Hour)},
+		{Credential: "a", Kind: "pat", Organization: "contoso", Action: rotation.ActionRenew, Err: errors.New("boom"), Reason: "sink"},
+		{Credential: "b", Kind: "pat", Organization: "contoso-labs", Identity: "labs-admin", Action: rotation.ActionRenew, AuthorizationID: "id-b", ValidTo: at.Add(30 * 24 * time.Hour)},
 		{Credential: "t", Kind: "entra-token", Action: rotation.ActionRefresh},
 		{Credential: "c", Kind: "pat", Action: rotation.ActionNone},
 	}}
 	sts := []rotation.CredentialStatus{
 		{Credential: "a", Kind: "pat", ValidTo: at.Add(2 * 24 * time.Hour)},
 		{Credential: "b", Kind: "pat", ValidTo: at.Add(30 * 24 * time.Hour)},
-		{Credential: "c", Kind: "pat", ValidTo: at.Add(20 * 24 * time.Hour)},
+		{Credential: "c", Kind: "pat", Organization: "fabrikam", ValidTo: at.Add(20 * 24 * time.Hour)},
 		{Credential: "t", Kind: "entra-token", ValidTo: at.Add(time.Hour)},
 	}
 	got := Notices(rep, sts, at)
@@ -163,6 +175,9 @@ func TestNoticesAndWants(t *testing.T) {
 	want := "failure:a rotation:b expiring:a expiring:c"
 	if strings.Join(events, " ") != want {
 		t.Fatalf("notices %v, want %s", events, want)
+	}
+	if got[0].Organization != "contoso" || got[1].Organization != "contoso-labs" || got[1].Identity != "labs-admin" || got[3].Organization != "fabrikam" {
+		t.Errorf("notices name the organisation and identity: %+v", got)
 	}
 	n := New(config.Notifier{On: []string{"failure", "expiring"}, ExpiringWithin: config.Duration(7 * 24 * time.Hour)}, nil, nil)
 	var sent []string

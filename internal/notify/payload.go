@@ -8,18 +8,23 @@ import (
 	"github.com/patrol-dev/patrol/internal/config"
 )
 
-// Title is the one-line summary of a notice.
+// Title is the one-line summary of a notice: what happened to which
+// credential of which organisation ("credential agents (contoso) rotated").
 func (no Notice) Title() string {
+	name := no.Credential
+	if no.Organization != "" {
+		name += " (" + no.Organization + ")"
+	}
 	switch no.Event {
 	case config.NotifyOnFailure:
-		return fmt.Sprintf("patrol: credential %s failed (%s)", no.Credential, no.Reason)
+		return fmt.Sprintf("patrol: credential %s failed (%s)", name, no.Reason)
 	case config.NotifyOnRotation:
-		return fmt.Sprintf("patrol: credential %s rotated", no.Credential)
+		return fmt.Sprintf("patrol: credential %s rotated", name)
 	default:
 		if !no.ValidTo.After(no.At) {
-			return fmt.Sprintf("patrol: credential %s has expired and was not rotated", no.Credential)
+			return fmt.Sprintf("patrol: credential %s has expired and was not rotated", name)
 		}
-		return fmt.Sprintf("patrol: credential %s expires in %.1f days and was not rotated", no.Credential, no.ValidTo.Sub(no.At).Hours()/24)
+		return fmt.Sprintf("patrol: credential %s expires in %.1f days and was not rotated", name, no.ValidTo.Sub(no.At).Hours()/24)
 	}
 }
 
@@ -31,6 +36,8 @@ func (no Notice) facts() [][2]string {
 			f = append(f, [2]string{k, v})
 		}
 	}
+	add("Organization", no.Organization)
+	add("Identity", no.Identity)
 	add("Action", no.Action)
 	add("Health", no.Health)
 	add("Reason", no.Reason)
