@@ -256,20 +256,47 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdin io.Read
 	if ctx.Err() != nil {
 		// Interrupted (SIGINT/SIGTERM): whatever the error says, the cause
 		// is the signal.
+		if a.errorMode(context.Background()) == errJSON {
+			writeJSONError(stderr, "interrupted", "interrupted: "+redact.Error(err), fmt.Sprintf("stopped by a signal; rerun the command (exit %d)", exitInterrupted), exitInterrupted, err)
+			return exitInterrupted
+		}
 		fmt.Fprintf(stderr, "patrol: interrupted: %s\nhint: stopped by a signal; rerun the command (exit %d)\n", redact.Error(err), exitInterrupted)
 		return exitInterrupted
+	}
+	if a.outputFormat == "" {
+		// A flag error stops cobra before it reads a later -o.
+		a.outputFormat = outputArg(args)
 	}
 	return reportErrorMode(stderr, err, a.errorMode(ctx))
 }
 
-// errorMode is how run prints a failure: in full at --log-level debug and
-// with -o json|yaml; otherwise a Summarizer's summary, and on a terminal a
-// long message cut to one line.
-func (a *app) errorMode(ctx context.Context) errMode {
-	if a.logger().Enabled(ctx, slog.LevelDebug) {
-		return errFull
+// outputArg is the value of the last -o/--output in args ("" if none),
+// read without cobra for errors that stop flag parsing before it.
+func outputArg(args []string) string {
+	v := ""
+	for i, s := range args {
+		switch {
+		case s == "--":
+			return v
+		case (s == "-o" || s == "--output") && i+1 < len(args):
+			v = args[i+1]
+		case strings.HasPrefix(s, "--output="):
+			v = strings.TrimPrefix(s, "--output=")
+		case strings.HasPrefix(s, "-o") && len(s) > 2 && !strings.HasPrefix(s, "--"):
+			v = strings.TrimPrefix(strings.TrimPrefix(s, "-o"), "=")
+		}
 	}
+	return v
+}
+
+// errorMode is how run prints a failure: with -o json|yaml as one JSON
+// document; in full at --log-level debug; otherwise a Summarizer's summary,
+// and on a terminal a long message cut to one line.
+func (a *app) errorMode(ctx context.Context) errMode {
 	if sp, err := output.Parse(a.outputFormat); err == nil && (sp.Format == output.JSON || sp.Format == output.YAML) {
+		return errJSON
+	}
+	if a.logger().Enabled(ctx, slog.LevelDebug) {
 		return errFull
 	}
 	if output.IsTerminal(a.stderr) {
@@ -285,6 +312,7 @@ const (
 	errSummary errMode = iota // a Summarizer's summary, else the message
 	errFull                   // the whole message
 	errShort                  // errSummary, long messages cut at maxShortError
+	errJSON                   // the whole message in a JSON document (errors_json.go)
 )
 
 // maxShortError is the longest error message printed whole on a terminal.
@@ -310,25 +338,38 @@ func reportErrorMode(w io.Writer, err error, mode errMode) int {
 		kind = errkind.Usage
 	}
 	msg := strings.TrimSpace(redact.Error(err)) // whatever a server echoed into it
-	if s := errkind.SummaryOf(err); s != "" && mode != errFull {
+	if s := errkind.SummaryOf(err); s != "" && mode != errFull && mode != errJSON {
 		msg = redact.String(s)
 	}
 	if mode == errShort {
 		msg = shortError(msg)
 	}
-	fmt.Fprintf(w, "patrol: %s\n", msg)
-	if errors.Is(err, context.Canceled) && kind == errkind.Unknown {
-		fmt.Fprintln(w, "hint: interrupted; nothing further was done")
-		return exitInterrupted
-	}
+	canceled := errors.Is(err, context.Canceled) && kind == errkind.Unknown
 	hint := errkind.HintOf(err)
-	if hint == "" {
+	switch {
+	case canceled:
+		hint = "interrupted; nothing further was done"
+	case hint == "":
 		hint = advice(kind)
-	} else {
+	default:
 		hint = fmt.Sprintf("%s (exit %d)", hint, kind.ExitCode())
 	}
-	fmt.Fprintf(w, "hint: %s\n", redact.String(hint))
-	return kind.ExitCode()
+	hint = redact.String(hint)
+	code := kind.ExitCode()
+	if canceled {
+		code = exitInterrupted
+	}
+	if mode == errJSON {
+		k := kind.String()
+		if canceled {
+			k = "interrupted"
+		}
+		writeJSONError(w, k, msg, hint, code, err)
+		return code
+	}
+	fmt.Fprintf(w, "patrol: %s\n", msg)
+	fmt.Fprintf(w, "hint: %s\n", hint)
+	return code
 }
 
 // shortError cuts msg to one line of at most maxShortError runes, at a word
