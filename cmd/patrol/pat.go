@@ -138,8 +138,8 @@ func newPATListCmd(a *app) *cobra.Command {
 				}
 			}
 			globals := 0
-			prog := a.progress() // stderr on a terminal: "page 3, 300 PATs…"
-			defer prog.clear()
+			prog := a.progress() // stderr on a terminal: "page 3, 300 PATs…", throttling
+			defer prog.done()
 			for p, err := range dc.ListPATs(ctx, devops.ListOptions{Filter: filter, Sort: sort, Ascending: ascending, PageSize: api.MaxPageSize, NamePrefix: prefix}) {
 				if err != nil {
 					return err

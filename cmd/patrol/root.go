@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/config"
@@ -73,6 +74,8 @@ type app struct {
 	dc   *devops.Client
 
 	accts accounts // per identity and organisation (rotate_accounts.go)
+
+	prog atomic.Pointer[progress] // the active progress line (progress.go), nil off a terminal
 
 	// refresh-token store of a k8s-secret:// token cache (login_cache.go),
 	// built once per process so login and later sign-ins share it.
@@ -665,6 +668,7 @@ func (a *app) newDevops(c config.Connection, org string, ts entra.TokenSource) (
 		Logger:       a.logger(),
 		UserAgent:    httpx.UserAgent(versionInfo().Version),
 		MaxPages:     c.Endpoints.MaxPages,
+		OnWait:       a.onWait,
 	})
 }
 

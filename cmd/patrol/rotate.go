@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/config"
@@ -239,7 +240,8 @@ func (a *app) runLogger() *slog.Logger {
 			format = "json"
 		}
 	}
-	l, err := output.NewLogger(a.stderr, format, level, slog.LevelInfo)
+	// Through progressWriter: a log line never lands on the progress line.
+	l, err := output.NewLogger(progressWriter{a}, format, level, slog.LevelInfo)
 	if err != nil {
 		return a.logger()
 	}
@@ -354,7 +356,12 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 	}
 	r := a.newRunReport(ctx, f, log, start)
 	eng.Reverify = r.state.Reverify()
+	// On a terminal (stderr): what the run is doing, and throttling.
+	prog := a.progress()
+	defer prog.done()
+	prog.show("reading %d credential(s)' sinks and listing PATs…", len(f.Credentials))
 	in, err := eng.Observe(ctx)
+	prog.clear()
 	if err != nil {
 		if !o.dryRun {
 			r.finish(ctx, eng, listFailure(creds, err), in, err, unbuilt)
@@ -382,7 +389,25 @@ func (a *app) runRotate(ctx context.Context, o rotateOpts) error {
 		}
 		fmt.Fprintln(a.stdout)
 	}
+	var doneN, failedN atomic.Int64
+	total := len(plan.Items)
+	showDone := func() {
+		msg := fmt.Sprintf("rotating: %d of %d credential(s) done", doneN.Load(), total)
+		if n := failedN.Load(); n > 0 {
+			msg += fmt.Sprintf(", %d failed", n)
+		}
+		prog.show("%s…", msg)
+	}
+	eng.OnResult = func(res rotation.Result) {
+		doneN.Add(1)
+		if res.Err != nil {
+			failedN.Add(1)
+		}
+		showDone()
+	}
+	showDone()
 	rep := eng.Apply(ctx, plan)
+	prog.done()
 	if p.Machine() {
 		if err := p.Print(rotateOutput{Plan: plan, Results: rep.Results}); err != nil {
 			return err

@@ -121,6 +121,12 @@ type Options struct {
 	// Now is the clock of CreatePAT's recovery window (time.Now if nil);
 	// tests that give the emulator a fake clock pass the same one here.
 	Now func() time.Time
+	// OnWait, if set, is told before the client waits on the retry path
+	// (throttle.go): a 429/Retry-After, the pacer holding a request back to
+	// stay within the X-RateLimit-* budget, or a backoff before retrying a
+	// 5xx or network error. It is called from the requesting goroutine,
+	// concurrently when requests are; it must be quick and safe for that.
+	OnWait func(Wait)
 }
 
 // Stats counts what a Client did. Requests counts HTTP attempts (including
@@ -152,6 +158,7 @@ type Client struct {
 	userAgent   string
 	now         func() time.Time
 	backoff     func() backoff.BackOff // test hook
+	onWait      func(Wait)
 
 	gate gate
 	pace pacer
@@ -233,6 +240,7 @@ func New(opts Options) (*Client, error) {
 		userAgent:   opts.UserAgent,
 		now:         time.Now,
 		backoff:     newBackOff,
+		onWait:      opts.OnWait,
 	}
 	if opts.Now != nil {
 		c.now = opts.Now
@@ -428,7 +436,8 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 			}
 		}
 		return resp, err
-	}, backoff.WithBackOff(c.backoff()), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(c.maxElapsed))
+	}, backoff.WithBackOff(c.backoff()), backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(c.maxElapsed),
+		backoff.WithNotify(func(err error, d time.Duration) { c.noteBackoff(r.op, err, d) }))
 	if err != nil {
 		var ra *backoff.RetryAfterError
 		if errors.As(err, &ra) || (last != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))) {
@@ -461,12 +470,17 @@ func isRetryable(err error) bool {
 
 // attempt sends one HTTP request and classifies the response.
 func (c *Client) attempt(ctx context.Context, r request, payload []byte, attempt int, start time.Time) (*response, error) {
+	if d := c.gate.left(c.now()); d > 0 {
+		c.notify(Wait{Op: r.op, Reason: WaitThrottled, Status: http.StatusTooManyRequests, Duration: d})
+	}
 	if err := c.gate.wait(ctx, c.now, start.Add(c.maxElapsed)); err != nil {
 		return nil, &APIError{Op: r.op, Method: r.method, URL: redactURL(r.url), Status: http.StatusTooManyRequests,
 			Message: err.Error(), kind: errkind.Transient, final: true}
 	}
 	// Real time, not c.now: the pacer sleeps.
-	if held, err := c.pace.wait(ctx, time.Now()); err != nil {
+	if held, err := c.pace.wait(ctx, time.Now(), func(d time.Duration) {
+		c.notify(Wait{Op: r.op, Reason: WaitPaced, Duration: d})
+	}); err != nil {
 		return nil, fmt.Errorf("%s: %w", r.op, err)
 	} else if held {
 		c.paced.Add(1)

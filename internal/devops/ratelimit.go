@@ -125,8 +125,8 @@ func (p *pacer) note(h http.Header, now, mono time.Time) time.Duration {
 }
 
 // wait reserves the next start slot and sleeps until it; it reports whether
-// the request was held back.
-func (p *pacer) wait(ctx context.Context, now time.Time) (bool, error) {
+// the request was held back. before (if not nil) is told how long, first.
+func (p *pacer) wait(ctx context.Context, now time.Time, before func(time.Duration)) (bool, error) {
 	p.mu.Lock()
 	if p.interval == 0 {
 		p.mu.Unlock()
@@ -141,6 +141,9 @@ func (p *pacer) wait(ctx context.Context, now time.Time) (bool, error) {
 	d := start.Sub(now)
 	if d <= 0 {
 		return false, nil
+	}
+	if before != nil {
+		before(d)
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

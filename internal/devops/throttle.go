@@ -2,6 +2,7 @@ package devops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -56,6 +57,53 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
+// ---- waits on the retry path, for observers (Options.OnWait) ---------------
+
+// WaitReason says why the client waits before a request.
+type WaitReason string
+
+const (
+	// WaitThrottled: Azure DevOps answered 429 / Retry-After (the shared
+	// gate is closed), or asked to slow down in X-RateLimit-Delay.
+	WaitThrottled WaitReason = "throttled"
+	// WaitPaced: the pacer spaces requests to stay within the usage budget
+	// that X-RateLimit-* announces, before Azure DevOps blocks.
+	WaitPaced WaitReason = "paced"
+	// WaitRetry: backing off before retrying a 5xx or network error.
+	WaitRetry WaitReason = "retry"
+)
+
+// Wait is one wait of the client before a request (Options.OnWait).
+type Wait struct {
+	Op     string // the operation, e.g. "create PAT"
+	Reason WaitReason
+	// Status is the HTTP status that caused it (429, 503; 0 for pacing and
+	// network errors).
+	Status   int
+	Duration time.Duration
+}
+
+// notify tells the observer, if any.
+func (c *Client) notify(w Wait) {
+	if c.onWait != nil && w.Duration > 0 {
+		c.onWait(w)
+	}
+}
+
+// noteBackoff reports the backoff's wait before retrying err (0 when the
+// gate does the waiting: a 429 with Retry-After is reported by attempt).
+func (c *Client) noteBackoff(op string, err error, d time.Duration) {
+	w := Wait{Op: op, Reason: WaitRetry, Duration: d}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		w.Status = ae.Status
+		if ae.Status == http.StatusTooManyRequests {
+			w.Reason = WaitThrottled
+		}
+	}
+	c.notify(w)
+}
+
 // ---- the shared throttle gate ---------------------------------------------
 
 // gate is the Client-wide Retry-After barrier. until is on the client's
@@ -77,6 +125,13 @@ func (g *gate) hold(until, now time.Time) {
 		g.wake = time.Now().Add(until.Sub(now))
 	}
 	g.mu.Unlock()
+}
+
+// left is how long the gate stays closed from now (client clock), or <= 0.
+func (g *gate) left(now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.until.Sub(now)
 }
 
 // wait blocks until the gate is open. It fails at once when the gate opens

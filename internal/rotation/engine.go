@@ -99,6 +99,9 @@ type Engine struct {
 	// refuses it keeps the credential failed (and one that accepts it now
 	// clears the failure).
 	Reverify map[string]bool
+	// OnResult, when set, is told each credential's result as Apply
+	// finishes it (from the worker goroutines, concurrently): progress.
+	OnResult func(Result)
 
 	tokMu sync.Mutex
 	fresh map[string]entra.Token // per identity: last token signed in for freshness (see accessToken)
@@ -335,6 +338,9 @@ func (e *Engine) Apply(ctx context.Context, plan Plan) Report {
 		}
 		rep.Results[i] = res
 		e.logResult(ctx, res)
+		if e.OnResult != nil {
+			e.OnResult(res)
+		}
 	})
 	return rep
 }
