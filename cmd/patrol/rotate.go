@@ -218,7 +218,7 @@ func (a *app) locker(f *config.File) (lock.Locker, error) {
 			host, _ := os.Hostname()
 			id = fmt.Sprintf("%s/%d", host, os.Getpid())
 		}
-		return lock.NewLease(lock.LeaseOptions{Client: cs, Namespace: ns, Name: l.LeaseName, Identity: id, Duration: l.LeaseDuration.D(), Logger: a.logger()}), nil
+		return lock.NewLease(lock.LeaseOptions{Client: cs, Namespace: ns, Name: l.LeaseName, Identity: id, Duration: l.LeaseDuration.D(), Logger: a.logger(), Accounts: a.accountNames(f)}), nil
 	default:
 		p := l.Path
 		if p == "" {

@@ -14,6 +14,11 @@ package lock
 //   - While held, a goroutine renews renewTime every Duration/3. If renewal
 //     finds the Lease taken by someone else (we were too slow), it stops and the
 //     release function reports the loss.
+//   - The holder records what it holds, as the file lock does, in the Lease's
+//     annotations (HolderAnnotation: {"identity","host","pid","since",
+//     "accounts"}; AccountsAnnotation: the accounts, comma-separated, for
+//     kubectl), so a refused run says "… serving contoso, contoso-labs
+//     (identity labs-admin)". A takeover replaces them; release removes them.
 //   - release stops renewal and clears holderIdentity (keeping the object, its
 //     leaseTransitions count and history), so the next run acquires at once.
 //     If the Lease was taken over meanwhile, release leaves the new holder
@@ -26,9 +31,12 @@ package lock
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +64,19 @@ type LeaseOptions struct {
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Accounts the run serves ("organization" or "organization (identity
+	// name)"), recorded in the Lease's annotations like FileOptions.Accounts.
+	Accounts []string
 }
+
+// Annotations of a held Lease (removed on release).
+const (
+	// HolderAnnotation is the holder as JSON, the lock file's content
+	// (FileHolder: pid, host, identity, since, accounts).
+	HolderAnnotation = "patrol.dev/holder"
+	// AccountsAnnotation lists the accounts the holder serves, ", "-separated.
+	AccountsAnnotation = "patrol.dev/accounts"
+)
 
 // LeaseHeldError says who holds the Lease. It wraps ErrHeld.
 type LeaseHeldError struct {
@@ -65,12 +85,24 @@ type LeaseHeldError struct {
 	AcquiredAt time.Time // zero when the Lease does not say
 	RenewedAt  time.Time
 	ExpiresAt  time.Time
+	// Info is what the holder recorded (HolderAnnotation); zero when the
+	// Lease does not say (another tool, an older patrol).
+	Info FileHolder
 }
 
 func (e *LeaseHeldError) Error() string {
 	since := ""
 	if !e.AcquiredAt.IsZero() {
-		since = " since " + e.AcquiredAt.UTC().Format(time.RFC3339) + ","
+		since = " since " + e.AcquiredAt.UTC().Format(time.RFC3339)
+	}
+	if e.Info.PID != 0 {
+		since += fmt.Sprintf(" (pid %d on %s)", e.Info.PID, e.Info.Host)
+	}
+	if len(e.Info.Accounts) > 0 {
+		since += ", serving " + strings.Join(e.Info.Accounts, ", ")
+	}
+	if since != "" {
+		since += ","
 	}
 	return fmt.Sprintf("lock Lease %s is held by %q%s renewed %s, expires %s; another patrol run is in progress — wait for it, or if that run died, wait until the lease expires",
 		e.Lease, e.Holder, since, e.RenewedAt.UTC().Format(time.RFC3339), e.ExpiresAt.UTC().Format(time.RFC3339))
@@ -149,6 +181,36 @@ func (l *lease) fail(verb string, err error) error {
 
 func microNow(t time.Time) *metav1.MicroTime { m := metav1.NewMicroTime(t); return &m }
 
+// annotate records this holder in meta's annotations (see HolderAnnotation).
+func (l *lease) annotate(meta *metav1.ObjectMeta, now time.Time) {
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(FileHolder{PID: os.Getpid(), Host: host, Identity: l.o.Identity, Since: now.UTC(), Accounts: l.o.Accounts})
+	if meta.Annotations == nil {
+		meta.Annotations = map[string]string{}
+	}
+	meta.Annotations[HolderAnnotation] = string(b)
+	if len(l.o.Accounts) > 0 {
+		meta.Annotations[AccountsAnnotation] = strings.Join(l.o.Accounts, ", ")
+	} else {
+		delete(meta.Annotations, AccountsAnnotation)
+	}
+}
+
+// unannotate removes what annotate recorded.
+func unannotate(meta *metav1.ObjectMeta) {
+	delete(meta.Annotations, HolderAnnotation)
+	delete(meta.Annotations, AccountsAnnotation)
+}
+
+// holderInfo is what the Lease's holder recorded (zero if nothing).
+func holderInfo(cur *coordinationv1.Lease) FileHolder {
+	var h FileHolder
+	if v := cur.Annotations[HolderAnnotation]; v != "" {
+		_ = json.Unmarshal([]byte(v), &h)
+	}
+	return h
+}
+
 // Acquire implements Locker.
 func (l *lease) Acquire(ctx context.Context) (func(context.Context) error, error) {
 	if l.o.Client == nil || l.o.Namespace == "" || l.o.Name == "" || l.o.Identity == "" {
@@ -171,6 +233,7 @@ func (l *lease) Acquire(ctx context.Context) (func(context.Context) error, error
 					AcquireTime: microNow(now), RenewTime: microNow(now), LeaseTransitions: &transitions,
 				},
 			}
+			l.annotate(&nl.ObjectMeta, now)
 			created, err := leases.Create(ctx, nl, metav1.CreateOptions{FieldManager: "patrol"})
 			if apierrors.IsAlreadyExists(err) {
 				continue
@@ -190,7 +253,7 @@ func (l *lease) Acquire(ctx context.Context) (func(context.Context) error, error
 		if holder != "" && holder != l.o.Identity {
 			renewed, expires := l.expiry(cur)
 			if now.Before(expires) {
-				he := &LeaseHeldError{Lease: l.id(), Holder: holder, RenewedAt: renewed, ExpiresAt: expires}
+				he := &LeaseHeldError{Lease: l.id(), Holder: holder, RenewedAt: renewed, ExpiresAt: expires, Info: holderInfo(cur)}
 				if cur.Spec.AcquireTime != nil {
 					he.AcquiredAt = cur.Spec.AcquireTime.Time
 				}
@@ -210,6 +273,7 @@ func (l *lease) Acquire(ctx context.Context) (func(context.Context) error, error
 			next.Spec.LeaseTransitions = &t
 			next.Spec.AcquireTime = microNow(now)
 		}
+		l.annotate(&next.ObjectMeta, now)
 		next.Spec.HolderIdentity = &l.o.Identity
 		next.Spec.LeaseDurationSeconds = &secs
 		next.Spec.RenewTime = microNow(now)
@@ -350,6 +414,7 @@ func (h *heldLease) release(ctx context.Context) error {
 		}
 		cur.Spec.HolderIdentity = nil
 		cur.Spec.RenewTime = microNow(h.l.o.Now())
+		unannotate(&cur.ObjectMeta)
 		_, err = leases.Update(ctx, cur, metav1.UpdateOptions{FieldManager: "patrol"})
 		if apierrors.IsConflict(err) {
 			continue

@@ -2,7 +2,10 @@ package lock
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -265,5 +268,56 @@ func BenchmarkLeaseAcquireRelease(b *testing.B) {
 		if err := rel(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The Lease records what its holder serves, as the lock file does: the
+// holder (pid, host, identity, since, accounts) and the accounts in
+// annotations; a refused run names them; release removes them, a takeover
+// replaces them.
+func TestLeaseRecordsAccounts(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx := leaseCtx(t)
+	ns := c.Namespace(t)
+	cs := c.AdminClient(t)
+	accts := []string{"contoso", "contoso-labs (identity labs-admin)"}
+	a := NewLease(LeaseOptions{Client: cs, Namespace: ns, Name: "accts", Identity: "run-a", Duration: time.Minute, Accounts: accts})
+	relA, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := cs.CoordinationV1().Leases(ns).Get(ctx, "accts", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h FileHolder
+	if err := json.Unmarshal([]byte(l.Annotations[HolderAnnotation]), &h); err != nil || h.Identity != "run-a" || h.PID != os.Getpid() || h.Host == "" || h.Since.IsZero() || strings.Join(h.Accounts, "|") != strings.Join(accts, "|") {
+		t.Fatalf("holder annotation %q: %+v %v", l.Annotations[HolderAnnotation], h, err)
+	}
+	if got := l.Annotations[AccountsAnnotation]; got != "contoso, contoso-labs (identity labs-admin)" {
+		t.Fatalf("accounts annotation %q", got)
+	}
+
+	b := NewLease(LeaseOptions{Client: cs, Namespace: ns, Name: "accts", Identity: "run-b", Duration: time.Minute, Accounts: []string{"fabrikam"}})
+	_, err = b.Acquire(ctx)
+	var he *LeaseHeldError
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "serving contoso, contoso-labs (identity labs-admin)") || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d on ", os.Getpid())) {
+		t.Fatalf("refused run: want the holder's accounts named, got %v", err)
+	}
+	if err := relA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = cs.CoordinationV1().Leases(ns).Get(ctx, "accts", metav1.GetOptions{})
+	if _, ok := l.Annotations[HolderAnnotation]; ok || l.Annotations[AccountsAnnotation] != "" {
+		t.Fatalf("annotations after release: %v", l.Annotations)
+	}
+	relB, err := b.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relB(ctx)
+	l, _ = cs.CoordinationV1().Leases(ns).Get(ctx, "accts", metav1.GetOptions{})
+	if l.Annotations[AccountsAnnotation] != "fabrikam" || !strings.Contains(l.Annotations[HolderAnnotation], `"identity":"run-b"`) {
+		t.Fatalf("annotations of the next holder: %v", l.Annotations)
 	}
 }
