@@ -16,7 +16,9 @@ import (
 // emulator holding P PATs of P/100 users and 5,000 service connections in
 // 50 projects, and reports each run's peak RSS and largest GC heap: flat in
 // P is the goal (issue 13: "memory flat in the number of PATs and
-// connections"). PATROL_BENCH_BIN benchmarks another build.
+// connections"), and the Microsoft Graph batches each run sends (owners and
+// the connections' application: users/20 + 1). PATROL_BENCH_BIN benchmarks
+// another build.
 func BenchmarkAuditScale(b *testing.B) {
 	bin := os.Getenv("PATROL_BENCH_BIN")
 	if bin == "" {
@@ -48,7 +50,14 @@ func BenchmarkAuditScale(b *testing.B) {
 					Parameters: map[string]string{"serviceprincipalid": "app", "serviceprincipalkey": "k", "tenantid": emulator.DefaultTenantID, "authenticationType": "spnKey"}})
 			}
 		}
-		_, env := emuEnvOpts(b, emulator.Options{Seed: &seed})
+		// patrol's app may read Graph users and applications: the report run
+		// looks up every owner and the connections' application, in batches.
+		for i := range seed.Apps {
+			if seed.Apps[i].ClientID == emulator.DefaultClientID {
+				seed.Apps[i].ConsentedScopes = map[string][]string{"https://graph.microsoft.com": {"User.Read.All", "Application.Read.All"}}
+			}
+		}
+		e, env := emuEnvOpts(b, emulator.Options{Seed: &seed})
 		env["AZURE_USERNAME"] = emulator.AdminUser
 		for _, run := range []struct {
 			name string
@@ -57,6 +66,7 @@ func BenchmarkAuditScale(b *testing.B) {
 			args := run.args
 			b.Run(fmt.Sprintf("%s/pats=%d", run.name, p), func(b *testing.B) {
 				var rss, heap float64
+				before := e.Counters()["POST /v1.0/$batch"]
 				for range b.N {
 					var out countingWriter
 					r, _, h := runMeasured(b, bin, env, &out, args...)
@@ -64,6 +74,8 @@ func BenchmarkAuditScale(b *testing.B) {
 				}
 				b.ReportMetric(rss, "peak-rss-MB")
 				b.ReportMetric(heap, "peak-heap-MB")
+				// Graph lookups grow with users/20 (+ distinct apps/20), not with PATs.
+				b.ReportMetric(float64(e.Counters()["POST /v1.0/$batch"]-before)/float64(b.N), "graph-batches/op")
 			})
 		}
 	}
