@@ -37,6 +37,9 @@ func probe(ctx context.Context, d Deps, ready bool) []Result {
 	lifetime := probeLifetime
 	full := false
 	for _, c := range d.Credentials {
+		if c.Kind != "" && c.Kind != "pat" {
+			continue // application secrets and tokens say nothing about PAT lifetimes
+		}
 		if c.Lifetime > lifetime {
 			lifetime = c.Lifetime
 		}

@@ -305,13 +305,13 @@ func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[s
 			switch {
 			case !active:
 				sp.Status = "stale"
-				drift = append(drift, fmt.Sprintf("%s holds PAT %s which is revoked, expired or deleted", s.Name, s.Held.AuthorizationID))
+				drift = append(drift, fmt.Sprintf("%s holds %s %s which is %s", s.Name, credNoun(kind), s.Held.AuthorizationID, goneWord(kind)))
 			case p.IsGlobal():
 				sp.Status = "global"
 				drift = append(drift, fmt.Sprintf("%s holds global PAT %s (global PATs stop working on 2026-12-01)", s.Name, s.Held.AuthorizationID))
 			case !isMine:
 				sp.Status = "foreign"
-				drift = append(drift, fmt.Sprintf("%s holds PAT %s (%q) which is not managed by credential %s; it is replaced but never revoked by patrol", s.Name, s.Held.AuthorizationID, p.DisplayName, c.Name))
+				drift = append(drift, fmt.Sprintf("%s holds %s %s (%q) which is not managed by credential %s; it is replaced but never revoked by patrol", s.Name, credNoun(kind), s.Held.AuthorizationID, p.DisplayName, c.Name))
 			default:
 				sp.ValidTo = p.ValidTo
 			}
@@ -351,7 +351,7 @@ func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[s
 		} else {
 			it.Action = ActionRenew
 			if !agree && len(drift) == 0 {
-				drift = append(drift, "sinks hold different PATs")
+				drift = append(drift, "sinks hold different "+credNoun(kind)+"s")
 			}
 			it.Reasons = append(it.Reasons, drift...)
 			markBehind(&it, mineByID)
@@ -370,6 +370,14 @@ func planPAT(c config.Credential, states []SinkState, mine []managed, byID map[s
 	}
 	it.Revoke = cleanup(c, mine, held, heldAnywhere, now, orphanAge)
 	return it
+}
+
+// goneWord says how a held credential of kind went missing from the listing.
+func goneWord(kind string) string {
+	if kind == config.KindEntraAppSecret {
+		return "no longer a password of the application (removed)"
+	}
+	return "revoked, expired or deleted"
 }
 
 // markBehind marks sinks holding an older managed PAT than another sink.

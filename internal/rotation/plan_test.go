@@ -243,3 +243,30 @@ func TestMakePlanSharedHeldNotReplaced(t *testing.T) {
 		t.Fatalf("a: %+v", p.Items[0])
 	}
 }
+
+// An entra-app-secret credential is planned on its application's passwords
+// like PATs on a listing: the application's own secret a sink holds is
+// replaced but never removed, another credential's password is left alone,
+// only this credential's unheld old password is cleaned up.
+func TestPlanAppSecretTouchesOnlyItsOwnPasswords(t *testing.T) {
+	c := cred("deploy", func(c *config.Credential) {
+		c.Kind, c.Scopes, c.Application = config.KindEntraAppSecret, nil, config.Application{AppID: "3b4c5d6e-7f80-4192-a3b4-c5d6e7f8091a"}
+	})
+	own := pat("k-own", "", t0.Add(-100*day), 700*day)
+	other := pat("k-other", "other", t0.Add(-10*day), 90*day)
+	orphan := pat("k-orphan", "deploy", t0.Add(-2*day), 90*day)
+	acct := Account{Application: "appId 3b4c5d6e-7f80-4192-a3b4-c5d6e7f8091a"}
+	in := Input{Now: t0, Credentials: []config.Credential{c}, OrphanAge: time.Hour,
+		Accounts: map[string]Account{"deploy": acct}, Listings: map[Account][]api.PatToken{acct: {own, other, orphan}},
+		Sinks: map[string][]SinkState{"deploy": {holds("k-own")}}}
+	it := MakePlan(in).Items[0]
+	if it.Kind != config.KindEntraAppSecret || it.Action != ActionRenew || len(it.Replace) != 0 {
+		t.Fatalf("plan: %+v", it)
+	}
+	if len(it.Revoke) != 1 || it.Revoke[0].AuthorizationID != "k-orphan" {
+		t.Fatalf("clean-up: %+v", it.Revoke)
+	}
+	if !strings.Contains(strings.Join(it.Reasons, "; "), "application secret k-own") {
+		t.Fatalf("reasons: %v", it.Reasons)
+	}
+}
