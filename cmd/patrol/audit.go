@@ -313,6 +313,10 @@ func newAuditRevokeCmd(a *app) *cobra.Command {
   older-than=DURATION     created longer ago than DURATION (e.g. 180d)
   expires-within=DURATION expiring within DURATION
   owner=UPN               of this user
+  owner-departed          of owners deleted in Entra ID (Azure DevOps'
+                          isDeletedInOrigin, or Microsoft Graph: 404)
+  owner-disabled          of owners whose account is disabled (Microsoft Graph
+                          User.Read.All; without it nothing is selected, with a warning)
   name=GLOB               display name matching GLOB (* and ?, case-insensitive)
 
 It always prints the plan first; only with --yes does it revoke, through
@@ -323,7 +327,10 @@ them itself once replaced.`,
   patrol audit revoke --rule global
 
   # Revoke full-access PATs older than 180 days
-  patrol audit revoke --rule full-scope --rule older-than=180d --yes`,
+  patrol audit revoke --rule full-scope --rule older-than=180d --yes
+
+  # Revoke the PATs of people who left
+  patrol audit revoke --rule owner-departed --yes`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sel, err := audit.ParseRules(rules)
@@ -338,7 +345,13 @@ them itself once replaced.`,
 			}
 			now := a.now()
 			plan := revokePlan{Rule: sel.String(), Selected: []audit.PAT{}}
-			for p, err := range inventory(ctx, dc, now, nil, nil) {
+			var owners *graphLookup
+			if sel.NeedsOwners {
+				var notices []audit.Notice
+				owners = a.newGraphLookup(func(n audit.Notice) { notices = append(notices, n) })
+				defer func() { a.printNotices(notices) }()
+			}
+			for p, err := range inventory(ctx, dc, now, nil, owners) {
 				if err != nil {
 					return err
 				}
@@ -382,7 +395,7 @@ them itself once replaced.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&rules, "rule", nil, "selection rule (repeatable; all must hold): global, full-scope, older-than=D, expires-within=D, owner=UPN, name=GLOB")
+	cmd.Flags().StringArrayVar(&rules, "rule", nil, "selection rule (repeatable; all must hold): global, full-scope, older-than=D, expires-within=D, owner=UPN, owner-departed, owner-disabled, name=GLOB")
 	cmd.Flags().BoolVar(&yes, "yes", false, "revoke the selected PATs (without it, only the plan is printed)")
 	cmd.Flags().BoolVar(&includeManaged, "include-managed", false, "also select PATs patrol manages (named patrol:…)")
 	return cmd

@@ -214,3 +214,23 @@ func TestAuditWithoutGraphPermission(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditRevokeOwnersGone(t *testing.T) {
+	e, env := ownersWorld(t, []string{"User.Read.All"})
+	code, out, errb := runEP(t, env, "", "audit", "revoke", "--rule", "owner-disabled", "-o", "json")
+	var plan revokePlan
+	if code != 0 || json.Unmarshal([]byte(out), &plan) != nil || len(plan.Selected) != 1 || plan.Selected[0].DisplayName != "disabled-build" || plan.Revoked {
+		t.Fatalf("plan: exit %d %s %s", code, out, errb)
+	}
+	code, _, errb = runEP(t, env, "", "audit", "revoke", "--rule", "owner-departed", "--yes")
+	if code != 0 || !e.PATIsRevoked("88888888-0000-4000-8000-000000000001") || e.PATIsRevoked("88888888-0000-4000-8000-000000000002") || e.PATIsRevoked("88888888-0000-4000-8000-000000000003") {
+		t.Fatalf("--rule owner-departed --yes: exit %d: %s", code, errb)
+	}
+	// Without Graph: owner-disabled selects nothing and says why.
+	_, env = ownersWorld(t, nil)
+	code, out, errb = runEP(t, env, "", "audit", "revoke", "--rule", "owner-disabled", "--yes", "-o", "json")
+	plan = revokePlan{}
+	if code != 0 || json.Unmarshal([]byte(out), &plan) != nil || len(plan.Selected) != 0 || !strings.Contains(errb, "User.Read.All") {
+		t.Fatalf("without Graph: exit %d %s %s", code, out, errb)
+	}
+}

@@ -17,14 +17,18 @@ type Selector struct {
 	// IncludeManaged also selects PATs patrol manages (display name
 	// "patrol:…"): a sink may hold them, so they are left out by default.
 	IncludeManaged bool
+	// NeedsOwners: a rule looks at PAT.OwnerState, which the caller must
+	// fill (a lookup of the owners in Entra ID).
+	NeedsOwners bool
 }
 
 // ParseRules reads --rule values: global, full-scope, older-than=DURATION
-// (created longer ago), expires-within=DURATION, owner=UPN, name=GLOB
-// (path.Match syntax, case-insensitive).
+// (created longer ago), expires-within=DURATION, owner=UPN, owner-departed,
+// owner-disabled (the owner's Entra state), name=GLOB (path.Match syntax,
+// case-insensitive).
 func ParseRules(rules []string) (*Selector, error) {
 	if len(rules) == 0 {
-		return nil, fmt.Errorf("--rule is required: name what to revoke (global, full-scope, older-than=90d, expires-within=7d, owner=UPN, name=GLOB); rules combine with AND")
+		return nil, fmt.Errorf("--rule is required: name what to revoke (global, full-scope, older-than=90d, expires-within=7d, owner=UPN, owner-departed, owner-disabled, name=GLOB); rules combine with AND")
 	}
 	s := &Selector{}
 	for _, r := range rules {
@@ -44,6 +48,10 @@ func ParseRules(rules []string) (*Selector, error) {
 			} else {
 				s.add(r, func(p PAT, now time.Time) bool { return !p.ValidTo.After(now.Add(d.D())) })
 			}
+		case (k == RuleOwnerDeparted || k == RuleOwnerDisabled) && !hasV:
+			state := map[string]string{RuleOwnerDeparted: OwnerDeparted, RuleOwnerDisabled: OwnerDisabled}[k]
+			s.NeedsOwners = true
+			s.add(r, func(p PAT, _ time.Time) bool { return p.OwnerState == state })
 		case k == "owner" && v != "":
 			s.add(r, func(p PAT, _ time.Time) bool { return strings.EqualFold(p.Owner, v) })
 		case k == "name" && v != "":
@@ -53,7 +61,7 @@ func ParseRules(rules []string) (*Selector, error) {
 			glob := strings.ToLower(v)
 			s.add(r, func(p PAT, _ time.Time) bool { ok, _ := path.Match(glob, strings.ToLower(p.DisplayName)); return ok })
 		default:
-			return nil, fmt.Errorf("--rule %q is not a rule: use global, full-scope, older-than=DURATION, expires-within=DURATION, owner=UPN or name=GLOB", r)
+			return nil, fmt.Errorf("--rule %q is not a rule: use global, full-scope, older-than=DURATION, expires-within=DURATION, owner=UPN, owner-departed, owner-disabled or name=GLOB", r)
 		}
 	}
 	return s, nil
