@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"maps"
@@ -24,6 +25,7 @@ import (
 	"github.com/patrol-dev/patrol/internal/manifestcheck"
 	"github.com/patrol-dev/patrol/internal/sink"
 	"github.com/patrol-dev/patrol/internal/testtool"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -103,19 +105,24 @@ func helmTemplate(t *testing.T, bin, release, ns, values string, sets ...string)
 
 // chart is one rendering of the chart, decoded strictly into client-go types.
 type chart struct {
-	ns         string
-	all        []*unstructured.Unstructured // in order, for applying
-	cronJob    *batchv1.CronJob
-	config     *corev1.ConfigMap
-	sa         *corev1.ServiceAccount
-	roles      map[string]*rbacv1.Role // namespace → Role
-	bindings   map[string]*rbacv1.RoleBinding
-	secrets    []*corev1.Secret
-	promRule   *unstructured.Unstructured
-	crds       []*unstructured.Unstructured // crds/, installed by helm install
-	file       *config.File
-	kubeSinks  []kubeSink
-	tokenCache *kubeSink // refresh-token Secret, when auth.method is refresh-token
+	ns                  string
+	all                 []*unstructured.Unstructured // in order, for applying
+	cronJob             *batchv1.CronJob
+	deployment          *appsv1.Deployment // controller mode
+	service             *corev1.Service
+	clusterRoles        map[string]*rbacv1.ClusterRole
+	clusterRoleBindings map[string]*rbacv1.ClusterRoleBinding
+	serviceMonitor      *unstructured.Unstructured
+	config              *corev1.ConfigMap
+	sa                  *corev1.ServiceAccount
+	roles               map[string]*rbacv1.Role // namespace → Role
+	bindings            map[string]*rbacv1.RoleBinding
+	secrets             []*corev1.Secret
+	promRule            *unstructured.Unstructured
+	crds                []*unstructured.Unstructured // crds/, installed by helm install
+	file                *config.File
+	kubeSinks           []kubeSink
+	tokenCache          *kubeSink // refresh-token Secret, when auth.method is refresh-token
 }
 
 type kubeSink struct {
@@ -131,7 +138,8 @@ func render(t *testing.T, bin, release, ns, values string, sets ...string) *char
 	if err != nil {
 		t.Fatalf("helm template %s: %v", values, err)
 	}
-	c := &chart{ns: ns, roles: map[string]*rbacv1.Role{}, bindings: map[string]*rbacv1.RoleBinding{}}
+	c := &chart{ns: ns, roles: map[string]*rbacv1.Role{}, bindings: map[string]*rbacv1.RoleBinding{},
+		clusterRoles: map[string]*rbacv1.ClusterRole{}, clusterRoleBindings: map[string]*rbacv1.ClusterRoleBinding{}}
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
 	for {
 		doc, err := r.Read()
@@ -160,6 +168,9 @@ func render(t *testing.T, bin, release, ns, values string, sets ...string) *char
 		case "CustomResourceDefinition":
 			c.crds = append(c.crds, u)
 			continue
+		case "ServiceMonitor":
+			c.serviceMonitor = u
+			continue
 		}
 		obj, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(js, nil, nil)
 		if err != nil {
@@ -172,20 +183,37 @@ func render(t *testing.T, bin, release, ns, values string, sets ...string) *char
 		switch v := obj.(type) {
 		case *batchv1.CronJob:
 			c.cronJob = v
+		case *appsv1.Deployment:
+			c.deployment = v
+		case *corev1.Service:
+			c.service = v
+		case *rbacv1.ClusterRole:
+			c.clusterRoles[v.Name] = v
+		case *rbacv1.ClusterRoleBinding:
+			c.clusterRoleBindings[v.Name] = v
 		case *corev1.ConfigMap:
 			c.config = v
 		case *corev1.ServiceAccount:
 			c.sa = v
 		case *rbacv1.Role:
-			c.roles[v.Namespace] = v
+			c.roles[v.Namespace+"/"+v.Name] = v
 		case *rbacv1.RoleBinding:
-			c.bindings[v.Namespace] = v
+			c.bindings[v.Namespace+"/"+v.Name] = v
 		case *corev1.Secret:
 			c.secrets = append(c.secrets, v)
 		}
 	}
-	if c.config == nil || c.sa == nil || c.roles[ns] == nil || c.bindings[ns] == nil {
-		t.Fatalf("%s: rendering lacks the ConfigMap, ServiceAccount or Role/RoleBinding in %s", values, ns)
+	if c.sa == nil {
+		t.Fatalf("%s: rendering lacks the ServiceAccount", values)
+	}
+	if c.deployment != nil {
+		if c.cronJob != nil || c.config != nil {
+			t.Fatalf("%s: controller mode renders a CronJob or patrol.yaml", values)
+		}
+		return c
+	}
+	if c.config == nil || c.cronJob == nil {
+		t.Fatalf("%s: rendering lacks the ConfigMap or CronJob", values)
 	}
 	c.file = patrolFile(t, c.config, values)
 	for _, cr := range c.file.Credentials {
@@ -232,7 +260,25 @@ func patrolFile(t *testing.T, cm *corev1.ConfigMap, values string) *config.File 
 	return f
 }
 
-func (c *chart) pod() corev1.PodSpec { return c.cronJob.Spec.JobTemplate.Spec.Template.Spec }
+// podTemplate is the Pod template of the CronJob or, in controller mode, the Deployment.
+func (c *chart) podTemplate() *corev1.PodTemplateSpec {
+	if c.deployment != nil {
+		return &c.deployment.Spec.Template
+	}
+	return &c.cronJob.Spec.JobTemplate.Spec.Template
+}
+
+func (c *chart) pod() corev1.PodSpec { return c.podTemplate().Spec }
+
+// rotatorRole is the cronjob-mode Role in namespace ns.
+func (c *chart) rotatorRole(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
+	for k, r := range c.roles {
+		if strings.HasPrefix(k, ns+"/") && strings.HasSuffix(r.Name, "-rotator") {
+			return r, c.bindings[k]
+		}
+	}
+	return nil, nil
+}
 
 // TestLint: helm lint --strict passes for every documented example.
 func TestLint(t *testing.T) {
@@ -416,6 +462,9 @@ func TestValuesRefused(t *testing.T) {
 		{[]string{"auth.username=u@x", "securityContext.readOnlyRootFilesystem=false"}, "readOnlyRootFilesystem"},
 		{[]string{"auth.username=u@x", "podSecurityContext.runAsUser=0"}, "runAsUser"},
 		{[]string{"auth.username=u@x", "lock.leaseDuration=soon"}, "leaseDuration"},
+		{[]string{"auth.username=u@x", "metrics.serviceMonitor.enabled=true"}, "mode: controller"}, // a CronJob serves no /metrics
+		{[]string{"mode=controller", "controller.replicas=2", "controller.leaderElection.enabled=false"}, "leaderElection"},
+		{[]string{"mode=controller", "controller.watchNamespaces={a}"}, "watchNamespaces"},
 	} {
 		_, err := helmTemplate(t, bin, "patrol", "patrol", "", c.sets...)
 		if err == nil {
@@ -436,6 +485,11 @@ func TestExamples(t *testing.T) {
 	for _, ex := range examples(t) {
 		t.Run(exampleName(ex), func(t *testing.T) {
 			c := render(t, bin, "patrol", "patrol", ex)
+			if c.deployment != nil {
+				checkController(t, c)
+				checkWorkloadIdentity(t, c)
+				return
+			}
 			checkPod(t, c)
 			checkRBAC(t, c)
 			checkWorkloadIdentity(t, c)
@@ -546,7 +600,7 @@ func checkRBAC(t *testing.T, c *chart) {
 		t.Errorf("%d Roles rendered, want one per namespace patrol writes in: %v", len(c.roles), slices.Collect(maps.Keys(need)))
 	}
 	for ns, n := range need {
-		role := c.roles[ns]
+		role, rb := c.rotatorRole(ns)
 		if role == nil {
 			t.Errorf("no Role in namespace %s", ns)
 			continue
@@ -593,7 +647,6 @@ func checkRBAC(t *testing.T, c *chart) {
 		if ns == c.ns && (!leaseNamed || !leaseCreate) {
 			t.Errorf("Role in %s lacks get/update on Lease %q or create on leases", ns, c.file.Rotation.Lock.LeaseName)
 		}
-		rb := c.bindings[ns]
 		if rb == nil || rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 ||
 			rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != c.sa.Name || rb.Subjects[0].Namespace != c.ns {
 			t.Errorf("RoleBinding in %s does not bind Role %s to ServiceAccount %s/%s: %+v", ns, role.Name, c.ns, c.sa.Name, rb)
@@ -603,13 +656,141 @@ func checkRBAC(t *testing.T, c *chart) {
 
 func checkWorkloadIdentity(t *testing.T, c *chart) {
 	t.Helper()
-	wi := c.file.Auth.Method == "workload-identity"
+	wi := c.file != nil && c.file.Auth.Method == "workload-identity"
 	_, annotated := c.sa.Annotations["azure.workload.identity/client-id"]
-	labelled := c.cronJob.Spec.JobTemplate.Spec.Template.Labels["azure.workload.identity/use"] == "true"
+	labelled := c.podTemplate().Labels["azure.workload.identity/use"] == "true"
 	if wi && (!annotated || !labelled) {
 		t.Errorf("workload identity: ServiceAccount annotated %v, Pod labelled %v; want both", annotated, labelled)
 	}
 	if annotated != labelled {
 		t.Errorf("ServiceAccount annotated %v but Pod labelled %v", annotated, labelled)
+	}
+}
+
+// controllerArg returns the value of --name=value in args, and whether it is there.
+func controllerArg(args []string, name string) (string, bool) {
+	for _, a := range args {
+		if a == "--"+name {
+			return "", true
+		}
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// checkController: controller mode runs `patrol controller` with restricted
+// Pod Security, its servers on the Pod's IP (not every interface) behind
+// probes and a metrics Service, leader election whenever more than one
+// replica runs, and exactly the RBAC the controller needs.
+func checkController(t *testing.T, c *chart) {
+	t.Helper()
+	d := c.deployment
+	pod := c.pod()
+	for _, bad := range manifestcheck.Pod(pod, "controller") {
+		t.Error(bad)
+	}
+	if len(pod.Containers) != 1 {
+		t.FailNow()
+	}
+	ct := pod.Containers[0]
+	ports := map[string]int32{}
+	for _, p := range ct.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for flag, port := range map[string]string{"metrics-addr": "metrics", "probe-addr": "health"} {
+		v, _ := controllerArg(ct.Args, flag)
+		if want := fmt.Sprintf("$(POD_IP):%d", ports[port]); v != want || ports[port] == 0 {
+			t.Errorf("--%s=%q, want %q (the Pod's IP and the container port %q)", flag, v, want, port)
+		}
+	}
+	var podIP bool
+	for _, e := range ct.Env {
+		podIP = podIP || e.Name == "POD_IP" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP"
+	}
+	if !podIP {
+		t.Error("no POD_IP from status.podIP for the $(POD_IP) of the listen addresses")
+	}
+	if ct.LivenessProbe == nil || ct.LivenessProbe.HTTPGet == nil || ct.LivenessProbe.HTTPGet.Path != "/healthz" || ct.LivenessProbe.HTTPGet.Port.String() != "health" ||
+		ct.ReadinessProbe == nil || ct.ReadinessProbe.HTTPGet == nil || ct.ReadinessProbe.HTTPGet.Path != "/readyz" || ct.ReadinessProbe.HTTPGet.Port.String() != "health" {
+		t.Error("probes must be /healthz (liveness) and /readyz (readiness) on port health")
+	}
+	for k, v := range d.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("Deployment selector %s=%s does not match its Pod template", k, v)
+		}
+	}
+	_, elect := controllerArg(ct.Args, "leader-elect")
+	if d.Spec.Replicas != nil && *d.Spec.Replicas > 1 && !elect {
+		t.Errorf("%d replicas without --leader-elect: every replica would rotate", *d.Spec.Replicas)
+	}
+	if c.service == nil || c.service.Spec.Ports[0].TargetPort.String() != "metrics" {
+		t.Error("no metrics Service targeting the metrics port")
+	} else {
+		for k, v := range c.service.Spec.Selector {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("metrics Service selector %s=%s does not select the controller's Pods", k, v)
+			}
+		}
+	}
+	if sm := c.serviceMonitor; sm != nil {
+		eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
+			t.Errorf("ServiceMonitor endpoints %v, want the Service's metrics port", eps)
+		}
+	}
+	// RBAC: a ClusterRole, or with --namespace a Role in the release namespace.
+	ns, namespaced := controllerArg(ct.Args, "namespace")
+	var rules []rbacv1.PolicyRule
+	switch {
+	case namespaced && (ns != c.ns || len(c.clusterRoles) != 0):
+		t.Errorf("--namespace=%s with %d ClusterRoles: a namespaced controller gets a Role in %s only", ns, len(c.clusterRoles), c.ns)
+	case namespaced:
+		r, ok := c.roles[c.ns+"/"+d.Name+"-controller"]
+		if !ok {
+			t.Fatalf("no Role %s-controller in %s", d.Name, c.ns)
+		}
+		rules = r.Rules
+	default:
+		r, ok := c.clusterRoles[d.Name+"-controller"]
+		if !ok {
+			t.Fatalf("no ClusterRole %s-controller", d.Name)
+		}
+		rules = r.Rules
+	}
+	_, clusterIDs := controllerArg(ct.Args, "cluster-identities")
+	want := map[string][]string{
+		"patrol.dev/personalaccesstokens": {"get", "list", "watch", "update", "patch"}, "patrol.dev/azuredevopsidentities": {"get", "list", "watch", "update", "patch"},
+		"patrol.dev/personalaccesstokens/status": {"get", "update", "patch"}, "patrol.dev/azuredevopsidentities/status": {"get", "update", "patch"},
+		"patrol.dev/personalaccesstokens/finalizers": {"update"}, "patrol.dev/azuredevopsidentities/finalizers": {"update"},
+		"/secrets": {"get", "create", "update", "patch"}, "/events": {"create", "patch"}, "events.k8s.io/events": {"create", "patch"},
+	}
+	if clusterIDs {
+		want["patrol.dev/clusterazuredevopsidentities"] = want["patrol.dev/azuredevopsidentities"]
+		want["patrol.dev/clusterazuredevopsidentities/status"] = want["patrol.dev/azuredevopsidentities/status"]
+		want["patrol.dev/clusterazuredevopsidentities/finalizers"] = want["patrol.dev/azuredevopsidentities/finalizers"]
+	}
+	got := map[string][]string{}
+	for _, r := range rules {
+		if len(r.ResourceNames) != 0 || len(r.NonResourceURLs) != 0 {
+			t.Errorf("unexpected rule %+v", r)
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				got[g+"/"+res] = append(got[g+"/"+res], r.Verbs...)
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("controller rules grant\n%v\nwant exactly\n%v", got, want)
+	}
+	if elect {
+		id, _ := controllerArg(ct.Args, "leader-election-id")
+		r, ok := c.roles[c.ns+"/"+d.Name+"-controller-leader-election"]
+		if !ok || len(r.Rules) != 2 || !slices.Equal(r.Rules[0].ResourceNames, []string{id}) || !slices.Equal(r.Rules[0].Verbs, []string{"get", "update"}) ||
+			len(r.Rules[1].ResourceNames) != 0 || !slices.Equal(r.Rules[1].Verbs, []string{"create"}) {
+			t.Errorf("leader election needs a Role with get/update on Lease %q and create on leases; got %+v", id, r)
+		}
 	}
 }

@@ -69,28 +69,30 @@ func apply(ctx context.Context, dyn dynamic.Interface, u *unstructured.Unstructu
 	return err
 }
 
-// prometheusRuleCRD stands in for the Prometheus Operator's CRD (the test
-// checks the chart's object is accepted under its group/version/kind; the
-// rule text is compared with deploy/monitoring by TestRulesAreDeployMonitoring).
-var prometheusRuleCRD = &unstructured.Unstructured{Object: map[string]any{
-	"apiVersion": "apiextensions.k8s.io/v1",
-	"kind":       "CustomResourceDefinition",
-	"metadata":   map[string]any{"name": "prometheusrules.monitoring.coreos.com"},
-	"spec": map[string]any{
-		"group": "monitoring.coreos.com",
-		"names": map[string]any{"kind": "PrometheusRule", "listKind": "PrometheusRuleList", "plural": "prometheusrules", "singular": "prometheusrule"},
-		"scope": "Namespaced",
-		"versions": []any{map[string]any{
-			"name": "v1", "served": true, "storage": true,
-			"schema": map[string]any{"openAPIV3Schema": map[string]any{
-				"type": "object",
-				"properties": map[string]any{
-					"spec": map[string]any{"type": "object", "required": []any{"groups"}, "x-kubernetes-preserve-unknown-fields": true},
-				},
+// standInCRD stands in for a Prometheus Operator CRD (the test checks the
+// chart's object is accepted under its group/version/kind; the rule text is
+// compared with deploy/monitoring by TestRulesAreDeployMonitoring).
+func standInCRD(kind, plural string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1",
+		"kind":       "CustomResourceDefinition",
+		"metadata":   map[string]any{"name": plural + ".monitoring.coreos.com"},
+		"spec": map[string]any{
+			"group": "monitoring.coreos.com",
+			"names": map[string]any{"kind": kind, "listKind": kind + "List", "plural": plural, "singular": strings.ToLower(kind)},
+			"scope": "Namespaced",
+			"versions": []any{map[string]any{
+				"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{
+					"type": "object",
+					"properties": map[string]any{
+						"spec": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+					},
+				}},
 			}},
-		}},
-	},
-}}
+		},
+	}}
+}
 
 // TestChartOnRealAPIServer renders every documented example into its own
 // namespace enforcing restricted Pod Security and server-side applies it to
@@ -114,8 +116,10 @@ func TestChartOnRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := apply(ctx, dyn, prometheusRuleCRD); err != nil {
-		t.Fatal(err)
+	for _, crd := range []*unstructured.Unstructured{standInCRD("PrometheusRule", "prometheusrules"), standInCRD("ServiceMonitor", "servicemonitors")} {
+		if err := apply(ctx, dyn, crd); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ensureNS := func(ns string) {
 		t.Helper()
@@ -150,7 +154,7 @@ func TestChartOnRealAPIServer(t *testing.T) {
 				var err error
 				for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 					// A just-created CRD is served a moment later.
-					if err = apply(ctx, dyn, u); err == nil || u.GetKind() != "PrometheusRule" || time.Now().After(deadline) {
+					if err = apply(ctx, dyn, u); err == nil || u.GetAPIVersion() != "monitoring.coreos.com/v1" || time.Now().After(deadline) {
 						break
 					}
 				}
@@ -162,6 +166,10 @@ func TestChartOnRealAPIServer(t *testing.T) {
 				t.Errorf("apiserver warning on apply: %s", w)
 			}
 			checkPodSecurity(ctx, t, admin, ch)
+			if ch.deployment != nil {
+				checkControllerRights(ctx, t, c, ch)
+				return
+			}
 			checkRights(ctx, t, c, ch)
 			// helm upgrade = the same server-side apply again: the keys patrol
 			// wrote into the pre-created Secrets stay.
@@ -191,8 +199,8 @@ func TestChartOnRealAPIServer(t *testing.T) {
 func checkPodSecurity(ctx context.Context, t *testing.T, admin kubernetes.Interface, ch *chart) {
 	t.Helper()
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "psa-check", Namespace: ch.ns, Labels: ch.cronJob.Spec.JobTemplate.Spec.Template.Labels},
-		Spec:       *ch.cronJob.Spec.JobTemplate.Spec.Template.Spec.DeepCopy(),
+		ObjectMeta: metav1.ObjectMeta{Name: "psa-check", Namespace: ch.ns, Labels: ch.podTemplate().Labels},
+		Spec:       *ch.podTemplate().Spec.DeepCopy(),
 	}
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	if _, err := admin.CoreV1().Pods(ch.ns).Create(ctx, pod, dry); err != nil {
@@ -212,32 +220,13 @@ func checkPodSecurity(ctx context.Context, t *testing.T, admin kubernetes.Interf
 // exactly those rights.
 func checkRights(ctx context.Context, t *testing.T, c *kubetest.Cluster, ch *chart) {
 	t.Helper()
-	user := fmt.Sprintf("system:serviceaccount:%s:%s", ch.ns, ch.sa.Name)
-	cfg := rest.CopyConfig(c.Admin)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ch.ns, "system:authenticated"}}
-	sa, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	can := func(ns, verb, group, resource, name string) bool {
-		t.Helper()
-		r, err := sa.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: group, Resource: resource, Name: name}}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("SelfSubjectAccessReview: %v", err)
-		}
-		return r.Status.Allowed
-	}
+	user, sa, can := asServiceAccount(ctx, t, c, ch)
 	lease := ch.file.Rotation.Lock.LeaseName
 	// RBAC informers catch up asynchronously after the apply.
 	for deadline := time.Now().Add(10 * time.Second); !can(ch.ns, "update", "coordination.k8s.io", "leases", lease) && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 	}
-	type check struct {
-		ns, verb, group, resource, name string
-		want                            bool
-	}
-	checks := []check{
+	checks := []accessCheck{
 		{ch.ns, "get", "coordination.k8s.io", "leases", lease, true},
 		{ch.ns, "update", "coordination.k8s.io", "leases", lease, true},
 		{ch.ns, "create", "coordination.k8s.io", "leases", "", true},
@@ -261,22 +250,18 @@ func checkRights(ctx context.Context, t *testing.T, c *kubetest.Cluster, ch *cha
 	}
 	for _, s := range targets {
 		checks = append(checks,
-			check{s.Namespace, "get", "", "secrets", s.Name, true},
-			check{s.Namespace, "update", "", "secrets", s.Name, true},
-			check{s.Namespace, "patch", "", "secrets", s.Name, true},
-			check{s.Namespace, "delete", "", "secrets", s.Name, false},
-			check{s.Namespace, "create", "events.k8s.io", "events", "", true},
-			check{s.Namespace, "update", "events.k8s.io", "events", "", false})
+			accessCheck{s.Namespace, "get", "", "secrets", s.Name, true},
+			accessCheck{s.Namespace, "update", "", "secrets", s.Name, true},
+			accessCheck{s.Namespace, "patch", "", "secrets", s.Name, true},
+			accessCheck{s.Namespace, "delete", "", "secrets", s.Name, false},
+			accessCheck{s.Namespace, "create", "events.k8s.io", "events", "", true},
+			accessCheck{s.Namespace, "update", "events.k8s.io", "events", "", false})
 		creates[s.Namespace] = creates[s.Namespace] || s.Create == nil || *s.Create
 	}
 	for ns, want := range creates {
-		checks = append(checks, check{ns, "create", "", "secrets", "", want})
+		checks = append(checks, accessCheck{ns, "create", "", "secrets", "", want})
 	}
-	for _, k := range checks {
-		if got := can(k.ns, k.verb, k.group, k.resource, k.name); got != k.want {
-			t.Errorf("%s may %s %s/%s %q in %s: %v, want %v", user, k.verb, k.group, k.resource, k.name, k.ns, got, k.want)
-		}
-	}
+	checkAccess(t, user, can, checks)
 
 	// patrol's Lease lock, sinks and refresh-token store, as the ServiceAccount.
 	lk := lock.NewLease(lock.LeaseOptions{Client: sa, Namespace: ch.ns, Name: lease, Identity: "chart-test", Duration: time.Minute})
@@ -311,4 +296,95 @@ func checkRights(ctx context.Context, t *testing.T, c *kubetest.Cluster, ch *cha
 	if err := release(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+type canFunc func(ns, verb, group, resource, name string) bool
+
+// asServiceAccount returns the chart's ServiceAccount's user name, a
+// clientset impersonating it, and a SelfSubjectAccessReview as it.
+func asServiceAccount(ctx context.Context, t *testing.T, c *kubetest.Cluster, ch *chart) (string, kubernetes.Interface, canFunc) {
+	t.Helper()
+	user := fmt.Sprintf("system:serviceaccount:%s:%s", ch.ns, ch.sa.Name)
+	cfg := rest.CopyConfig(c.Admin)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ch.ns, "system:authenticated"}}
+	sa, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	can := func(ns, verb, group, resource, name string) bool {
+		t.Helper()
+		r, err := sa.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: group, Resource: resource, Name: name}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("SelfSubjectAccessReview: %v", err)
+		}
+		return r.Status.Allowed
+	}
+	return user, sa, can
+}
+
+// accessCheck is one SelfSubjectAccessReview and its wanted answer.
+type accessCheck struct {
+	ns, verb, group, resource, name string
+	want                            bool
+}
+
+func checkAccess(t *testing.T, user string, can canFunc, checks []accessCheck) {
+	t.Helper()
+	for _, k := range checks {
+		if got := can(k.ns, k.verb, k.group, k.resource, k.name); got != k.want {
+			t.Errorf("%s may %s %s/%s %q in %s: %v, want %v", user, k.verb, k.group, k.resource, k.name, k.ns, got, k.want)
+		}
+	}
+}
+
+// checkControllerRights: the controller's ServiceAccount may run patrol
+// controller — its CRDs, Secrets by get/create/update/patch, Events, its
+// leader-election Lease — and nothing else: no list/watch/delete of
+// Secrets, no creating or deleting the resources users own, no ConfigMaps,
+// no other Lease; namespaced, nothing outside the release namespace.
+func checkControllerRights(ctx context.Context, t *testing.T, c *kubetest.Cluster, ch *chart) {
+	t.Helper()
+	user, _, can := asServiceAccount(ctx, t, c, ch)
+	args := ch.pod().Containers[0].Args
+	_, namespaced := controllerArg(args, "namespace")
+	_, clusterIDs := controllerArg(args, "cluster-identities")
+	id, elect := controllerArg(args, "leader-election-id")
+	for deadline := time.Now().Add(10 * time.Second); !can(ch.ns, "list", "patrol.dev", "personalaccesstokens", "") && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	other := "team-a" // a namespace the controller serves unless namespaced
+	checks := []accessCheck{}
+	for _, ns := range []string{ch.ns, other} {
+		served := ns == ch.ns || !namespaced
+		checks = append(checks,
+			accessCheck{ns, "list", "patrol.dev", "personalaccesstokens", "", served},
+			accessCheck{ns, "watch", "patrol.dev", "personalaccesstokens", "", served},
+			accessCheck{ns, "update", "patrol.dev", "personalaccesstokens", "p", served},
+			accessCheck{ns, "update", "patrol.dev", "personalaccesstokens/status", "p", served},
+			accessCheck{ns, "update", "patrol.dev", "personalaccesstokens/finalizers", "p", served},
+			accessCheck{ns, "watch", "patrol.dev", "azuredevopsidentities", "", served},
+			accessCheck{ns, "create", "patrol.dev", "personalaccesstokens", "", false},
+			accessCheck{ns, "delete", "patrol.dev", "personalaccesstokens", "p", false},
+			accessCheck{ns, "delete", "patrol.dev", "azuredevopsidentities", "i", false},
+			accessCheck{ns, "get", "", "secrets", "ado-pat", served},
+			accessCheck{ns, "create", "", "secrets", "", served},
+			accessCheck{ns, "update", "", "secrets", "ado-pat", served},
+			accessCheck{ns, "list", "", "secrets", "", false},
+			accessCheck{ns, "watch", "", "secrets", "", false},
+			accessCheck{ns, "delete", "", "secrets", "ado-pat", false},
+			accessCheck{ns, "create", "events.k8s.io", "events", "", served},
+			accessCheck{ns, "create", "", "events", "", served},
+			accessCheck{ns, "get", "", "configmaps", "c", false},
+			accessCheck{ns, "list", "", "pods", "", false},
+		)
+	}
+	checks = append(checks,
+		accessCheck{"", "watch", "patrol.dev", "clusterazuredevopsidentities", "", clusterIDs},
+		accessCheck{"", "delete", "patrol.dev", "clusterazuredevopsidentities", "c", false},
+		accessCheck{ch.ns, "update", "coordination.k8s.io", "leases", id, elect},
+		accessCheck{ch.ns, "update", "coordination.k8s.io", "leases", "kube-scheduler", false},
+		accessCheck{"kube-system", "update", "coordination.k8s.io", "leases", id, false},
+	)
+	checkAccess(t, user, can, checks)
 }

@@ -62,7 +62,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* Whether the sign-in method reads files of the auth Secret. */}}
 {{- define "patrol.authSecretUsed" -}}
-{{- if has .Values.auth.method (list "ropc" "client-secret" "client-certificate") }}true{{- end }}
+{{- if and (eq .Values.mode "cronjob") (has .Values.auth.method (list "ropc" "client-secret" "client-certificate")) }}true{{- end }}
 {{- end }}
 
 {{/*
@@ -167,4 +167,27 @@ does not talk to another cluster (kubeconfig), plus the refresh-token Secret.
 {{- $_ := set $gen "credentials" (include "patrol.credentials" . | fromJsonArray) }}
 {{- $cfg := mustMergeOverwrite (deepCopy (.Values.config | default dict)) $gen }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{- define "patrol.controllerLease" -}}
+{{- default (printf "%s-controller" (include "patrol.fullname" .)) .Values.controller.leaderElection.leaseName }}
+{{- end }}
+
+{{/* The arguments of `patrol controller`. */}}
+{{- define "patrol.controllerArgs" -}}
+{{- $c := .Values.controller }}
+{{- $args := list "controller" (printf "--metrics-addr=$(POD_IP):%d" (int $c.metricsPort)) (printf "--probe-addr=$(POD_IP):%d" (int $c.healthPort)) }}
+{{- if $c.leaderElection.enabled }}
+{{- $args = append $args "--leader-elect" }}
+{{- $args = append $args (printf "--leader-election-id=%s" (include "patrol.controllerLease" .)) }}
+{{- $args = append $args (printf "--leader-election-namespace=%s" .Release.Namespace) }}
+{{- end }}
+{{- if $c.namespaced }}
+{{- $args = append $args (printf "--namespace=%s" .Release.Namespace) }}
+{{- end }}
+{{- if and $c.clusterIdentities (not $c.namespaced) }}
+{{- $args = append $args "--cluster-identities" }}
+{{- $args = append $args (printf "--cluster-resource-namespace=%s" ($c.clusterResourceNamespace | default .Release.Namespace)) }}
+{{- end }}
+{{- toJson (concat $args $c.extraArgs) }}
 {{- end }}

@@ -15,12 +15,14 @@ metadata:
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  {{- $ann := deepCopy ($v.podAnnotations | default dict) }}
+  {{- if eq $v.mode "cronjob" }}
+  {{- $_ := set $ann "checksum/config" (include "patrol.config" $ | sha256sum) }}
+  {{- end }}
+  {{- with $ann }}
   annotations:
-    # Roll the Pod (controller) / document the config (CronJob) on a change.
-    checksum/config: {{ include "patrol.config" $ | sha256sum }}
-    {{- with $v.podAnnotations }}
     {{- toYaml . | nindent 4 }}
-    {{- end }}
+  {{- end }}
 spec:
   serviceAccountName: {{ include "patrol.serviceAccountName" $ }}
   automountServiceAccountToken: true
@@ -42,8 +44,16 @@ spec:
       imagePullPolicy: {{ $v.image.pullPolicy }}
       args: {{ toJson .args }}
       env:
+        {{- if eq $v.mode "cronjob" }}
         - name: PATROL_CONFIG
           value: /etc/patrol/patrol.yaml
+        {{- else }}
+        # The metrics and probe servers bind the Pod's IP only.
+        - name: POD_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.podIP
+        {{- end }}
         - name: POD_NAMESPACE
           valueFrom:
             fieldRef:
@@ -54,7 +64,7 @@ spec:
               fieldPath: metadata.name
         - name: TMPDIR
           value: /tmp
-        {{- if and (eq $v.auth.method "client-certificate") $v.auth.certificatePasswordKey }}
+        {{- if and (eq $v.mode "cronjob") (eq $v.auth.method "client-certificate") $v.auth.certificatePasswordKey }}
         - name: AZURE_CLIENT_CERTIFICATE_PASSWORD
           valueFrom:
             secretKeyRef:
@@ -80,9 +90,11 @@ spec:
       resources:
         {{- toYaml $v.resources | nindent 8 }}
       volumeMounts:
+        {{- if eq $v.mode "cronjob" }}
         - name: config
           mountPath: /etc/patrol
           readOnly: true
+        {{- end }}
         {{- if include "patrol.authSecretUsed" $ }}
         - name: auth
           mountPath: {{ include "patrol.authDir" $ }}
@@ -94,9 +106,11 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
   volumes:
+    {{- if eq $v.mode "cronjob" }}
     - name: config
       configMap:
         name: {{ include "patrol.fullname" $ }}-config
+    {{- end }}
     {{- if include "patrol.authSecretUsed" $ }}
     - name: auth
       secret:
