@@ -667,6 +667,12 @@ func checkWorkloadIdentity(t *testing.T, c *chart) {
 	}
 }
 
+// boolArg reports whether args say --name or --name=true.
+func boolArg(args []string, name string) bool {
+	v, ok := controllerArg(args, name)
+	return ok && (v == "" || v == "true")
+}
+
 // controllerArg returns the value of --name=value in args, and whether it is there.
 func controllerArg(args []string, name string) (string, bool) {
 	for _, a := range args {
@@ -699,7 +705,7 @@ func checkController(t *testing.T, c *chart) {
 	for _, p := range ct.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	for flag, port := range map[string]string{"metrics-addr": "metrics", "probe-addr": "health"} {
+	for flag, port := range map[string]string{"metrics-bind-address": "metrics", "health-probe-bind-address": "health"} {
 		v, _ := controllerArg(ct.Args, flag)
 		if want := fmt.Sprintf("$(POD_IP):%d", ports[port]); v != want || ports[port] == 0 {
 			t.Errorf("--%s=%q, want %q (the Pod's IP and the container port %q)", flag, v, want, port)
@@ -721,7 +727,10 @@ func checkController(t *testing.T, c *chart) {
 			t.Errorf("Deployment selector %s=%s does not match its Pod template", k, v)
 		}
 	}
-	_, elect := controllerArg(ct.Args, "leader-elect")
+	if _, ok := controllerArg(ct.Args, "leader-elect"); !ok {
+		t.Error("--leader-elect must be explicit (patrol controller defaults it to true)")
+	}
+	elect := boolArg(ct.Args, "leader-elect")
 	if d.Spec.Replicas != nil && *d.Spec.Replicas > 1 && !elect {
 		t.Errorf("%d replicas without --leader-elect: every replica would rotate", *d.Spec.Replicas)
 	}
@@ -759,7 +768,10 @@ func checkController(t *testing.T, c *chart) {
 		}
 		rules = r.Rules
 	}
-	_, clusterIDs := controllerArg(ct.Args, "cluster-identities")
+	if _, ok := controllerArg(ct.Args, "cluster-identities"); !ok {
+		t.Error("--cluster-identities must be explicit (patrol controller defaults it to true)")
+	}
+	clusterIDs := boolArg(ct.Args, "cluster-identities")
 	want := map[string][]string{
 		"patrol.dev/personalaccesstokens": {"get", "list", "watch", "update", "patch"}, "patrol.dev/azuredevopsidentities": {"get", "list", "watch", "update", "patch"},
 		"patrol.dev/personalaccesstokens/status": {"get", "update", "patch"}, "patrol.dev/azuredevopsidentities/status": {"get", "update", "patch"},

@@ -348,8 +348,9 @@ func checkControllerRights(ctx context.Context, t *testing.T, c *kubetest.Cluste
 	user, _, can := asServiceAccount(ctx, t, c, ch)
 	args := ch.pod().Containers[0].Args
 	_, namespaced := controllerArg(args, "namespace")
-	_, clusterIDs := controllerArg(args, "cluster-identities")
-	id, elect := controllerArg(args, "leader-election-id")
+	clusterIDs := boolArg(args, "cluster-identities")
+	elect := boolArg(args, "leader-elect")
+	id, _ := controllerArg(args, "leader-election-id")
 	for deadline := time.Now().Add(10 * time.Second); !can(ch.ns, "list", "patrol.dev", "personalaccesstokens", "") && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 	}

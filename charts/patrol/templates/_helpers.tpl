@@ -173,20 +173,26 @@ does not talk to another cluster (kubeconfig), plus the refresh-token Secret.
 {{- default (printf "%s-controller" (include "patrol.fullname" .)) .Values.controller.leaderElection.leaseName }}
 {{- end }}
 
-{{/* The arguments of `patrol controller`. */}}
+{{/*
+The arguments of `patrol controller` (cmd/patrol/controller.go; every one is
+checked against its --help by charts' TestControllerArgsAreFlags). The
+servers bind the Pod's IP, not every interface; booleans are explicit, since
+--leader-elect and --cluster-identities default to true.
+*/}}
 {{- define "patrol.controllerArgs" -}}
 {{- $c := .Values.controller }}
-{{- $args := list "controller" (printf "--metrics-addr=$(POD_IP):%d" (int $c.metricsPort)) (printf "--probe-addr=$(POD_IP):%d" (int $c.healthPort)) }}
+{{- $args := list "controller" (printf "--metrics-bind-address=$(POD_IP):%d" (int $c.metricsPort)) (printf "--health-probe-bind-address=$(POD_IP):%d" (int $c.healthPort)) }}
+{{- $args = append $args (printf "--leader-elect=%t" $c.leaderElection.enabled) }}
 {{- if $c.leaderElection.enabled }}
-{{- $args = append $args "--leader-elect" }}
 {{- $args = append $args (printf "--leader-election-id=%s" (include "patrol.controllerLease" .)) }}
 {{- $args = append $args (printf "--leader-election-namespace=%s" .Release.Namespace) }}
 {{- end }}
 {{- if $c.namespaced }}
 {{- $args = append $args (printf "--namespace=%s" .Release.Namespace) }}
 {{- end }}
-{{- if and $c.clusterIdentities (not $c.namespaced) }}
-{{- $args = append $args "--cluster-identities" }}
+{{- $cluster := and $c.clusterIdentities (not $c.namespaced) }}
+{{- $args = append $args (printf "--cluster-identities=%t" $cluster) }}
+{{- if $cluster }}
 {{- $args = append $args (printf "--cluster-resource-namespace=%s" ($c.clusterResourceNamespace | default .Release.Namespace)) }}
 {{- end }}
 {{- toJson (concat $args $c.extraArgs) }}
