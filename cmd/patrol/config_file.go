@@ -26,7 +26,16 @@ func (a *app) configFileNamed() bool {
 // (a missing apiVersion) are printed once on stderr.
 func (a *app) loadRotationFile() (*config.File, error) {
 	a.fileOnce.Do(func() {
-		a.file, a.fileErr = config.LoadFile(a.rotationConfigPath(), config.ValidateOptions{Scopes: scopeCheck, Now: a.now})
+		// The default organisation of the flags or environment, for the
+		// sink duplicate check (a bad value is reported by the connection).
+		org := a.flags.Organization
+		if org == "" && a.env != nil {
+			org, _ = a.env(config.EnvOrganization)
+		}
+		if name, err := config.OrganizationArg("--org", org); err == nil {
+			org = name
+		}
+		a.file, a.fileErr = config.LoadFile(a.rotationConfigPath(), config.ValidateOptions{Scopes: scopeCheck, Now: a.now, Organization: org})
 		if a.file == nil || a.stderr == nil {
 			return
 		}

@@ -78,3 +78,29 @@ func TestMissingAPIVersionWarnsOnce(t *testing.T) {
 		t.Errorf("apiVersion v2: exit %d, %q", code, errOut)
 	}
 }
+
+// AZURE_DEVOPS_ORG / --org is the organisation of credentials without one,
+// also for the duplicate-sink check: the same variable group written by a
+// credential of that organisation is a duplicate; in another one it is not.
+func TestDuplicateDevOpsSinkUsesTheEffectiveOrganization(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "patrol.yaml")
+	sk := "{type: azure-devops-variable-group, project: Platform, groupName: creds, variable: ADO_PAT}"
+	body := "apiVersion: patrol.dev/v1\norganization: contoso\ncredentials:\n  - {name: a, scopes: [vso.code], sinks: [" + sk + "]}\n  - {name: b, organization: fabrikam, scopes: [vso.code], sinks: [" + sk + "]}\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, nil, "config", "validate", "--config", cfg); code != 0 {
+		t.Fatalf("contoso and fabrikam: two variable groups, got exit %d %s", code, errOut)
+	}
+	for _, env := range []map[string]string{{"AZURE_DEVOPS_ORG": "fabrikam"}, nil} {
+		args := []string{"config", "validate", "--config", cfg}
+		if env == nil {
+			args = append(args, "--org", "https://dev.azure.com/fabrikam")
+		}
+		code, _, errOut := runCLI(t, env, args...)
+		if code != 2 || !strings.Contains(errOut, "credentials[1].sinks[0]: the same sink is already configured") {
+			t.Errorf("%v %v: want the duplicate refused, got exit %d %s", env, args, code, errOut)
+		}
+	}
+}

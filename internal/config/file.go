@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -288,6 +289,11 @@ type ValidateOptions struct {
 	// Now is the clock for date-dependent rules (allOrgs after the
 	// global-PAT retirement); nil = time.Now.
 	Now func() time.Time
+	// Organization is the organisation the flags or environment set
+	// (--org, AZURE_DEVOPS_ORG), which overrides the file's organization:
+	// for credentials without their own; "" = the file's. The sink
+	// duplicate check places Azure DevOps sinks in it.
+	Organization string
 }
 
 // LoadFile reads and validates patrol.yaml.
@@ -528,7 +534,7 @@ func (f *File) validate(opts ValidateOptions, d *decoder) []Problem {
 		f.validateAccount(p, c, add)
 		org := c.Organization // the organisation Azure DevOps sinks write to
 		if org == "" {
-			org = f.Organization
+			org = cmp.Or(opts.Organization, f.Organization)
 		}
 		if len(c.Sinks) == 0 {
 			add(p+".sinks", "missing; list at least one sink, e.g. - {type: file, path: /var/run/patrol/pat}")

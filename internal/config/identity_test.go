@@ -145,6 +145,22 @@ func TestDuplicateDevOpsSinkPerOrganization(t *testing.T) {
 	}
 }
 
+// The default organisation of --org / AZURE_DEVOPS_ORG overrides the
+// file's for credentials without their own: the duplicate check uses it.
+func TestDuplicateDevOpsSinkDefaultOrganizationFromEnvironment(t *testing.T) {
+	sk := "{type: azure-devops-variable-group, project: Platform, groupName: creds, variable: ADO_PAT}"
+	for _, tc := range []struct {
+		orgB string
+		dup  bool
+	}{{"fabrikam", true}, {"contoso", false}} {
+		y := "apiVersion: patrol.dev/v1\norganization: contoso\ncredentials:\n  - name: a\n    scopes: [vso.code]\n    sinks: [" + sk + "]\n  - name: b\n    organization: " + tc.orgB + "\n    scopes: [vso.code]\n    sinks: [" + sk + "]\n"
+		_, err := ParseFile([]byte(y), "p.yaml", ValidateOptions{SkipSinks: true, Organization: "Fabrikam"})
+		if got := err != nil && strings.Contains(err.Error(), "the same sink is already configured"); got != tc.dup {
+			t.Errorf("default fabrikam, b in %s: duplicate %v, want %v (%v)", tc.orgB, got, tc.dup, err)
+		}
+	}
+}
+
 // Two credentials writing one sink are refused whatever their organisations.
 func TestDuplicateSinkAcrossOrganizations(t *testing.T) {
 	y := strings.Replace(identitiesYAML, "path: /tmp/b", "path: /tmp/a", 1)
