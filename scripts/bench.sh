@@ -11,6 +11,8 @@
 # for comparison only. RUNS sets the start-up runs (default 21).
 #
 # Knobs: PATROL_BENCH_PATS (pat list sizes, default 2000,20000,100000),
+# PATLIST_COUNT (pat list runs per size, medians; default 3), PATROL_BENCH_BIN
+# (the binary pat list runs; default the release build, installed),
 # PATROL_BENCH_CONC / PATROL_BENCH_BUDGET / PATROL_BENCH_CREDS (rotation,
 # see internal/rotation/bench_test.go), BENCH_OUT (where outputs are kept).
 set -euo pipefail
@@ -47,22 +49,44 @@ gobench() { # NAME PKG REGEX [extra go test args…]: output in $OUT/NAME.txt
 	go test -run '^$' -bench "$re" -benchtime 1x "$@" "$pkg" | tee "$OUT/$name.txt" | grep -E '^(Benchmark|ok|FAIL|---)' >&2
 }
 
+# installed BUILT DEST: DEST is BUILT copied as `install` (or cp) does, and
+# the binary the RSS rows measure. Most of a Go binary's RSS is its own
+# file-backed pages, and how many a run maps depends on the page cache's
+# folio sizes for the file: the linker's output often sits in the page
+# cache in 1-2 MB folios, of which one touched byte maps all (Linux 6.x maps
+# whole large folios), so the same code measured 33 to 38 MB for `version`
+# from one fresh build to the next. An installed copy (and a binary read
+# from disk cold) sits in small folios mapped 64 kB around each touched
+# page (fault-around), like a user's binary: stable to ±0.5 MB.
+installed() {
+	install -m 0755 "$1" "$2"
+}
+
 # ---- issue 11 §2: pat list streams (peak RSS of the child process) ----
+# The release build (scripts/build.sh), installed (see installed); set
+# PATROL_BENCH_BIN to measure another binary.
 bench_patlist() {
-	local f=$OUT/patlist.txt
-	PATROL_BENCH_PATS=${PATROL_BENCH_PATS:-2000,20000,100000} gobench patlist ./cmd/patrol 'PATListMemory' -timeout 60m
+	local f=$OUT/patlist.txt bin=${PATROL_BENCH_BIN:-}
+	if [ -z "$bin" ]; then
+		mkdir -p "$OUT/patlist"
+		echo "== patlist: scripts/build.sh linux/amd64, installed copy" >&2
+		DIST=$OUT/patlist VERSION=bench COMMIT= scripts/build.sh linux/amd64 >"$OUT/patlist/build.txt" 2>&1
+		bin=$OUT/patlist/patrol
+		installed "$OUT/patlist/patrol-linux-amd64" "$bin"
+	fi
+	PATROL_BENCH_BIN=$bin PATROL_BENCH_PATS=${PATROL_BENCH_PATS:-2000,20000,100000} gobench patlist ./cmd/patrol 'PATListMemory' -timeout 60m -count "${PATLIST_COUNT:-3}"
 	local r2k r20k r100k w100k
-	r2k=$(metric "$f" 'pats=2000-' peak-rss-MB)
-	r20k=$(metric "$f" 'pats=20000-' peak-rss-MB)
-	r100k=$(metric "$f" 'pats=100000-' peak-rss-MB)
-	w100k=$(metric "$f" 'pats=100000-' ns/op)
+	r2k=$(medmetric "$f" 'pats=2000-' peak-rss-MB)
+	r20k=$(medmetric "$f" 'pats=20000-' peak-rss-MB)
+	r100k=$(medmetric "$f" 'pats=100000-' peak-rss-MB)
+	w100k=$(medmetric "$f" 'pats=100000-' ns/op)
 	[ -n "$r2k" ] && row "pat list -o json peak RSS, 2,000 PATs (MB)" "$r2k" 50
 	[ -n "$r20k" ] && row "pat list -o json peak RSS, 20,000 PATs (MB)" "$r20k" 50
 	[ -n "$r2k" ] && [ -n "$r20k" ] && row "pat list RSS growth 2k → 20k PATs (MB)" "$(awk -v a="$r2k" -v b="$r20k" 'BEGIN { printf "%.1f", b - a }')" 8
 	[ -n "$r100k" ] && row "pat list -o json peak RSS, 100,000 PATs (MB)" "$r100k" 50
 	local a2k a100k
-	a2k=$(metric "$f" 'pats=2000-' peak-anon-MB)
-	a100k=$(metric "$f" 'pats=100000-' peak-anon-MB)
+	a2k=$(medmetric "$f" 'pats=2000-' peak-anon-MB)
+	a100k=$(medmetric "$f" 'pats=100000-' peak-anon-MB)
 	[ -n "$a2k" ] && [ -n "$a100k" ] && row "pat list anonymous RSS (heap, stacks) 2k → 100k PATs (MB)" "$a2k → $a100k" - &&
 		row "pat list anonymous RSS growth 2k → 100k PATs (MB)" "$(awk -v a="$a2k" -v b="$a100k" 'BEGIN { printf "%.1f", b - a }')" 8
 	[ -n "$w100k" ] && row "pat list -o json wall, 100,000 PATs (s)" "$(awk -v n="$w100k" 'BEGIN { printf "%.1f", n / 1e9 }')" 15
@@ -135,7 +159,8 @@ bench_seed() {
 }
 
 # ---- issue 11 §3 and §4: start-up against a hello-world, binary size ----
-# Both built like the release (scripts/build.sh flags); runs alternate
+# Both built like the release (scripts/build.sh flags), patrol installed
+# (see installed); runs alternate
 # patrol / hello-world, medians of RUNS (default 21): wall time by bash
 # (EPOCHREALTIME), peak RSS by GNU time; the
 # allocations of patrol's own package inits against the CI budget
@@ -148,7 +173,8 @@ bench_startup() {
 	printf 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n' >"$dir/hello/main.go"
 	printf 'module hello\n\ngo 1.22\n' >"$dir/hello/go.mod"
 	(cd "$dir/hello" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -buildid=" -o hello .)
-	local patrol=$dir/patrol-linux-amd64 hello=$dir/hello/hello args i w m
+	local patrol=$dir/patrol hello=$dir/hello/hello args i w m
+	installed "$dir/patrol-linux-amd64" "$patrol" # the RSS of an installed binary (see installed)
 	median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 	for args in "version" "--help" "pat list --help"; do
 		: >"$dir/pw" && : >"$dir/hw" && : >"$dir/pm" && : >"$dir/hm"
@@ -179,7 +205,7 @@ bench_startup() {
 	allocs=$(GODEBUG=inittrace=1 "$patrol" version 2>&1 >/dev/null | awk '/^init github.com\/patrol-dev\// { a += $(NF-1) } END { print a + 0 }')
 	budget=$(awk '/initAllocBudget *=/ { print $3 }' test/e2e/inittrace_test.go)
 	row "patrol's own package inits (allocations)" "$allocs" "$budget"
-	size=$(stat -c %s "$patrol")
+	size=$(stat -c %s "$dir/patrol-linux-amd64")
 	sbudget=$(awk -F= '/^DEFAULT_SIZE_BUDGET=/ { print $2 }' scripts/build.sh)
 	row "release binary linux/amd64, static, -s -w (MB)" "$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')" "$(awk -v s="$sbudget" 'BEGIN { printf "%.1f", s / 1e6 }')"
 }
