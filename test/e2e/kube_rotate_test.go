@@ -269,7 +269,7 @@ func TestKubeRotateLease(t *testing.T) {
 	}
 	kw.e.ResetCounters()
 	r, _ = kw.rotate(t, "--force")
-	if r.code != 7 || !strings.Contains(r.stderr, `"other-run/4711"`) {
+	if r.code != 7 || !strings.Contains(r.stderr, "other-run/4711") {
 		t.Fatalf("held Lease: want exit 7 naming other-run/4711, got %d\n%s", r.code, r.stderr)
 	}
 	if n := counter(kw.e.Counters(), "POST", "tokens/pats"); n != 0 {
