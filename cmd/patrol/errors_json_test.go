@@ -91,3 +91,22 @@ func TestJSONErrors(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// A failed rotation with -o json: stdout is the report document, stderr's
+// last line the failure (kind partial, exit 8) with the whole error, not
+// the one-line summary the text form prints.
+func TestJSONErrorPartialRotation(t *testing.T) {
+	_, env := emuEnv(t)
+	code, stdout, stderr := runCLI(t, env, "rotate", "--config", partialConfig(t), "-o", "json")
+	if code != 8 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep rotateOutput
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || len(rep.Results) != 2 {
+		t.Fatalf("stdout is not the report: %v\n%s", err, stdout)
+	}
+	got := lastJSONError(t, stderr)
+	if got.Kind != "partial" || got.ExitCode != 8 || !strings.Contains(got.Message, "no sink accepted the new PAT") || strings.Contains(got.Message, "the report above says why") {
+		t.Errorf("%+v", got)
+	}
+}
