@@ -27,7 +27,10 @@ cd "$ROOT"
 # 60,137,598 bytes (go1.26.8, main at the budget's commit); the budget is that
 # plus ~5% headroom, so a new heavy dependency fails CI and is a deliberate
 # decision (raise it here with the new measured size in the commit message).
-DEFAULT_SIZE_BUDGET=63000000
+# Raised 2026-12-02 for `patrol controller` (issue 12: controller-runtime,
+# its manager, cache, leader election and webhook-free client): 60,444,798 →
+# 64,544,892 bytes (+4.1 MB); the budget is that plus ~5%.
+DEFAULT_SIZE_BUDGET=68000000
 
 PLATFORMS=(linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64)
 budget=0

@@ -186,8 +186,8 @@ type PersonalAccessTokenStatus struct {
 // +kubebuilder:resource:shortName=adopat,categories=patrol
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.spec.secretTarget.name`,priority=1
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.notAfter`
-// +kubebuilder:printcolumn:name="Renewal",type=date,JSONPath=`.status.renewalTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.notAfter`
+// +kubebuilder:printcolumn:name="Renewal",type=string,JSONPath=`.status.renewalTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name: at most 63 characters (it becomes part of the PAT's display name)"
 type PersonalAccessToken struct {

@@ -185,6 +185,7 @@ Exit codes: 0 ok, 1 unknown, 2 usage, 3 auth, 4 permission/policy, 5 not found,
 	root.AddCommand(newEndpointCmd(a))
 	root.AddCommand(newDoctorCmd(a))
 	root.AddCommand(newAuditCmd(a))
+	root.AddCommand(newControllerCmd(a))
 	// --- end ---
 
 	root.AddCommand(newOptionsCmd(a))

@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,64 +22,24 @@ import (
 	"github.com/patrol-dev/patrol/internal/rotation"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 )
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
 
-var crdOnce sync.Map // cluster URL → error
-
-// installCRDs applies deploy/crds to the cluster (once per cluster) and
-// waits until they are served.
+// installCRDs applies deploy/crds and returns an admin client.
 func installCRDs(t *testing.T, c *kubetest.Cluster) client.Client {
 	t.Helper()
+	c.InstallCRDs(t, "../../deploy/crds")
 	sch := controller.Scheme()
 	_ = eventsv1.AddToScheme(sch)
 	cl, err := client.New(c.Admin, client.Options{Scheme: sch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := crdOnce.LoadOrStore(c.URL, &sync.Once{})
-	v.(*sync.Once).Do(func() {
-		files, _ := filepath.Glob("../../deploy/crds/*.yaml")
-		if len(files) == 0 {
-			t.Fatal("no CRDs in deploy/crds")
-		}
-		ctx := context.Background()
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var u unstructured.Unstructured
-			if err := yaml.Unmarshal(b, &u.Object); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if err := cl.Create(ctx, &u); err != nil && !apierrors.IsAlreadyExists(err) {
-				t.Fatalf("install %s: %v", f, err)
-			}
-		}
-	})
-	// Served once a list works.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cl.List(context.Background(), &patrolv1.PersonalAccessTokenList{})
-		if err == nil {
-			var l2 patrolv1.AzureDevOpsIdentityList
-			if err = cl.List(context.Background(), &l2); err == nil {
-				return cl
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CRDs not served: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return cl
 }
 
 // world is a cluster namespace with the CRDs, an emulator and an identity.
