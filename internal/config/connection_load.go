@@ -316,7 +316,14 @@ func applyEnv(c *Connection, env LookupEnv) error {
 		*dst = b
 		return nil
 	}
-	str(&c.Organization, EnvOrganization)
+	if v, ok := env(EnvOrganization); ok && v != "" {
+		// The organisation's URL works here as it does for --org and organization:.
+		org, err := OrganizationArg(EnvOrganization, v)
+		if err != nil {
+			return err
+		}
+		c.Organization = org
+	}
 	str(&c.Auth.Method, EnvAuth)
 	str(&c.Auth.TenantID, EnvTenantID)
 	str(&c.Auth.ClientID, EnvClientID)

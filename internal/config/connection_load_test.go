@@ -155,7 +155,8 @@ func TestMalformedEnv(t *testing.T) {
 		name, value string
 		want        []string
 	}{
-		{"AZURE_DEVOPS_ORG", "https://dev.azure.com/contoso", []string{"AZURE_DEVOPS_ORG", "organisation name", "e.g. contoso"}},
+		{"AZURE_DEVOPS_ORG", "https://dev.azure.com/contoso/project", []string{"AZURE_DEVOPS_ORG", "organisation", "without a project"}},
+		{"AZURE_DEVOPS_ORG", "contoso.visualstudio", []string{"AZURE_DEVOPS_ORG", "organisation name", "e.g. contoso"}},
 		{"AZURE_DEVOPS_ORG", "-bad-", []string{"AZURE_DEVOPS_ORG"}},
 		{"PATROL_AUTH", "kerberos", []string{"PATROL_AUTH", "--auth", "ropc", "device-code"}},
 		{"AZURE_TENANT_ID", "not a tenant", []string{"AZURE_TENANT_ID", "Directory (tenant) ID"}},
@@ -307,5 +308,36 @@ func TestLoadConnectionFileConnection(t *testing.T) {
 	}
 	if c.Organization != "from-env" || c.Auth.Username != "bot@contoso.example" {
 		t.Fatalf("got %+v", c)
+	}
+}
+
+// AZURE_DEVOPS_ORG takes the organisation URL, as --org and organization: do.
+func TestEnvOrganizationAcceptsURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://dev.azure.com/contoso":     "contoso",
+		"https://dev.azure.com/contoso/":    "contoso",
+		"https://fabrikam.visualstudio.com": "fabrikam",
+		"contoso":                           "contoso",
+	} {
+		env := func(k string) (string, bool) {
+			if k == EnvOrganization {
+				return in, true
+			}
+			return "", false
+		}
+		var c Connection
+		if err := applyEnv(&c, env); err != nil {
+			t.Errorf("AZURE_DEVOPS_ORG=%s: %v", in, err)
+			continue
+		}
+		if c.Organization != want {
+			t.Errorf("AZURE_DEVOPS_ORG=%s: organization %q, want %q", in, c.Organization, want)
+		}
+	}
+	env := func(k string) (string, bool) { return "http://dev.azure.com/contoso", k == EnvOrganization }
+	var c Connection
+	err := applyEnv(&c, env)
+	if err == nil || !strings.Contains(err.Error(), EnvOrganization) || !strings.Contains(err.Error(), "https") {
+		t.Fatalf("http:// organisation URL: %v, want an error naming %s and https", err, EnvOrganization)
 	}
 }
