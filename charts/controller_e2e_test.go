@@ -37,8 +37,9 @@ func TestControllerModeEndToEnd(t *testing.T) {
 	c := kubetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	ns := "helm-e2e"
-	ch := render(t, bin, "patrol", ns, "patrol/examples/controller.yaml")
+	ns := c.Namespace(t) // fresh per run: -count=N reuses the cluster
+	// Its own release name: the ClusterRole(Binding) names are cluster-wide.
+	ch := render(t, bin, "patrol-e2e", ns, "patrol/examples/controller.yaml")
 	dyn, err := dynamic.NewForConfig(c.Admin)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +49,7 @@ func TestControllerModeEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+	nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", // + restricted Pod Security
 		"metadata": map[string]any{"name": ns, "labels": map[string]any{"pod-security.kubernetes.io/enforce": "restricted"}}}}
 	if err := apply(ctx, dyn, nsObj); err != nil {
 		t.Fatal(err)
