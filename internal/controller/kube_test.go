@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -245,4 +247,35 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// table is what kubectl get shows for resource (plural) in the world's
+// namespace: the column names and the first row's cells.
+func (w *world) table(resource string) ([]string, []string) {
+	w.t.Helper()
+	hc, err := rest.HTTPClientFor(w.c.Admin)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", w.c.URL+"/apis/patrol.dev/v1alpha1/namespaces/"+w.ns+"/"+resource, nil)
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	resp, err := hc.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tab metav1.Table
+	if err := json.NewDecoder(resp.Body).Decode(&tab); err != nil {
+		w.t.Fatal(err)
+	}
+	var cols, row []string
+	for _, c := range tab.ColumnDefinitions {
+		cols = append(cols, c.Name)
+	}
+	if len(tab.Rows) > 0 {
+		for _, c := range tab.Rows[0].Cells {
+			row = append(row, fmt.Sprint(c))
+		}
+	}
+	return cols, row
 }

@@ -55,6 +55,12 @@ func TestPersonalAccessTokenLifecycle(t *testing.T) {
 		t.Errorf("finalizers %v", p.Finalizers)
 	}
 
+	// kubectl get's columns.
+	if cols, row := w.table("personalaccesstokens"); strings.Join(cols, ",") != "Name,Ready,Secret,Expires,Renewal,Age" ||
+		len(row) < 5 || row[1] != "True" || row[3] != p.Status.NotAfter.UTC().Format(time.RFC3339) || row[4] != p.Status.RenewalTime.UTC().Format(time.RFC3339) {
+		t.Errorf("printer columns %v, first row %v", cols, row)
+	}
+
 	// Forced renewal.
 	p.Annotations = map[string]string{patrolv1.AnnotationRenewNow: "1"}
 	if err := w.cl.Update(ctx, p); err != nil {

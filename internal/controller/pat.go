@@ -161,19 +161,19 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 		if errors.As(err, &me) {
 			reason = patrolv1.ReasonIdentityMissing
 		}
-		return r.fail(ctx, pat, failure{reason: reason, msg: err.Error(), metric: "config"}, false, start)
+		return r.fail(ctx, pat, failure{reason: reason, msg: err.Error(), metric: "config"}, start)
 	}
 	c, err := r.credential(pat, cred, id)
 	if err != nil {
-		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, false, start)
+		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
 	}
 	acct, err := r.account(ctx, id)
 	if err != nil {
-		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonIdentityInvalid, msg: redact.Error(err), metric: "config"}, false, start)
+		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonIdentityInvalid, msg: redact.Error(err), metric: "config"}, start)
 	}
 	sk, err := r.secretSink(pat)
 	if err != nil {
-		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, false, start)
+		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
 	}
 	eng := &rotation.Engine{PATs: acct.pats, Targets: []rotation.Target{{Credential: c, Sinks: []sink.Sink{sk}, Account: rotation.Account{Organization: id.spec.Organization, Identity: identityKey(id.kind, id.namespace, id.name)}}},
 		Now: r.Now, Logger: r.log(), Concurrency: 1, OrphanAge: r.OrphanAge, Hook: r.Hook, ResultsShown: false}
@@ -182,7 +182,7 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 		f := failure{reason: patrolv1.ReasonFailed, msg: redact.Error(err), metric: "list"}
 		r.Metrics.record(rotation.Report{Results: []rotation.Result{{Credential: cred, Kind: config.KindPAT, Action: rotation.ActionFail, Err: err, Reason: "list"}}},
 			rotation.PlanUnlisted(in, err).Items, r.now(), time.Since(start))
-		return r.fail(ctx, pat, f, false, start)
+		return r.fail(ctx, pat, f, start)
 	}
 	fp := fingerprint(pat, id)
 	force, why := r.forced(pat, fp)
@@ -224,7 +224,7 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	r.Metrics.record(rep, []rotation.Item{view}, now, time.Since(start))
 	r.setHeld(pat, view)
 	if res.Err != nil {
-		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonFailed, msg: failureMessage(res)}, issuing, start)
+		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonFailed, msg: failureMessage(res)}, start)
 	}
 	st := &pat.Status
 	st.FailedIssuanceAttempts, st.LastFailure, st.LastFailureTime = 0, "", nil
@@ -238,8 +238,12 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	}
 	if issuing {
 		r.setCond(pat, patrolv1.ConditionIssuing, metav1.ConditionFalse, patrolv1.ReasonIssued, fmt.Sprintf("PAT %s issued and delivered", res.AuthorizationID))
-	} else if meta.FindStatusCondition(st.Conditions, patrolv1.ConditionIssuing) == nil {
-		r.setCond(pat, patrolv1.ConditionIssuing, metav1.ConditionFalse, patrolv1.ReasonIssued, "not due")
+	} else if c := meta.FindStatusCondition(st.Conditions, patrolv1.ConditionIssuing); c == nil || c.Reason != patrolv1.ReasonIssued {
+		msg := "the Secret's PAT is not due for renewal"
+		if view.DueAt.After(now) {
+			msg += " until " + view.DueAt.UTC().Format(time.RFC3339)
+		}
+		r.setCond(pat, patrolv1.ConditionIssuing, metav1.ConditionFalse, patrolv1.ReasonIssued, msg)
 	}
 	if st.AuthorizationID == "" || st.NotAfter == nil {
 		// Delivered, but the sink does not say what it holds (should not happen).
@@ -291,7 +295,7 @@ func failureMessage(res rotation.Result) string {
 // fail records a failed reconcile: lastFailure, the backoff, the
 // conditions (Ready stays True while the Secret holds a PAT that is still
 // valid: the last good credential is kept) and a Warning Event.
-func (r *PATReconciler) fail(ctx context.Context, pat *patrolv1.PersonalAccessToken, f failure, issuing bool, start time.Time) reconcile.Result {
+func (r *PATReconciler) fail(ctx context.Context, pat *patrolv1.PersonalAccessToken, f failure, start time.Time) reconcile.Result {
 	st := &pat.Status
 	now := r.now()
 	st.FailedIssuanceAttempts++
@@ -302,9 +306,9 @@ func (r *PATReconciler) fail(ctx context.Context, pat *patrolv1.PersonalAccessTo
 	}
 	delay := r.Backoff.Delay(st.FailedIssuanceAttempts)
 	retry := fmt.Sprintf("%s; attempt %d failed, retrying in %s", truncate(f.msg, 900), st.FailedIssuanceAttempts, delay)
-	if issuing || meta.IsStatusConditionTrue(st.Conditions, patrolv1.ConditionIssuing) {
-		r.setCond(pat, patrolv1.ConditionIssuing, metav1.ConditionFalse, f.reason, retry)
-	}
+	// Issuing says the last attempt failed, whether or not it got as far as
+	// creating a PAT (a failed sign-in stops it before the plan).
+	r.setCond(pat, patrolv1.ConditionIssuing, metav1.ConditionFalse, f.reason, retry)
 	if st.NotAfter != nil && now.Before(st.NotAfter.Time) && st.AuthorizationID != "" && f.reason == patrolv1.ReasonFailed {
 		r.setCond(pat, patrolv1.ConditionReady, metav1.ConditionTrue, patrolv1.ReasonReady,
 			fmt.Sprintf("Secret %s still holds PAT %s, valid until %s; the last attempt failed (see Issuing and lastFailure)", pat.Spec.SecretTarget.Name, st.AuthorizationID, st.NotAfter.UTC().Format(time.RFC3339)))
