@@ -465,6 +465,8 @@ func TestValuesRefused(t *testing.T) {
 		{[]string{"auth.username=u@x", "metrics.serviceMonitor.enabled=true"}, "mode: controller"}, // a CronJob serves no /metrics
 		{[]string{"mode=controller", "controller.replicas=2", "controller.leaderElection.enabled=false"}, "leaderElection"},
 		{[]string{"mode=controller", "controller.watchNamespaces={a}"}, "watchNamespaces"},
+		{[]string{"auth.username=u@x", "extraEnv[0].name=SONAR_TOKEN", "extraEnv[0].value=s3cr3t"}, "extraEnv"}, // secrets by secretKeyRef only
+		{[]string{"auth.username=u@x", "securityContext.capabilities.add={NET_RAW}"}, "capabilities"},
 	} {
 		_, err := helmTemplate(t, bin, "patrol", "patrol", "", c.sets...)
 		if err == nil {

@@ -5,7 +5,7 @@
 # patrol's CRDs from the Go types in api/ into DIR.
 #
 #   scripts/controller-gen.sh                    build if needed; the LAST line of stdout is the binary's path
-#   scripts/controller-gen.sh --generate         also regenerate deploy/crds/ and api/v1alpha1/zz_generated.deepcopy.go
+#   scripts/controller-gen.sh --generate         also regenerate deploy/crds/ (and its copy charts/patrol/crds/) and api/v1alpha1/zz_generated.deepcopy.go
 #   scripts/controller-gen.sh --generate DIR     write them into DIR (CRDs) and DIR/object (deepcopy) instead
 #
 # The committed files are checked against a fresh generation by
@@ -73,5 +73,10 @@ if [ "${1:-}" = "--generate" ]; then
   fi
   (cd "$ROOT" && "$BIN" object paths=./api/... $objout && "$BIN" crd paths=./api/... output:crd:artifacts:config="$out") >&2 \
     || die "controller-gen failed to generate from api/"
+  if [ -z "${2:-}" ]; then
+    # The Helm chart ships the same CRDs (charts' TestCRDsAreGenerated compares them).
+    rm -f "$ROOT/charts/patrol/crds/"*.yaml
+    cp "$out"/*.yaml "$ROOT/charts/patrol/crds/"
+  fi
 fi
 printf '%s\n' "$BIN"
