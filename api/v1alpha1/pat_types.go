@@ -60,6 +60,14 @@ type SecretTarget struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	ValidToKey string `json:"validToKey,omitempty"`
+	// Templates are further keys rendered at each delivery (Mustache) from
+	// {{token}}, {{authorizationId}}, {{validTo}}, {{displayName}} and
+	// {{credential}}, e.g. {".git-credentials": "https://pat:{{token}}@dev.azure.com"}.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="templates: keys must be valid Secret data keys"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 4096)",message="templates: at most 4096 characters each"
+	Templates map[string]string `json:"templates,omitempty"`
 	// Labels set on the Secret (others are kept; app.kubernetes.io/managed-by is patrol's).
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
@@ -74,6 +82,7 @@ type SecretTarget struct {
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set renewBefore or renewBeforePercentage, not both"
 // +kubebuilder:validation:XValidation:rule="!has(self.allOrgs) || !self.allOrgs",message="allOrgs: global PATs (all organisations) stopped working on 2026-12-01 and can no longer be created; remove allOrgs (PATs are organisation-scoped)"
 // +kubebuilder:validation:XValidation:rule="!self.scopes.exists(s, s == 'app_token') || (has(self.allowFullAccess) && self.allowFullAccess)",message="scope app_token is full access; set allowFullAccess: true to allow it, or list the scopes the consumer needs"
+// +kubebuilder:validation:XValidation:rule="!has(self.secretTarget.templates) || !self.secretTarget.templates.exists(k, k == self.secretTarget.key || (has(self.secretTarget.authorizationIdKey) && k == self.secretTarget.authorizationIdKey) || (has(self.secretTarget.validToKey) && k == self.secretTarget.validToKey))",message="secretTarget.templates: a template key is also key, authorizationIdKey or validToKey"
 // +kubebuilder:validation:XValidation:rule="(!has(self.secretTarget.authorizationIdKey) || self.secretTarget.authorizationIdKey != self.secretTarget.key) && (!has(self.secretTarget.validToKey) || (self.secretTarget.validToKey != self.secretTarget.key && (!has(self.secretTarget.authorizationIdKey) || self.secretTarget.validToKey != self.secretTarget.authorizationIdKey)))",message="secretTarget: key, authorizationIdKey and validToKey must be distinct"
 type PersonalAccessTokenSpec struct {
 	// IdentityRef is the identity that signs in and owns the PAT.

@@ -96,8 +96,9 @@ func newWorld(t *testing.T) *world {
 func (w *world) pat(name string, mut ...func(*patrolv1.PersonalAccessToken)) *patrolv1.PersonalAccessToken {
 	p := &patrolv1.PersonalAccessToken{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: name}, Spec: patrolv1.PersonalAccessTokenSpec{
 		IdentityRef: patrolv1.IdentityRef{Name: "bot"}, Scopes: []patrolv1.Scope{"vso.code"},
-		Lifetime:     &metav1.Duration{Duration: 30 * 24 * time.Hour},
-		SecretTarget: patrolv1.SecretTarget{Name: name + "-secret", AuthorizationIDKey: "authorizationId", Labels: map[string]string{"team": "build"}},
+		Lifetime: &metav1.Duration{Duration: 30 * 24 * time.Hour},
+		SecretTarget: patrolv1.SecretTarget{Name: name + "-secret", AuthorizationIDKey: "authorizationId", Labels: map[string]string{"team": "build"},
+			Templates: map[string]string{".git-credentials": "https://pat:{{token}}@dev.azure.com\n", "expiry": "valid to {{validTo}} ({{authorizationId}})"}},
 	}}
 	for _, m := range mut {
 		m(p)

@@ -48,6 +48,12 @@ func TestPersonalAccessTokenLifecycle(t *testing.T) {
 	if string(sec.Data["authorizationId"]) != p.Status.AuthorizationID || sec.Labels["team"] != "build" {
 		t.Errorf("Secret data/labels: %v %v", string(sec.Data["authorizationId"]), sec.Labels)
 	}
+	if got, want := string(sec.Data[".git-credentials"]), "https://pat:"+first+"@dev.azure.com\n"; got != want {
+		t.Errorf("template .git-credentials = %q", got)
+	}
+	if got, want := string(sec.Data["expiry"]), "valid to "+p.Status.NotAfter.UTC().Format(time.RFC3339)+" ("+p.Status.AuthorizationID+")"; got != want {
+		t.Errorf("template expiry = %q, want %q", got, want)
+	}
 	if c := meta.FindStatusCondition(p.Status.Conditions, patrolv1.ConditionIssuing); c == nil || c.Status != metav1.ConditionFalse || c.Reason != patrolv1.ReasonIssued {
 		t.Errorf("Issuing condition: %+v", c)
 	}
@@ -67,7 +73,11 @@ func TestPersonalAccessTokenLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	p2 := w.readyWith("agents", p.Status.AuthorizationID)
-	second := string(w.secret("agents-secret").Data["token"])
+	sec = w.secret("agents-secret")
+	second := string(sec.Data["token"])
+	if got := string(sec.Data[".git-credentials"]); got != "https://pat:"+second+"@dev.azure.com\n" {
+		t.Errorf("template not rendered again at renewal: %q", got)
+	}
 	if second == first || !w.works(second) {
 		t.Fatal("the renewed PAT is not in the Secret or does not authenticate")
 	}

@@ -427,7 +427,7 @@ func (r *PATReconciler) secretSink(pat *patrolv1.PersonalAccessToken) (sink.Sink
 	return sink.NewKubernetesSecret(sink.KubernetesSecretOptions{
 		Client: r.Kube, Namespace: pat.Namespace, Name: t.Name, Key: t.Key,
 		AuthorizationIDKey: t.AuthorizationIDKey, ValidToKey: t.ValidToKey,
-		Labels: t.Labels, Annotations: t.Annotations, Create: true, Logger: r.log(),
+		Labels: t.Labels, Annotations: t.Annotations, Templates: t.Templates, Create: true, Logger: r.log(),
 	})
 }
 

@@ -39,6 +39,10 @@ func TestAdmissionRefusesBadSpecs(t *testing.T) {
 		{"all-orgs", func(p *patrolv1.PersonalAccessToken) { p.Spec.AllOrgs = true }, "global PATs"},
 		{"secret-name", func(p *patrolv1.PersonalAccessToken) { p.Spec.SecretTarget.Name = "Bad_Name" }, "spec.secretTarget.name"},
 		{"same-keys", func(p *patrolv1.PersonalAccessToken) { p.Spec.SecretTarget.AuthorizationIDKey = "token" }, "must be distinct"},
+		{"template-key", func(p *patrolv1.PersonalAccessToken) {
+			p.Spec.SecretTarget.Templates = map[string]string{"bad key": "x"}
+		}, "valid Secret data keys"},
+		{"template-clash", func(p *patrolv1.PersonalAccessToken) { p.Spec.SecretTarget.Templates = map[string]string{"token": "x"} }, "a template key is also key"},
 		{"deletion-policy", func(p *patrolv1.PersonalAccessToken) { p.Spec.DeletionPolicy = "Keep" }, "spec.deletionPolicy"},
 		{"identity-kind", func(p *patrolv1.PersonalAccessToken) { p.Spec.IdentityRef.Kind = "Secret" }, "spec.identityRef.kind"},
 		{"long-name", func(p *patrolv1.PersonalAccessToken) { p.Name = strings.Repeat("a", 64) }, "at most 63 characters"},

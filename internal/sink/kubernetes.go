@@ -45,6 +45,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
+	"github.com/patrol-dev/patrol/internal/mustache"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,13 +109,20 @@ type KubernetesSecretOptions struct {
 	Annotations        map[string]string
 	Create             bool
 	SecretType         corev1.SecretType // default Opaque
+	// Templates are further data keys rendered at each write (Mustache,
+	// internal/mustache) from {{token}}, {{authorizationId}}, {{validTo}}
+	// (RFC 3339), {{displayName}} and {{credential}}: e.g. a .git-credentials
+	// line. As in Mustache, {{x}} HTML-escapes and {{{x}}} does not (the
+	// values patrol provides contain no characters that are escaped). Set by the controller (PersonalAccessToken spec.secretTarget.templates).
+	Templates map[string]string
 	// Logger gets one debug line per write (never the value); nil = discard.
 	Logger *slog.Logger
 }
 
 // KubernetesSecret is the kubernetes-secret sink.
 type KubernetesSecret struct {
-	o KubernetesSecretOptions
+	o         KubernetesSecretOptions
+	templates map[string]*mustache.Template
 }
 
 // KubeError is a failed Kubernetes API call of the kubernetes-secret sink or
@@ -323,7 +331,21 @@ func NewKubernetesSecret(o KubernetesSecretOptions) (*KubernetesSecret, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &KubernetesSecret{o: o}, nil
+	k := &KubernetesSecret{o: o}
+	for key, src := range o.Templates {
+		if key == o.Key || key == o.AuthorizationIDKey || key == o.ValidToKey {
+			return nil, kubeUsageErr("kubernetes-secret: template key %q is also the token, authorizationId or validTo key", key)
+		}
+		t, err := mustache.Parse(src)
+		if err != nil {
+			return nil, kubeUsageErr("kubernetes-secret: template %q: %v", key, err)
+		}
+		if k.templates == nil {
+			k.templates = map[string]*mustache.Template{}
+		}
+		k.templates[key] = t
+	}
+	return k, nil
 }
 
 // Name implements Sink.
@@ -365,7 +387,33 @@ func (k *KubernetesSecret) Write(ctx context.Context, secret string, meta Meta) 
 	if secret == "" {
 		return kubeUsageErr("%s: refusing to write an empty credential (the Secret keeps its current value)", k.Name())
 	}
-	return k.update(ctx, func(s *corev1.Secret) { k.apply(s, secret, meta) })
+	extra, err := k.render(ctx, secret, meta)
+	if err != nil {
+		return err
+	}
+	return k.update(ctx, func(s *corev1.Secret) {
+		k.apply(s, secret, meta)
+		maps.Copy(s.Data, extra)
+	})
+}
+
+// render renders the templates for a write; a failure writes nothing.
+func (k *KubernetesSecret) render(ctx context.Context, secret string, meta Meta) (map[string][]byte, error) {
+	if len(k.templates) == 0 {
+		return nil, nil
+	}
+	data := map[string]any{"token": secret, "authorizationId": meta.AuthorizationID, "validTo": kubeRFC3339(meta.ValidTo),
+		"displayName": meta.DisplayName, "credential": meta.Credential}
+	out := make(map[string][]byte, len(k.templates))
+	for key, t := range k.templates {
+		v, err := t.RenderContext(ctx, data)
+		if err != nil {
+			// The error may quote the template, never the data.
+			return nil, kubeUsageErr("%s: template %q: %v (the Secret keeps its current value)", k.Name(), key, err)
+		}
+		out[key] = []byte(v)
+	}
+	return out, nil
 }
 
 // update is the read-modify-write loop shared by Write and the token store:
