@@ -808,3 +808,39 @@ func checkController(t *testing.T, c *chart) {
 		}
 	}
 }
+
+// TestValuesDocumented: every value of values.yaml is in docs/helm.md's
+// tables, by its path or (in a row listing siblings) its last segment.
+func TestValuesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/helm.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := sigsyaml.Unmarshal(b, &values); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			// Kubernetes structures passed through whole are documented as one value.
+			opaque := slices.Contains([]string{"resources", "podSecurityContext", "securityContext"}, p)
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 && !opaque {
+				walk(p, sub)
+				continue
+			}
+			if !bytes.Contains(doc, []byte("`"+p+"`")) && !bytes.Contains(doc, []byte("/ `"+k+"`")) && !bytes.Contains(doc, []byte("`"+k+"` /")) {
+				t.Errorf("value %s is not documented in docs/helm.md", p)
+			}
+		}
+	}
+	walk("", values)
+}
