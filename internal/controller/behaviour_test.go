@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,4 +194,42 @@ func TestClusterIdentityCreatedLater(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A PersonalAccessToken does not take over a Secret it does not own:
+// another credential's, a non-Opaque one, or one holding a value patrol
+// did not write; the Secret is left untouched.
+func TestTargetSecretOwnership(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	r := w.reconciler(nil, nil)
+	if err := w.cl.Create(ctx, w.pat("first")); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile(r, "first")
+	w.reconcile(r, "first")
+	w.check("first")
+	foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "app-token"}, Data: map[string][]byte{"token": []byte("someone else's")}}
+	typed := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "registry"}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte("{}")}}
+	for _, s := range []*corev1.Secret{foreign, typed} {
+		if err := w.cl.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for target, want := range map[string]string{"first-secret": "is managed by credential", "app-token": "that patrol did not write", "registry": "has type kubernetes.io/dockerconfigjson"} {
+		name := "steal-" + target
+		if err := w.cl.Create(ctx, w.pat(name, func(p *patrolv1.PersonalAccessToken) { p.Spec.SecretTarget.Name = target })); err != nil {
+			t.Fatal(err)
+		}
+		w.reconcile(r, name)
+		w.reconcile(r, name)
+		c := w.condition(name, patrolv1.ConditionReady)
+		if c == nil || c.Reason != patrolv1.ReasonInvalidSpec || !strings.Contains(c.Message, want) {
+			t.Errorf("target %s: Ready %+v, want InvalidSpec with %q", target, c, want)
+		}
+	}
+	if got := string(w.secret("app-token").Data["token"]); got != "someone else's" {
+		t.Errorf("the foreign Secret was overwritten: %q", got)
+	}
+	w.check("first")
 }

@@ -171,6 +171,9 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	if err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonIdentityInvalid, msg: redact.Error(err), metric: "config"}, start)
 	}
+	if err := r.checkTarget(ctx, pat, cred); err != nil {
+		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
+	}
 	sk, err := r.secretSink(pat)
 	if err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
@@ -419,6 +422,38 @@ func (r *PATReconciler) credential(pat *patrolv1.PersonalAccessToken, name strin
 
 func needsSecret(sp patrolv1.AzureDevOpsIdentitySpec) bool {
 	return sp.PasswordRef != nil || sp.ClientSecretRef != nil || sp.CertificateRef != nil || sp.CertificatePasswordRef != nil || caRef(sp.Endpoints) != nil
+}
+
+// checkTarget refuses a target Secret that is not this credential's to
+// write: one another credential manages (two PersonalAccessTokens would
+// replace each other's PAT), one of a type other than Opaque, or one that
+// already holds data under the PAT's key that patrol did not write (a
+// PersonalAccessToken must not take over, say, another application's
+// token). A missing Secret, or one without that key (pre-created empty),
+// is fine.
+func (r *PATReconciler) checkTarget(ctx context.Context, pat *patrolv1.PersonalAccessToken, cred string) error {
+	t := pat.Spec.SecretTarget
+	var s corev1.Secret
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pat.Namespace, Name: t.Name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("read target Secret %s: %w", t.Name, err)
+	}
+	owner := s.Annotations[sink.AnnotationCredential]
+	key := t.Key
+	if key == "" {
+		key = "token"
+	}
+	switch {
+	case owner != "" && !strings.EqualFold(owner, cred):
+		return fmt.Errorf("Secret %s is managed by credential %s (annotation %s); point spec.secretTarget.name at another Secret", t.Name, owner, sink.AnnotationCredential)
+	case s.Type != "" && s.Type != corev1.SecretTypeOpaque:
+		return fmt.Errorf("Secret %s has type %s; patrol writes Opaque Secrets only", t.Name, s.Type)
+	case owner == "" && len(s.Data[key]) > 0:
+		return fmt.Errorf("Secret %s already holds a value under %q that patrol did not write; delete it, or annotate the Secret %s=%s to hand it over", t.Name, key, sink.AnnotationCredential, cred)
+	}
+	return nil
 }
 
 // secretSink is the kubernetes-secret sink of pat's target Secret.
