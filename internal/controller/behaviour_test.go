@@ -233,3 +233,32 @@ func TestTargetSecretOwnership(t *testing.T) {
 	}
 	w.check("first")
 }
+
+// Deleting a namespace may delete the identity's Secrets before the
+// PersonalAccessTokens: the controller still revokes their PATs with the
+// sign-in it has cached, so the namespace does not hang on the finalizer.
+func TestRevokeAfterTheIdentitySecretIsGone(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.cl.Create(ctx, w.pat("gone")); err != nil {
+		t.Fatal(err)
+	}
+	r := w.reconciler(nil, nil)
+	w.reconcile(r, "gone")
+	w.reconcile(r, "gone")
+	w.check("gone")
+	tok := string(w.secret("gone-secret").Data["token"])
+	if err := w.cl.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "ado-login"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cl.Delete(ctx, w.get("gone")); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile(r, "gone")
+	if err := w.cl.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "gone"}, &patrolv1.PersonalAccessToken{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("still there: %v", err)
+	}
+	if w.works(tok) {
+		t.Error("the PAT was not revoked")
+	}
+}

@@ -165,6 +165,13 @@ func (r *PATReconciler) account(ctx context.Context, id identity) (*account, err
 	return a, nil
 }
 
+// cachedAccount is the account last built for id (nil when none).
+func (r *PATReconciler) cachedAccount(id identity) *account {
+	r.accts.mu.Lock()
+	defer r.accts.mu.Unlock()
+	return r.accts.m[id.uid]
+}
+
 func caRef(e *patrolv1.Endpoints) *patrolv1.SecretKeyRef {
 	if e == nil {
 		return nil

@@ -517,7 +517,11 @@ func (r *PATReconciler) revokeAll(ctx context.Context, pat *patrolv1.PersonalAcc
 	}
 	acct, err := r.account(ctx, id)
 	if err != nil {
-		return 0, err
+		// A namespace being deleted may lose the identity's Secrets before
+		// its PersonalAccessTokens: revoke with the sign-in still cached.
+		if acct = r.cachedAccount(id); acct == nil {
+			return 0, err
+		}
 	}
 	var ids []string
 	for p, err := range acct.pats.ListPATs(ctx, devops.ListOptions{Filter: api.FilterActive}) {
