@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patrol-dev/patrol/internal/sink"
 )
 
 const appID = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f8091a"
@@ -58,5 +60,11 @@ func TestAppSecretCredentialProblems(t *testing.T) {
 	_, err := ParseFile([]byte("credentials:\n  - name: x\n    scopes: [vso.code]\n    application: {appId: "+appID+"}\n    sinks: [{type: file, path: /tmp/x}]\n"), "p", ValidateOptions{SkipSinks: true})
 	if err == nil || !strings.Contains(err.Error(), "credentials[0].application: used by kind entra-app-secret only") {
 		t.Fatalf("application on a PAT: %v", err)
+	}
+}
+
+func TestAppSecretKindMatchesSink(t *testing.T) {
+	if KindEntraAppSecret != sink.KindEntraAppSecret {
+		t.Fatalf("config.KindEntraAppSecret %q != sink.KindEntraAppSecret %q", KindEntraAppSecret, sink.KindEntraAppSecret)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/patrol-dev/patrol/internal/entra"
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/redact"
 )
 
@@ -37,7 +38,7 @@ type Options struct {
 	BaseURL string
 	// Token yields Graph tokens (scope Scope).
 	Token entra.TokenSource
-	// HTTPClient; nil = http.DefaultClient.
+	// HTTPClient; nil = a default httpx client. Redirects are refused.
 	HTTPClient *http.Client
 }
 
@@ -60,10 +61,9 @@ func New(o Options) (*Client, error) {
 	if o.Token == nil {
 		return nil, errors.New("graph: no token source")
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = http.DefaultClient
-	}
-	return &Client{base: strings.TrimSuffix(o.BaseURL, "/"), token: o.Token, hc: o.HTTPClient}, nil
+	// Never redirected (an answer may carry a new secret, a request the
+	// bearer token), answers bounded: internal/httpx, purpose Graph.
+	return &Client{base: strings.TrimSuffix(o.BaseURL, "/"), token: o.Token, hc: httpx.For(o.HTTPClient, httpx.Graph)}, nil
 }
 
 // PasswordCredential is an application password. SecretText is set only in

@@ -52,6 +52,9 @@ const (
 	// Notify: webhook notices (internal/notify; https only, enforced
 	// there). refuse, 64 KiB.
 	Notify
+	// Graph: Microsoft Graph (internal/graph: application passwords and
+	// federated credentials; its answers carry new secrets). refuse, 4 MiB.
+	Graph
 )
 
 // MaxRedirects bounds same-origin redirects.
@@ -82,6 +85,7 @@ var purposes = map[Purpose]purposeSpec{
 	Kubernetes:  {"Kubernetes API", refuse, 16 << 20, "check the kubeconfig's server URL", false},
 	Pushgateway: {"Pushgateway", refuse, 1 << 20, "set rotation.metrics.pushgateway to the final URL", false},
 	Notify:      {"notify webhook", refuse, 64 << 10, "set the notifier's URL to the final https URL", false},
+	Graph:       {"Microsoft Graph", refuse, 4 << 20, "point PATROL_GRAPH_URL at Graph itself", false},
 }
 
 func (p Purpose) spec() purposeSpec {

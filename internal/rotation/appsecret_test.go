@@ -113,3 +113,30 @@ func TestAppSecretNotReplicatedIsRemoved(t *testing.T) {
 		t.Fatal("the sink was written")
 	}
 }
+
+// An application whose passwords cannot be listed fails its own credential
+// (reason list: nothing created or removed for it); PAT credentials of the
+// same run rotate as usual.
+func TestAppSecretListingFailureFailsOnlyItsCredential(t *testing.T) {
+	h := newHarness(t, nil, fileCred("p", 1), appCred("a", 1))
+	h.maxAttempts = 1
+	h.emu.SetFaults(emulator.Faults{ServerErrorRate: 1, Routes: []string{"/v1.0/applications"}})
+	rep := h.run(false, nil)
+	h.emu.SetFaults(emulator.Faults{})
+	byName := map[string]rotation.Result{}
+	for _, r := range rep.Results {
+		byName[r.Credential] = r
+	}
+	if p := byName["p"]; p.Err != nil || p.Action != rotation.ActionCreate {
+		t.Fatalf("the PAT credential: %+v", p)
+	}
+	if a := byName["a"]; a.Reason != "list" || !strings.Contains(a.Error, "list the passwords of application appId") {
+		t.Fatalf("the application credential: %+v", a)
+	}
+	if ids := h.activeIDs("a"); len(ids) != 0 {
+		t.Fatalf("a password was created: %v", ids)
+	}
+	mustOK(t, h.run(false, nil))
+	h.checkSinksWork()
+	h.checkNoUnheld()
+}

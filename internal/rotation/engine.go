@@ -159,6 +159,9 @@ type ListError struct {
 }
 
 func (e *ListError) Error() string {
+	if e.Account.Application != "" {
+		return fmt.Sprintf("list the passwords of %s: %v; its credentials were neither rotated nor cleaned up (patrol needs the listing to find their managed secrets)", e.Account, e.Err)
+	}
 	where := ""
 	if e.Account != (Account{}) {
 		where = " of " + e.Account.String()
@@ -209,11 +212,25 @@ func (e *Engine) Observe(ctx context.Context) (Input, error) {
 	// One paged listing per account.
 	for _, a := range accounts {
 		var pats []api.PatToken
+		var lerr error
 		for p, err := range e.pats(a).ListPATs(ctx, devops.ListOptions{Filter: api.FilterActive, PageSize: api.MaxPageSize}) {
 			if err != nil {
-				return in, &ListError{Err: err, Account: a}
+				lerr = &ListError{Err: err, Account: a}
+				break
 			}
 			pats = append(pats, p)
+		}
+		if lerr != nil && a.Application != "" {
+			// One application that cannot be read fails its own
+			// credentials only (MakePlan), not the whole run.
+			if in.ListErrors == nil {
+				in.ListErrors = map[Account]error{}
+			}
+			in.ListErrors[a] = lerr
+			continue
+		}
+		if lerr != nil {
+			return in, lerr
 		}
 		if a == (Account{}) {
 			in.PATs = pats
@@ -409,6 +426,10 @@ func (e *Engine) applyItem(ctx context.Context, it Item, t Target) Result {
 	}
 	switch it.Action {
 	case ActionFail:
+		if it.failErr != nil {
+			res.Err, res.Reason = it.failErr, "list"
+			return res
+		}
 		res.Err, res.Reason = errkind.New(errkind.Transient, errors.New(it.Error)), "read"
 		return res
 	case ActionRefresh:

@@ -190,16 +190,21 @@ func missingSink(it Item) bool {
 func PlanUnlisted(in Input, err error) Plan {
 	p := Plan{Now: in.Now.UTC()}
 	for _, c := range in.Credentials {
-		acct := in.accountOf(c.Name)
-		it := Item{Credential: c.Name, Kind: c.Kind, Organization: acct.Organization, Identity: acct.Identity, Action: ActionFail, Error: redact.Error(err)}
-		for _, s := range in.Sinks[c.Name] {
-			sp := SinkPlan{Name: s.Name, Holds: s.Held.AuthorizationID, ValidTo: s.Held.ValidTo, Status: "unchecked"}
-			if s.Err != nil {
-				sp.Status, sp.Error = "error", redact.Error(s.Err)
-			}
-			it.Sinks = append(it.Sinks, sp)
-		}
-		p.Items = append(p.Items, it)
+		p.Items = append(p.Items, unlistedItem(c, in.accountOf(c.Name), in.Sinks[c.Name], err))
 	}
 	return p
+}
+
+// unlistedItem is credential c failed because its account's listing
+// failed with err: each sink shows what it reported holding ("unchecked").
+func unlistedItem(c config.Credential, acct Account, states []SinkState, err error) Item {
+	it := Item{Credential: c.Name, Kind: c.Kind, Organization: acct.Organization, Identity: acct.Identity, Action: ActionFail, Error: redact.Error(err), failErr: err}
+	for _, s := range states {
+		sp := SinkPlan{Name: s.Name, Holds: s.Held.AuthorizationID, ValidTo: s.Held.ValidTo, Status: "unchecked"}
+		if s.Err != nil {
+			sp.Status, sp.Error = "error", redact.Error(s.Err)
+		}
+		it.Sinks = append(it.Sinks, sp)
+	}
+	return it
 }

@@ -58,6 +58,11 @@ type Input struct {
 	// PATs. Listings holds the other accounts' listings.
 	Accounts map[string]Account
 	Listings map[Account][]api.PatToken
+	// ListErrors are the accounts whose listing failed without stopping the
+	// run (an application's passwords, kind entra-app-secret): their
+	// credentials fail (reason list), nothing is created or removed for
+	// them, the other credentials are planned as usual.
+	ListErrors map[Account]error
 }
 
 // PATRef names a PAT.
@@ -113,6 +118,8 @@ type Item struct {
 	Revoke []Revocation `json:"revoke,omitempty"`
 	// Error explains ActionFail.
 	Error string `json:"error,omitempty"`
+
+	failErr error // ActionFail because the account's listing failed (reason list)
 }
 
 // Plan is the outcome of planning, printable as the dry run.
@@ -208,6 +215,10 @@ func MakePlan(in Input) Plan {
 	for _, c := range in.Credentials {
 		var it Item
 		acct := in.accountOf(c.Name)
+		if lerr := in.ListErrors[acct]; lerr != nil && c.Kind != config.KindEntraToken {
+			plan.Items = append(plan.Items, unlistedItem(c, acct, in.Sinks[c.Name], lerr))
+			continue
+		}
 		if c.Kind == config.KindEntraToken {
 			it = planToken(c, in.Sinks[c.Name], now, in.Force)
 		} else {

@@ -349,8 +349,49 @@ func (e *EndpointVerifyError) Kind() errkind.Kind {
 	return errkind.Unknown
 }
 
-// Verify runs the endpoint's TestConnection through endpointproxy.
+// KindEntraAppSecret is Meta.Kind of an Entra application secret
+// (config.KindEntraAppSecret; config imports this package).
+const KindEntraAppSecret = "entra-app-secret"
+
+// appSecretVerifyAttempts bounds Verify's attempts for an application
+// secret that Entra has not replicated everywhere yet: Azure DevOps signs in
+// from its own region and may see an invalid secret (AADSTS7000215) for a
+// while after patrol's own sign-in succeeded.
+const appSecretVerifyAttempts = 6
+
+// notReplicated: TestConnection refused the secret as invalid.
+func notReplicated(err error) bool {
+	var ve *EndpointVerifyError
+	return errors.As(err, &ve) && strings.Contains(ve.Message, "AADSTS7000215")
+}
+
+// Verify runs the endpoint's TestConnection through endpointproxy. For an
+// application secret (meta.Kind entra-app-secret) an "invalid client
+// secret" answer is retried (6 attempts, pollInterval apart, default 5 s)
+// while Entra replicates the new password.
 func (s *ServiceEndpointSink) Verify(ctx context.Context, meta Meta) error {
+	if meta.Kind != KindEntraAppSecret {
+		return s.verify(ctx)
+	}
+	pause := 5 * time.Second
+	if s.p.PollInterval != "" {
+		pause, _ = time.ParseDuration(s.p.PollInterval)
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.verify(ctx)
+		if err == nil || attempt == appSecretVerifyAttempts || !notReplicated(err) {
+			return err
+		}
+		s.log.Info("service connection does not accept the new application secret yet; retrying while Entra replicates it", "sink", s.Name(), "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (s *ServiceEndpointSink) verify(ctx context.Context) error {
 	ep, err := s.get(ctx) // by name: the id; always: name and type for messages
 	if err != nil {
 		return fmt.Errorf("%s: verify: %w", s.Name(), err)
