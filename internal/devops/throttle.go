@@ -45,7 +45,11 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		if f > maxRetryAfter.Seconds() {
 			return maxRetryAfter, true
 		}
-		return time.Duration(f * float64(time.Second)), true
+		d := time.Duration(f * float64(time.Second))
+		if d <= 0 { // a positive value below a nanosecond ("1e-10") is no delay
+			return 0, false
+		}
+		return d, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		d := t.Sub(now)
