@@ -213,3 +213,56 @@ credentials:
 		t.Errorf("lock accounts: %q", got)
 	}
 }
+
+// One identity that cannot list its PATs (its password is wrong) fails its
+// own credentials only: the other account's credential still rotates, the
+// run exits non-zero, and the failed result names the identity.
+func TestRotateOneAccountFailsAlone(t *testing.T) {
+	_, env := emuEnv(t)
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "admin-password")
+	if err := os.WriteFile(pw, []byte("not-the-password"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sinkOf := func(n string) string { return filepath.Join(dir, n+".pat") }
+	cfg := filepath.Join(dir, "patrol.yaml")
+	body := `apiVersion: patrol.dev/v1
+organization: ` + emulator.DefaultOrg + `
+identities:
+  labs-admin: {method: ropc, tenantId: ` + emulator.DefaultTenantID + `, clientId: ` + emulator.DefaultClientID + `, username: ` + emulator.AdminUser + `, passwordFile: ` + pw + `}
+rotation:
+  lock: {type: file, path: ` + filepath.Join(dir, "rotate.lock") + `}
+credentials:
+  - {name: a, scopes: [vso.code], sinks: [{type: file, path: ` + sinkOf("a") + `}]}
+  - {name: c, organization: ` + emulator.OtherOrg + `, identity: labs-admin, scopes: [vso.code], sinks: [{type: file, path: ` + sinkOf("c") + `}]}
+`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, env, "rotate", "--config", cfg, "-o", "json")
+	if code != 8 {
+		t.Fatalf("rotate: exit %d, want 8 (partial: labs-admin cannot sign in, a rotated): %s %s", code, out, errOut)
+	}
+	var res rotateOutput
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Results) != 2 {
+		t.Fatalf("rotate must report both credentials: exit %d, %v, stdout %q stderr %q", code, err, out, errOut)
+	}
+	for _, r := range res.Results {
+		switch r.Credential {
+		case "a":
+			if r.Error != "" || r.Action != "create" {
+				t.Errorf("a must rotate despite labs-admin: %+v", r)
+			}
+		case "c":
+			if r.Error == "" || !strings.Contains(r.Error, "labs-admin") {
+				t.Errorf("c must fail naming its identity: %+v", r)
+			}
+		}
+	}
+	if b, err := os.ReadFile(sinkOf("a")); err != nil || len(b) == 0 {
+		t.Errorf("a's sink holds no PAT: %v", err)
+	}
+	if _, err := os.Stat(sinkOf("c")); err == nil {
+		t.Errorf("c's sink was written although its listing failed")
+	}
+}

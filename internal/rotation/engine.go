@@ -156,6 +156,9 @@ type ListError struct {
 	Err error
 	// Account whose listing failed (zero: the default).
 	Account Account
+	// Alone: other accounts were listed and go on; only this account's
+	// credentials fail.
+	Alone bool
 }
 
 func (e *ListError) Error() string {
@@ -169,6 +172,9 @@ func (e *ListError) Error() string {
 	// The devops client's errors already start with the operation ("list PATs:
 	// GET … returned 401"): name it once.
 	msg := strings.TrimPrefix(e.Err.Error(), "list PATs: ")
+	if e.Alone {
+		return fmt.Sprintf("list PATs%s: %s; its credentials were neither rotated nor cleaned up (patrol needs the listing to find managed PATs), the other accounts' go on", where, msg)
+	}
 	return fmt.Sprintf("list PATs%s: %s; nothing was rotated (patrol needs the listing to find managed PATs)", where, msg)
 }
 func (e *ListError) Unwrap() error { return e.Err }
@@ -215,13 +221,14 @@ func (e *Engine) Observe(ctx context.Context) (Input, error) {
 		var lerr error
 		for p, err := range e.pats(a).ListPATs(ctx, devops.ListOptions{Filter: api.FilterActive, PageSize: api.MaxPageSize}) {
 			if err != nil {
-				lerr = &ListError{Err: err, Account: a}
+				lerr = &ListError{Err: err, Account: a, Alone: len(accounts) > 1}
 				break
 			}
 			pats = append(pats, p)
 		}
-		if lerr != nil && a.Application != "" {
-			// One application that cannot be read fails its own
+		if lerr != nil && (a.Application != "" || len(accounts) > 1) {
+			// One account (an application, or one organisation or
+			// identity among several) that cannot be read fails its own
 			// credentials only (MakePlan), not the whole run.
 			if in.ListErrors == nil {
 				in.ListErrors = map[Account]error{}
