@@ -257,6 +257,11 @@ credentials:
 			if r.Error == "" || !strings.Contains(r.Error, "labs-admin") {
 				t.Errorf("c must fail naming its identity: %+v", r)
 			}
+			// The hint names the identity's field, not AZURE_PASSWORD,
+			// which a named identity never reads.
+			if !strings.Contains(r.Error, "identities.labs-admin.passwordFile") || strings.Contains(r.Error, "AZURE_PASSWORD") {
+				t.Errorf("c's hint must name identities.labs-admin.passwordFile: %s", r.Error)
+			}
 		}
 	}
 	if b, err := os.ReadFile(sinkOf("a")); err != nil || len(b) == 0 {

@@ -43,6 +43,14 @@ func (a *app) identityEntraOptions(f *config.File, name string) (entra.Options, 
 	if err != nil {
 		return entra.Options{}, fmt.Errorf("identities.%s: %w", name, err)
 	}
+	// The hints name this identity's fields, not the environment it does
+	// not read.
+	p := "identities." + name + "."
+	opts.Settings = map[string]string{
+		"AZURE_TENANT_ID": p + "tenantId", "AZURE_CLIENT_ID": p + "clientId", "AZURE_USERNAME": p + "username",
+		"AZURE_PASSWORD": p + "passwordFile", "AZURE_CLIENT_SECRET": p + "clientSecretFile",
+		"AZURE_CLIENT_CERTIFICATE_PATH": p + "certificatePath",
+	}
 	return opts, nil
 }
 

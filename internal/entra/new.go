@@ -2,7 +2,9 @@ package entra
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 )
 
 // New returns the TokenSource for opts: Resolve picks the method, the flow's
@@ -42,9 +44,29 @@ func (l *loggingSource) Token(ctx context.Context) (Token, error) {
 	tok, err := l.src.Token(ctx)
 	if err != nil {
 		l.o.Logger.DebugContext(ctx, "entra: sign-in failed", "method", string(l.o.Method), "tenant", l.o.TenantID, "client", l.o.ClientID)
-		return Token{}, err
+		return Token{}, l.o.renameSettings(err)
 	}
 	l.o.Logger.DebugContext(ctx, "entra: signed in", "method", string(l.o.Method), "tenant", l.o.TenantID,
 		"client", l.o.ClientID, "kind", tok.Kind.String(), "expires", tok.ExpiresOn.UTC())
 	return tok, nil
+}
+
+// settingRE matches the environment variables the hints name.
+var settingRE = regexp.MustCompile(`\bAZURE_[A-Z_]+\b`)
+
+// renameSettings rewrites a SignInError's hint to name the settings by
+// o.Settings (the config file's fields of an identity) instead of the
+// environment variables, which that identity does not read.
+func (o Options) renameSettings(err error) error {
+	var se *SignInError
+	if len(o.Settings) == 0 || !errors.As(err, &se) || se.Hint == "" {
+		return err
+	}
+	se.Hint = settingRE.ReplaceAllStringFunc(se.Hint, func(v string) string {
+		if n, ok := o.Settings[v]; ok {
+			return n
+		}
+		return v
+	})
+	return err
 }

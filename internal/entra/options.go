@@ -103,6 +103,11 @@ type Options struct {
 	Logger *slog.Logger `json:"-"`
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time `json:"-"`
+	// Settings renames the environment variables the sign-in hints name
+	// (AZURE_PASSWORD, …) to where these options really came from, e.g.
+	// {"AZURE_PASSWORD": "identities.ops.passwordFile"} for an identity of
+	// the config file; nil keeps the variables' names.
+	Settings map[string]string `json:"-"`
 	// LookupEnv reads the environment for Resolve's managed-identity detection;
 	// nil means os.LookupEnv.
 	LookupEnv func(key string) (string, bool) `json:"-"`
