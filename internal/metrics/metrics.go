@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/patrol-dev/patrol/internal/atomicfile"
+	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/runstate"
@@ -228,6 +229,9 @@ func (r *Recorder) Push(ctx context.Context, url, job string, client *http.Clien
 	// Never redirected, answer bounded: internal/httpx, purpose Pushgateway.
 	p := push.New(url, job).Gatherer(r.Registry).Client(httpx.For(client, httpx.Pushgateway))
 	if err := p.PushContext(ctx); err != nil {
+		if hint, ok := errkind.Certificate(err); ok {
+			return fmt.Errorf("metrics: push to %s (job %s): %w; %s (rotation.metrics.pushgateway)", url, job, err, hint)
+		}
 		return fmt.Errorf("metrics: push to %s (job %s): %w; check rotation.metrics.pushgateway", url, job, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx/httpxtest"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/runstate"
@@ -154,5 +156,17 @@ func TestPushRefusesRedirects(t *testing.T) {
 	err := sample().Push(context.Background(), srv.URL, "patrol", srv.Client())
 	if err == nil || away.Hits() != 0 || !strings.Contains(err.Error(), "redirect") {
 		t.Fatalf("the push followed a redirect (%d requests to the target): %v", away.Hits(), err)
+	}
+}
+
+// A Pushgateway whose certificate is not trusted says how to fix that.
+func TestPushUntrustedCertificate(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	err := sample().Push(context.Background(), srv.URL, "patrol", &http.Client{})
+	if err == nil || !strings.Contains(err.Error(), errkind.HintCertUntrusted) {
+		t.Fatalf("want the certificate hint, got %v", err)
 	}
 }

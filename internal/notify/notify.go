@@ -28,6 +28,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/redact"
 	"github.com/patrol-dev/patrol/internal/rotation"
 )
@@ -173,6 +174,10 @@ func (n *Notifier) Send(ctx context.Context, no Notice) error {
 			var ue *url.Error
 			if errors.As(err, &ue) {
 				err = ue.Err
+			}
+			if hint, ok := errkind.Certificate(err); ok {
+				// Retrying cannot make the certificate trusted.
+				return struct{}{}, backoff.Permanent(fmt.Errorf("notifier %s: %w; %s", n.cfg.Name, err, hint))
 			}
 			return struct{}{}, fmt.Errorf("notifier %s: %w", n.cfg.Name, err)
 		}

@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/patrol-dev/patrol/internal/config"
+	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/rotation"
 )
 
@@ -188,5 +192,32 @@ func TestNoticesAndWants(t *testing.T) {
 	}
 	if strings.Join(sent, " ") != "failure:a expiring:a" {
 		t.Fatalf("wanted %v", sent)
+	}
+}
+
+// A webhook whose certificate this machine does not trust fails at once
+// (retrying cannot make it trusted) with the hint that says how to fix it.
+func TestSendUntrustedCertificateIsFinal(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	n := New(config.Notifier{Name: "w", Type: "webhook", URL: srv.URL, On: []string{"failure"}, MaxAttempts: 3}, &http.Client{}, nil)
+	n.NewBackOff = func() backoff.BackOff { return &backoff.ZeroBackOff{} }
+	err := n.Send(context.Background(), failure)
+	if err == nil {
+		t.Fatal("a notice reached a server whose certificate is not trusted")
+	}
+	if !strings.Contains(err.Error(), errkind.HintCertUntrusted) {
+		t.Errorf("no certificate hint: %v", err)
+	}
+	if c := conns.Load(); c != 1 {
+		t.Errorf("connections: %d, want 1 (a certificate error is not retried)", c)
 	}
 }
