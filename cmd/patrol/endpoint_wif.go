@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,17 +28,36 @@ type wifRow struct {
 
 type wifReport []wifRow
 
+// Table has the columns REMOVE SECRETS and REMOVED only when a row
+// removes secrets (--remove-secret).
 func (r wifReport) Table() output.TableData {
-	t := output.TableData{Header: []string{"NAME", "ID", "ACTION", "FROM", "TO", "APP", "ISSUER", "SUBJECT", "REVERT DEADLINE", "ERROR"}}
+	secrets := slices.ContainsFunc(r, func(x wifRow) bool { return len(x.RemoveSecrets) > 0 })
+	t := output.TableData{Header: []string{"NAME", "ID", "ACTION", "FROM", "TO", "APP", "ISSUER", "SUBJECT", "REVERT DEADLINE"}}
+	if secrets {
+		t.Header = append(t.Header, "REMOVE SECRETS", "REMOVED")
+	}
+	t.Header = append(t.Header, "ERROR")
 	for _, x := range r {
 		dl := x.RevertDeadline
 		if dl == "" {
 			dl = x.Deadline
 		}
-		t.Rows = append(t.Rows, []string{x.Name, x.ID, x.Action, x.From, x.To, x.AppID, x.Issuer, x.Subject, dl, x.Error})
+		row := []string{x.Name, x.ID, x.Action, x.From, x.To, x.AppID, x.Issuer, x.Subject, dl}
+		if secrets {
+			planned := make([]string, 0, len(x.RemoveSecrets))
+			for _, s := range x.RemoveSecrets {
+				planned = append(planned, s.String())
+			}
+			row = append(row, strings.Join(planned, ", "), strings.Join(x.RemovedSecrets, ", "))
+		}
+		t.Rows = append(t.Rows, append(row, x.Error))
 	}
 	return t
 }
+
+// wifVerifyDelay is the pause between TestConnection attempts (0 = the
+// converter's default); tests shorten it.
+var wifVerifyDelay time.Duration
 
 // graphClient builds the Graph client with the configured identity (a
 // token for https://graph.microsoft.com/.default).
@@ -55,8 +77,9 @@ func (a *app) graphClient() (*graph.Client, error) {
 
 func newEndpointConvertWIFCmd(a *app, o *endpointOpts) *cobra.Command {
 	var yes, all, revert bool
+	var removeSecrets []string
 	cmd := &cobra.Command{
-		Use:   "convert-to-wif NAME|ID --project P [--yes] | --all [--revert]",
+		Use:   "convert-to-wif NAME|ID --project P [--remove-secret KEYID]… [--yes] | --all [--revert]",
 		Short: "Convert Azure RM service connections from a secret to workload identity federation (plan; act with --yes)",
 		Long: `Convert an Azure Resource Manager service connection that signs in with a
 service principal's secret or certificate to workload identity federation, in
@@ -68,6 +91,13 @@ verifies it with TestConnection. A conversion that does not verify is reverted
 at once. --revert converts back while the service allows it (the deadline is
 reported). --all takes every convertible connection of the project.
 
+--remove-secret KEYID (repeatable, one connection only) removes the
+application's password KEYID through Graph once the converted connection
+verified, then runs TestConnection again. Before anything changes patrol checks
+that each KEYID is one of the application's passwords (an unknown one lists
+them) and refuses if another ServicePrincipal connection of the project signs
+in as the same application. A conversion that does not verify removes nothing.
+
 Without --yes nothing changes: the plan is printed. The identity patrol signs
 in with needs Graph permission on the application (an owner with
 Application.ReadWrite.OwnedBy, or Application.ReadWrite.All) and may manage the
@@ -76,6 +106,9 @@ connections of the project. See docs/entra-apps.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all == (len(args) == 1) {
 				return usageErrorf("name one connection (NAME or ID) or pass --all, not both")
+			}
+			if len(removeSecrets) > 0 && (all || revert) {
+				return usageErrorf("--remove-secret removes the secret of one connection after its conversion: it cannot be combined with --all or --revert")
 			}
 			project, err := a.endpointProject(o)
 			if err != nil {
@@ -94,16 +127,33 @@ connections of the project. See docs/entra-apps.md.`,
 			if err != nil {
 				return err
 			}
-			conv := &wif.Converter{DevOps: c, OrgID: cd.InstanceID}
+			conv := &wif.Converter{DevOps: c, OrgID: cd.InstanceID, VerifyDelay: wifVerifyDelay}
+			var remove []wif.Secret
+			if len(removeSecrets) > 0 {
+				// Checked before anything changes, for the plan too.
+				if conv.Graph, err = a.graphClient(); err != nil {
+					return err
+				}
+				if remove, err = conv.SecretsToRemove(ctx, targets[0].Authorization.Param("serviceprincipalid"), removeSecrets); err != nil {
+					return err
+				}
+				if err := conv.SharedSecretUsers(ctx, project, targets[0]); err != nil {
+					return err
+				}
+			}
 			var report wifReport
 			if !yes {
 				for _, ep := range targets {
-					report = append(report, wifRow{Result: wif.Result{Plan: conv.PlanFor(ep, revert)}, Action: "plan"})
+					p := conv.PlanFor(ep, revert)
+					p.RemoveSecrets = remove
+					report = append(report, wifRow{Result: wif.Result{Plan: p}, Action: "plan"})
 				}
 				return a.printer().Print(report)
 			}
-			if conv.Graph, err = a.graphClient(); err != nil {
-				return err
+			if conv.Graph == nil {
+				if conv.Graph, err = a.graphClient(); err != nil {
+					return err
+				}
 			}
 			var failed []error
 			for _, ep := range targets {
@@ -114,7 +164,7 @@ connections of the project. See docs/entra-apps.md.`,
 					action = "reverted"
 					res, err = conv.Revert(ctx, project, ep)
 				} else {
-					res, err = conv.Convert(ctx, project, ep)
+					res, err = conv.Convert(ctx, project, ep, remove)
 				}
 				row := wifRow{Result: res, Action: action}
 				if err != nil {
@@ -138,6 +188,7 @@ connections of the project. See docs/entra-apps.md.`,
 	cmd.Flags().BoolVar(&yes, "yes", false, "act: without it only the plan is printed")
 	cmd.Flags().BoolVar(&all, "all", false, "every convertible Azure RM connection of the project")
 	cmd.Flags().BoolVar(&revert, "revert", false, "convert back to the service principal secret (while the service allows it)")
+	cmd.Flags().StringArrayVar(&removeSecrets, "remove-secret", nil, "after the conversion verified, remove the application's password with this keyId (repeatable; one connection only)")
 	return cmd
 }
 

@@ -126,6 +126,9 @@ func commandExamples() map[string]string {
   # Convert, verify with TestConnection, report the revert deadline
   patrol endpoint convert-to-wif --project web deploy-prod --yes
 
+  # Convert, then remove the now unused secret (keyId from the plan or the portal)
+  patrol endpoint convert-to-wif --project web deploy-prod --remove-secret 6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5 --yes
+
   # Every convertible Azure RM connection of the project; back again
   patrol endpoint convert-to-wif --project web --all --yes
   patrol endpoint convert-to-wif --project web deploy-prod --revert --yes`,

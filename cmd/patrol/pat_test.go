@@ -47,15 +47,7 @@ func emuEnvOpts(tb testing.TB, opts emulator.Options) (*emulator.Emulator, map[s
 	return e, env
 }
 
-func signIns(e *emulator.Emulator) int64 {
-	var n int64
-	for k, v := range e.Counters() {
-		if strings.Contains(k, "oauth2/v2.0/token") {
-			n += v
-		}
-	}
-	return n
-}
+func signIns(e *emulator.Emulator) int64 { return e.CountRequests("oauth2/v2.0/token") }
 
 // patOps runs 100 PAT operations through one app (one process).
 func patOps(tb testing.TB, env map[string]string) {

@@ -333,6 +333,20 @@ func (e *Emulator) Counters() map[string]int64 {
 	return out
 }
 
+// CountRequests is the number of requests whose Counters key contains
+// substr (e.g. "endpointproxy", "oauth2/v2.0/token").
+func (e *Emulator) CountRequests(substr string) int64 {
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	var n int64
+	for k, v := range e.counters {
+		if strings.Contains(k, substr) {
+			n += v
+		}
+	}
+	return n
+}
+
 // ResetCounters sets all counters to zero, RateLimitStats and the
 // rate-limit usage included.
 func (e *Emulator) ResetCounters() {

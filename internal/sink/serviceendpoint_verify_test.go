@@ -86,15 +86,7 @@ func verifyEmulator(t *testing.T, sonar *fakeSonar) (*emulator.Emulator, *devops
 	return startDevOps(t, emulator.Options{Seed: &seed, OutboundHTTPClient: sonar.Client()})
 }
 
-func proxyCalls(e *emulator.Emulator) int64 {
-	var n int64
-	for k, v := range e.Counters() {
-		if strings.Contains(k, "endpointproxy") {
-			n += v
-		}
-	}
-	return n
-}
+func proxyCalls(e *emulator.Emulator) int64 { return e.CountRequests("endpointproxy") }
 
 func TestServiceEndpointVerify(t *testing.T) {
 	ctx := context.Background()

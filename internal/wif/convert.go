@@ -56,6 +56,9 @@ type Plan struct {
 	Subject  string `json:"subject"`
 	// Deadline is the revert deadline (reverts only).
 	Deadline string `json:"deadline,omitempty"`
+	// RemoveSecrets are the application's passwords removed once the
+	// converted connection verified (--remove-secret).
+	RemoveSecrets []Secret `json:"removeSecrets,omitempty"`
 }
 
 // Result is the outcome of one conversion.
@@ -66,6 +69,8 @@ type Result struct {
 	Verified        bool `json:"verified"`
 	// RevertDeadline as the service reported it (data.revertSchemeDeadline).
 	RevertDeadline string `json:"revertDeadline,omitempty"`
+	// RemovedSecrets are the keyIds of RemoveSecrets that were removed.
+	RemovedSecrets []string `json:"removedSecrets,omitempty"`
 }
 
 // Issuer is the federated issuer Azure DevOps uses for an organization.
@@ -125,8 +130,13 @@ func (c *Converter) PlanFor(ep api.ServiceEndpoint, revert bool) Plan {
 // the conversion, readiness and TestConnection. If the service assigned
 // another issuer/subject than expected, that one is added too. A
 // conversion that does not verify is reverted and reported as an error.
-func (c *Converter) Convert(ctx context.Context, project string, ep api.ServiceEndpoint) (Result, error) {
+// Only then, the passwords remove (checked with SecretsToRemove and
+// SharedSecretUsers) are removed and the connection verified again; a
+// failure there is not reverted (the connection no longer needs the
+// secret) and its error says what state things are in.
+func (c *Converter) Convert(ctx context.Context, project string, ep api.ServiceEndpoint, remove []Secret) (Result, error) {
 	res := Result{Plan: c.PlanFor(ep, false)}
+	res.RemoveSecrets = remove
 	desc := "Azure DevOps service connection " + ep.ID + " (added by patrol)"
 	added, err := c.Graph.EnsureFederatedCredential(ctx, res.AppID, "ado-"+ep.ID, res.Issuer, res.Subject, desc)
 	if err != nil {
@@ -153,6 +163,9 @@ func (c *Converter) Convert(ctx context.Context, project string, ep api.ServiceE
 		return res, c.undo(ctx, project, out, err)
 	}
 	res.Verified = true
+	if len(remove) > 0 {
+		return res, c.removeSecrets(ctx, project, &res)
+	}
 	return res, nil
 }
 
