@@ -317,6 +317,7 @@ func checkController(t *testing.T, c *chart) {
 		"patrol.dev/personalaccesstokens": {"get", "list", "watch", "update", "patch"}, "patrol.dev/azuredevopsidentities": {"get", "list", "watch", "update", "patch"},
 		"patrol.dev/personalaccesstokens/status": {"get", "update", "patch"}, "patrol.dev/azuredevopsidentities/status": {"get", "update", "patch"},
 		"patrol.dev/personalaccesstokens/finalizers": {"update"}, "patrol.dev/azuredevopsidentities/finalizers": {"update"},
+		"patrol.dev/entraaccesstokens": {"get", "list", "watch"}, "patrol.dev/entraaccesstokens/status": {"get", "update", "patch"},
 		"/secrets": {"get", "create", "update", "patch"}, "/events": {"create", "patch"}, "events.k8s.io/events": {"create", "patch"},
 	}
 	if clusterIDs {

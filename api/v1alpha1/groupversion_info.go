@@ -1,7 +1,8 @@
 // Package v1alpha1 holds the Go types of patrol's Kubernetes API (group
 // patrol.dev, version v1alpha1): where the controller signs in
 // (AzureDevOpsIdentity, ClusterAzureDevOpsIdentity) and the PATs it keeps
-// alive (PersonalAccessToken). The CRDs in deploy/crds/ are generated from
+// alive (PersonalAccessToken) or the Entra access tokens it keeps fresh
+// (EntraAccessToken). The CRDs in deploy/crds/ are generated from
 // these types with controller-gen (scripts/controller-gen.sh); a test fails
 // when they are stale. docs/controller.md is the user reference.
 //
@@ -24,6 +25,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&AzureDevOpsIdentity{}, &AzureDevOpsIdentityList{},
 		&ClusterAzureDevOpsIdentity{}, &ClusterAzureDevOpsIdentityList{},
 		&PersonalAccessToken{}, &PersonalAccessTokenList{},
+		&EntraAccessToken{}, &EntraAccessTokenList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -46,8 +47,8 @@ const (
 
 // Options configure Run.
 type Options struct {
-	// Namespace limits the controller to PersonalAccessTokens and
-	// AzureDevOpsIdentities of one namespace ("" = every namespace).
+	// Namespace limits the controller to PersonalAccessTokens,
+	// EntraAccessTokens and AzureDevOpsIdentities of one namespace ("" = every namespace).
 	Namespace string
 	// ClusterResourceNamespace holds the Secrets ClusterAzureDevOpsIdentities reference.
 	ClusterResourceNamespace string
@@ -178,50 +179,66 @@ func orAll(ns string) string {
 	return ns
 }
 
-// Setup registers the reconcilers with mgr.
+// Setup registers the reconcilers with mgr: pr for PersonalAccessTokens,
+// an EntraTokenReconciler sharing pr for EntraAccessTokens, and the identities'.
 func Setup(ctx context.Context, mgr manager.Manager, pr *PATReconciler, clusterIdentities bool) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &patrolv1.PersonalAccessToken{}, indexIdentity, patIdentityKey); err != nil {
-		return fmt.Errorf("index PersonalAccessTokens by identity: %w", err)
+	for _, o := range []client.Object{&patrolv1.PersonalAccessToken{}, &patrolv1.EntraAccessToken{}} {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, o, indexIdentity, patIdentityKey); err != nil {
+			return fmt.Errorf("index %T by identity: %w", o, err)
+		}
 	}
 	// An identity's change (created, Secrets rotated, deleted) wakes the
-	// PersonalAccessTokens that reference it.
-	patsOf := func(kind string) handler.EventHandler {
+	// PersonalAccessTokens (list) or EntraAccessTokens that reference it.
+	usersOf := func(kind string, list client.ObjectList) handler.EventHandler {
 		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			var list patrolv1.PersonalAccessTokenList
 			opts := []client.ListOption{client.MatchingFields{indexIdentity: identityKey(kind, o.GetNamespace(), o.GetName())}}
 			if kind == kindNamespaced {
 				opts = append(opts, client.InNamespace(o.GetNamespace()))
 			}
-			if err := mgr.GetClient().List(ctx, &list, opts...); err != nil {
+			l := list.DeepCopyObject().(client.ObjectList)
+			if err := mgr.GetClient().List(ctx, l, opts...); err != nil {
 				return nil
 			}
-			out := make([]reconcile.Request, 0, len(list.Items))
-			for _, p := range list.Items {
-				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
-			}
+			var out []reconcile.Request
+			_ = meta.EachListItem(l, func(item runtime.Object) error {
+				if co, ok := item.(client.Object); ok {
+					out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(co)})
+				}
+				return nil
+			})
 			return out
 		})
 	}
-	b := ctrl.NewControllerManagedBy(mgr).Named("personalaccesstoken").
-		For(&patrolv1.PersonalAccessToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Watches(&patrolv1.AzureDevOpsIdentity{}, patsOf(kindNamespaced), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
-	if clusterIdentities {
-		b = b.Watches(&patrolv1.ClusterAzureDevOpsIdentity{}, patsOf(kindCluster), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	changed := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))
+	for _, c := range []struct {
+		name string
+		obj  client.Object
+		list client.ObjectList
+		r    reconcile.Reconciler
+	}{
+		{"personalaccesstoken", &patrolv1.PersonalAccessToken{}, &patrolv1.PersonalAccessTokenList{}, pr},
+		{"entraaccesstoken", &patrolv1.EntraAccessToken{}, &patrolv1.EntraAccessTokenList{}, &EntraTokenReconciler{PATReconciler: pr}},
+	} {
+		b := ctrl.NewControllerManagedBy(mgr).Named(c.name).For(c.obj, changed).
+			Watches(&patrolv1.AzureDevOpsIdentity{}, usersOf(kindNamespaced, c.list), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		if clusterIdentities {
+			b = b.Watches(&patrolv1.ClusterAzureDevOpsIdentity{}, usersOf(kindCluster, c.list), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		}
+		if err := b.Complete(c.r); err != nil {
+			return err
+		}
 	}
-	if err := b.Complete(pr); err != nil {
-		return err
-	}
-	// A PersonalAccessToken's change or deletion wakes its identity (a
-	// deleted identity waits for its last user).
+	// A PersonalAccessToken's or EntraAccessToken's change or deletion
+	// wakes its identity (a deleted identity waits for its last user).
 	identityOf := func(kind string) handler.EventHandler {
 		return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			p, ok := o.(*patrolv1.PersonalAccessToken)
-			if !ok || refKind(p.Spec.IdentityRef) != kind {
+			ref, ok := identityRefOf(o)
+			if !ok || refKind(ref) != kind {
 				return nil
 			}
-			key := client.ObjectKey{Name: p.Spec.IdentityRef.Name}
+			key := client.ObjectKey{Name: ref.Name}
 			if kind == kindNamespaced {
-				key.Namespace = p.Namespace
+				key.Namespace = o.GetNamespace()
 			}
 			return []reconcile.Request{{NamespacedName: key}}
 		})
@@ -229,6 +246,7 @@ func Setup(ctx context.Context, mgr manager.Manager, pr *PATReconciler, clusterI
 	if err := ctrl.NewControllerManagedBy(mgr).Named("azuredevopsidentity").
 		For(&patrolv1.AzureDevOpsIdentity{}).
 		Watches(&patrolv1.PersonalAccessToken{}, identityOf(kindNamespaced)).
+		Watches(&patrolv1.EntraAccessToken{}, identityOf(kindNamespaced)).
 		Complete(&IdentityReconciler{Client: mgr.GetClient()}); err != nil {
 		return err
 	}
@@ -236,6 +254,7 @@ func Setup(ctx context.Context, mgr manager.Manager, pr *PATReconciler, clusterI
 		if err := ctrl.NewControllerManagedBy(mgr).Named("clusterazuredevopsidentity").
 			For(&patrolv1.ClusterAzureDevOpsIdentity{}).
 			Watches(&patrolv1.PersonalAccessToken{}, identityOf(kindCluster)).
+			Watches(&patrolv1.EntraAccessToken{}, identityOf(kindCluster)).
 			Complete(&IdentityReconciler{Client: mgr.GetClient(), Cluster: true}); err != nil {
 			return err
 		}

@@ -60,7 +60,12 @@ func (e *IdentityMissingError) Error() string {
 
 // getIdentity reads the identity pat references.
 func (r *PATReconciler) getIdentity(ctx context.Context, pat *patrolv1.PersonalAccessToken) (identity, error) {
-	ref := pat.Spec.IdentityRef
+	return r.resolveIdentity(ctx, pat.Namespace, pat.Spec.IdentityRef)
+}
+
+// resolveIdentity reads the identity ref names from namespace ns (a
+// PersonalAccessToken's or an EntraAccessToken's).
+func (r *PATReconciler) resolveIdentity(ctx context.Context, ns string, ref patrolv1.IdentityRef) (identity, error) {
 	switch refKind(ref) {
 	case kindCluster:
 		var o patrolv1.ClusterAzureDevOpsIdentity
@@ -73,9 +78,9 @@ func (r *PATReconciler) getIdentity(ctx context.Context, pat *patrolv1.PersonalA
 		return identity{kind: kindCluster, name: o.Name, spec: o.Spec, generation: o.Generation, uid: o.UID, secretNS: r.ClusterResourceNamespace}, nil
 	default:
 		var o patrolv1.AzureDevOpsIdentity
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: pat.Namespace, Name: ref.Name}, &o); err != nil {
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &o); err != nil {
 			if apierrors.IsNotFound(err) {
-				return identity{}, &IdentityMissingError{Ref: kindNamespaced + " " + pat.Namespace + "/" + ref.Name}
+				return identity{}, &IdentityMissingError{Ref: kindNamespaced + " " + ns + "/" + ref.Name}
 			}
 			return identity{}, err
 		}
@@ -98,6 +103,11 @@ type account struct {
 	key  string // identity UID, generation and the Secrets' resourceVersions
 	pats rotation.PATClient
 	org  string
+	// ts is the sign-in (Azure DevOps scope) pats uses; signIn its options,
+	// for tokens of other scopes (EntraAccessToken, entratoken.go).
+	ts     entra.TokenSource
+	signIn entra.Options
+	scoped scopedTokens
 }
 
 // accounts caches one account per identity (a TokenSource caches its
@@ -226,7 +236,7 @@ func (r *PATReconciler) connect(id identity, vals map[string][]byte) (*account, 
 	if err != nil {
 		return nil, err
 	}
-	return &account{pats: dc, org: sp.Organization}, nil
+	return &account{pats: dc, org: sp.Organization, ts: ts, signIn: opts}, nil
 }
 
 // writeCert writes a client certificate (entra reads it from a file) into

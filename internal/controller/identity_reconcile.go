@@ -16,8 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// indexIdentity indexes PersonalAccessTokens by the identity they
-// reference: "AzureDevOpsIdentity/<namespace>/<name>" or
+// indexIdentity indexes PersonalAccessTokens and EntraAccessTokens by the
+// identity they reference: "AzureDevOpsIdentity/<namespace>/<name>" or
 // "ClusterAzureDevOpsIdentity/<name>".
 const indexIdentity = "patrol.dev/identity"
 
@@ -29,11 +29,21 @@ func identityKey(kind, namespace, name string) string {
 }
 
 func patIdentityKey(o client.Object) []string {
-	pat, ok := o.(*patrolv1.PersonalAccessToken)
-	if !ok {
-		return nil
+	if ref, ok := identityRefOf(o); ok {
+		return []string{identityKey(refKind(ref), o.GetNamespace(), ref.Name)}
 	}
-	return []string{identityKey(refKind(pat.Spec.IdentityRef), pat.Namespace, pat.Spec.IdentityRef.Name)}
+	return nil
+}
+
+// identityRefOf is the identityRef of a PersonalAccessToken or EntraAccessToken.
+func identityRefOf(o client.Object) (patrolv1.IdentityRef, bool) {
+	switch v := o.(type) {
+	case *patrolv1.PersonalAccessToken:
+		return v.Spec.IdentityRef, true
+	case *patrolv1.EntraAccessToken:
+		return v.Spec.IdentityRef, true
+	}
+	return patrolv1.IdentityRef{}, false
 }
 
 // InUseRecheck is how often a deleted identity that is still referenced
@@ -72,6 +82,7 @@ func (r *IdentityReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	}
 	orig := obj.DeepCopyObject().(client.Object)
 	var list patrolv1.PersonalAccessTokenList
+	var tokens patrolv1.EntraAccessTokenList
 	opts := []client.ListOption{client.MatchingFields{indexIdentity: identityKey(r.kind(), obj.GetNamespace(), obj.GetName())}}
 	if !r.Cluster {
 		opts = append(opts, client.InNamespace(obj.GetNamespace()))
@@ -79,15 +90,25 @@ func (r *IdentityReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	if err := r.Client.List(ctx, &list, opts...); err != nil {
 		return reconcile.Result{}, err
 	}
-	var users []string
+	if err := r.Client.List(ctx, &tokens, opts...); err != nil {
+		return reconcile.Result{}, err
+	}
+	var users, tokenUsers []string
 	for _, p := range list.Items {
 		users = append(users, p.Namespace+"/"+p.Name)
 	}
+	for _, e := range tokens.Items {
+		tokenUsers = append(tokenUsers, e.Namespace+"/"+e.Name)
+	}
 	slices.Sort(users)
-	cond := metav1.Condition{Type: patrolv1.ConditionReady, Status: metav1.ConditionTrue, Reason: patrolv1.ReasonReady, ObservedGeneration: obj.GetGeneration(),
-		Message: fmt.Sprintf("referenced by %d PersonalAccessToken(s)", len(users))}
+	slices.Sort(tokenUsers)
+	msg := fmt.Sprintf("referenced by %d PersonalAccessToken(s)", len(users))
+	if len(tokenUsers) > 0 {
+		msg += fmt.Sprintf(" and %d EntraAccessToken(s)", len(tokenUsers))
+	}
+	cond := metav1.Condition{Type: patrolv1.ConditionReady, Status: metav1.ConditionTrue, Reason: patrolv1.ReasonReady, ObservedGeneration: obj.GetGeneration(), Message: msg}
 	if !obj.GetDeletionTimestamp().IsZero() {
-		if len(users) == 0 {
+		if len(users)+len(tokenUsers) == 0 {
 			if controllerutil.RemoveFinalizer(obj, FinalizerInUse) {
 				if err := r.Client.Update(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 					return reconcile.Result{}, err
@@ -95,12 +116,15 @@ func (r *IdentityReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 			}
 			return reconcile.Result{}, nil
 		}
-		shown := users
-		if len(shown) > 20 {
-			shown = append(shown[:20:20], fmt.Sprintf("and %d more", len(users)-20))
+		var by []string
+		if len(users) > 0 {
+			by = append(by, "PersonalAccessToken(s) "+listSome(users, 20)+", which need this identity to revoke their PATs")
+		}
+		if len(tokenUsers) > 0 {
+			by = append(by, "EntraAccessToken(s) "+listSome(tokenUsers, 20)+", whose Secrets would hold expired tokens within the hour")
 		}
 		cond.Status, cond.Reason = metav1.ConditionFalse, patrolv1.ReasonInUse
-		cond.Message = fmt.Sprintf("deletion waits: still referenced by PersonalAccessToken(s) %s, which need this identity to revoke their PATs; delete them (or point their identityRef elsewhere) first", strings.Join(shown, ", "))
+		cond.Message = fmt.Sprintf("deletion waits: still referenced by %s; delete them (or point their identityRef elsewhere) first", strings.Join(by, "; and by "))
 	} else if controllerutil.AddFinalizer(obj, FinalizerInUse) {
 		if err := r.Client.Update(ctx, obj); err != nil {
 			return reconcile.Result{}, err
@@ -115,4 +139,12 @@ func (r *IdentityReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		return reconcile.Result{RequeueAfter: InUseRecheck}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// listSome joins the first n of names, saying how many more there are.
+func listSome(names []string, n int) string {
+	if len(names) > n {
+		names = append(names[:n:n], fmt.Sprintf("and %d more", len(names)-n))
+	}
+	return strings.Join(names, ", ")
 }

@@ -54,10 +54,13 @@ type world struct {
 	verf *devops.Client
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldClock(t, nil) }
+
+// newWorldClock is newWorld with the emulator on clock now (nil: time.Now).
+func newWorldClock(t *testing.T, now func() time.Time) *world {
 	c := kubetest.Start(t)
 	w := &world{t: t, c: c, cl: installCRDs(t, c), ns: c.Namespace(t)}
-	emu, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	emu, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

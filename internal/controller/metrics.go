@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/patrol-dev/patrol/internal/config"
 	"github.com/patrol-dev/patrol/internal/metrics"
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"github.com/patrol-dev/patrol/internal/runstate"
@@ -13,11 +12,11 @@ import (
 )
 
 // Metrics serves the series of docs/metrics.md live: every scrape renders
-// what the reconciles recorded (each PersonalAccessToken is a credential)
-// through internal/metrics, the code the CronJob's textfile and
-// Pushgateway export use, so the two modes export the same series. The
-// "run" series describe the last reconcile; counters count since the
-// controller started.
+// what the reconciles recorded (each PersonalAccessToken and each
+// EntraAccessToken is a credential) through internal/metrics, the code the
+// CronJob's textfile and Pushgateway export use, so the two modes export
+// the same series. The "run" series describe the last reconcile; counters
+// count since the controller started.
 type Metrics struct {
 	Build metrics.BuildInfo
 
@@ -48,16 +47,17 @@ func (m *Metrics) record(rep rotation.Report, view []rotation.Item, at time.Time
 }
 
 // recordFailure records a reconcile that failed before the engine ran
-// (identity, spec): reason is a patrol_failures_total reason.
-func (m *Metrics) recordFailure(cred, reason, msg string, at time.Time, d time.Duration) {
+// (identity, spec): kind is the credential's (config.KindPAT,
+// config.KindEntraToken), reason a patrol_failures_total reason.
+func (m *Metrics) recordFailure(cred, kind, reason, msg string, at time.Time, d time.Duration) {
 	if m == nil {
 		return
 	}
-	res := rotation.Result{Credential: cred, Kind: config.KindPAT, Action: rotation.ActionFail, Reason: reason, Error: msg, Err: errString(msg)}
+	res := rotation.Result{Credential: cred, Kind: kind, Action: rotation.ActionFail, Reason: reason, Error: msg, Err: errString(msg)}
 	m.mu.Lock()
 	prev, ok := m.statuses[strings.ToLower(cred)]
 	m.mu.Unlock()
-	it := rotation.Item{Credential: cred, Kind: config.KindPAT, Action: rotation.ActionFail, Error: msg}
+	it := rotation.Item{Credential: cred, Kind: kind, Action: rotation.ActionFail, Error: msg}
 	if ok {
 		it.Organization, it.Identity = prev.Organization, prev.Identity
 	}

@@ -24,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -156,12 +157,7 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	start := time.Now()
 	id, err := r.getIdentity(ctx, pat)
 	if err != nil {
-		reason := patrolv1.ReasonIdentityInvalid
-		var me *IdentityMissingError
-		if errors.As(err, &me) {
-			reason = patrolv1.ReasonIdentityMissing
-		}
-		return r.fail(ctx, pat, failure{reason: reason, msg: err.Error(), metric: "config"}, start)
+		return r.fail(ctx, pat, identityFailure(err), start)
 	}
 	c, err := r.credential(pat, cred, id)
 	if err != nil {
@@ -171,10 +167,10 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	if err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonIdentityInvalid, msg: redact.Error(err), metric: "config"}, start)
 	}
-	if err := r.checkTarget(ctx, pat, cred); err != nil {
+	if err := r.checkTarget(ctx, pat.Namespace, pat.Spec.SecretTarget, cred); err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
 	}
-	sk, err := r.secretSink(pat)
+	sk, err := r.secretSink(pat.Namespace, pat.Spec.SecretTarget)
 	if err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
 	}
@@ -207,12 +203,8 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 			orig.Status = *pat.Status.DeepCopy()
 		}
 	}
-	rep := eng.Apply(ctx, plan)
+	rep, now := r.apply(ctx, eng, plan)
 	res := rep.Results[0]
-	now := r.now()
-	for _, err := range eng.ReportOutcomes(ctx, rep, now) {
-		r.log().Warn("outcome not recorded on the Secret", slog.String("error", redact.Error(err)))
-	}
 	// What the Secret holds now (after a rotation, observed again).
 	view := it
 	if res.Rotated() || len(res.Revoked) > 0 {
@@ -300,15 +292,7 @@ func failureMessage(res rotation.Result) string {
 // valid: the last good credential is kept) and a Warning Event.
 func (r *PATReconciler) fail(ctx context.Context, pat *patrolv1.PersonalAccessToken, f failure, start time.Time) reconcile.Result {
 	st := &pat.Status
-	now := r.now()
-	st.FailedIssuanceAttempts++
-	st.LastFailure = truncate(f.msg, 1024)
-	st.LastFailureTime = &metav1.Time{Time: now}
-	if f.metric != "" {
-		r.Metrics.recordFailure(credentialName(pat.Namespace, pat.Name), f.metric, f.msg, now, time.Since(start))
-	}
-	delay := r.Backoff.Delay(st.FailedIssuanceAttempts)
-	retry := fmt.Sprintf("%s; attempt %d failed, retrying in %s", truncate(f.msg, 900), st.FailedIssuanceAttempts, delay)
+	now, delay, retry := r.attemptFailed(&st.FailedIssuanceAttempts, &st.LastFailure, &st.LastFailureTime, credentialName(pat.Namespace, pat.Name), config.KindPAT, f, start)
 	// Issuing says the last attempt failed, whether or not it got as far as
 	// creating a PAT (a failed sign-in stops it before the plan).
 	r.setCond(pat, patrolv1.ConditionIssuing, metav1.ConditionFalse, f.reason, retry)
@@ -337,11 +321,11 @@ func truncate(s string, n int) string {
 }
 
 func (r *PATReconciler) setCond(pat *patrolv1.PersonalAccessToken, typ string, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&pat.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
-		Message: truncate(msg, 32768), ObservedGeneration: pat.Generation})
+	setCondition(&pat.Status.Conditions, pat.Generation, typ, status, reason, msg)
 }
 
-func (r *PATReconciler) event(obj *patrolv1.PersonalAccessToken, typ, reason, action, note string, args ...any) {
+// event records an Event regarding obj (a PersonalAccessToken or an EntraAccessToken).
+func (r *PATReconciler) event(obj runtime.Object, typ, reason, action, note string, args ...any) {
 	if r.Recorder != nil {
 		r.Recorder.Eventf(obj, nil, typ, reason, action, truncate(fmt.Sprintf(note, args...), 1000))
 	}
@@ -351,13 +335,7 @@ func (r *PATReconciler) event(obj *patrolv1.PersonalAccessToken, typ, reason, ac
 // patrol.dev/renew-now annotation has a value not acted on yet, or the
 // spec the PAT was issued for changed.
 func (r *PATReconciler) forced(pat *patrolv1.PersonalAccessToken, fp string) (bool, string) {
-	if v := pat.Annotations[patrolv1.AnnotationRenewNow]; v != "" && v != pat.Status.LastRenewRequest {
-		return true, fmt.Sprintf("renewal requested (annotation %s=%q)", patrolv1.AnnotationRenewNow, v)
-	}
-	if pat.Status.IssuedFor != "" && pat.Status.IssuedFor != fp {
-		return true, "the spec changed (scopes, lifetime or identity)"
-	}
-	return false, ""
+	return forcedRenewal(pat.Annotations, pat.Status.LastRenewRequest, pat.Status.IssuedFor, fp, "scopes, lifetime or identity")
 }
 
 // fingerprint covers what a PAT was issued for: a change renews it.
@@ -414,27 +392,23 @@ func (r *PATReconciler) credential(pat *patrolv1.PersonalAccessToken, name strin
 	if _, err := devops.ParseScopes(c.Scopes, opts...); err != nil {
 		return c, fmt.Errorf("spec.scopes: %w", err)
 	}
-	if id.kind == kindCluster && r.ClusterResourceNamespace == "" && needsSecret(id.spec) {
-		return c, fmt.Errorf("%s references Secrets, but the controller has no cluster resource namespace (--cluster-resource-namespace)", id)
-	}
-	return c, nil
+	return c, r.secretsReachable(id)
 }
 
 func needsSecret(sp patrolv1.AzureDevOpsIdentitySpec) bool {
 	return sp.PasswordRef != nil || sp.ClientSecretRef != nil || sp.CertificateRef != nil || sp.CertificatePasswordRef != nil || caRef(sp.Endpoints) != nil
 }
 
-// checkTarget refuses a target Secret that is not this credential's to
-// write: one another credential manages (two PersonalAccessTokens would
-// replace each other's PAT), one of a type other than Opaque, or one that
-// already holds data under the PAT's key that patrol did not write (a
-// PersonalAccessToken must not take over, say, another application's
-// token). A missing Secret, or one without that key (pre-created empty),
-// is fine.
-func (r *PATReconciler) checkTarget(ctx context.Context, pat *patrolv1.PersonalAccessToken, cred string) error {
-	t := pat.Spec.SecretTarget
+// checkTarget refuses a target Secret t (in namespace ns) that is not
+// credential cred's to write: one another credential manages (two
+// PersonalAccessTokens would replace each other's PAT), one of a type other
+// than Opaque, or one that already holds data under the key that patrol did
+// not write (a PersonalAccessToken or EntraAccessToken must not take over,
+// say, another application's token). A missing Secret, or one without that
+// key (pre-created empty), is fine.
+func (r *PATReconciler) checkTarget(ctx context.Context, ns string, t patrolv1.SecretTarget, cred string) error {
 	var s corev1.Secret
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pat.Namespace, Name: t.Name}, &s); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: t.Name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -456,11 +430,10 @@ func (r *PATReconciler) checkTarget(ctx context.Context, pat *patrolv1.PersonalA
 	return nil
 }
 
-// secretSink is the kubernetes-secret sink of pat's target Secret.
-func (r *PATReconciler) secretSink(pat *patrolv1.PersonalAccessToken) (sink.Sink, error) {
-	t := pat.Spec.SecretTarget
+// secretSink is the kubernetes-secret sink of target Secret t in namespace ns.
+func (r *PATReconciler) secretSink(ns string, t patrolv1.SecretTarget) (sink.Sink, error) {
 	return sink.NewKubernetesSecret(sink.KubernetesSecretOptions{
-		Client: r.Kube, Namespace: pat.Namespace, Name: t.Name, Key: t.Key,
+		Client: r.Kube, Namespace: ns, Name: t.Name, Key: t.Key,
 		AuthorizationIDKey: t.AuthorizationIDKey, ValidToKey: t.ValidToKey,
 		Labels: t.Labels, Annotations: t.Annotations, Templates: t.Templates, Create: true, Logger: r.log(),
 	})

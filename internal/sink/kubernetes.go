@@ -402,8 +402,9 @@ func (k *KubernetesSecret) render(ctx context.Context, secret string, meta Meta)
 	if len(k.templates) == 0 {
 		return nil, nil
 	}
+	// expiresOn is validTo by the name Entra gives it (EntraAccessToken templates).
 	data := map[string]any{"token": secret, "authorizationId": meta.AuthorizationID, "validTo": kubeRFC3339(meta.ValidTo),
-		"displayName": meta.DisplayName, "credential": meta.Credential}
+		"expiresOn": kubeRFC3339(meta.ValidTo), "displayName": meta.DisplayName, "credential": meta.Credential}
 	out := make(map[string][]byte, len(k.templates))
 	for key, t := range k.templates {
 		v, err := t.RenderContext(ctx, data)
