@@ -60,18 +60,23 @@ func (r wifReport) Table() output.TableData {
 var wifVerifyDelay time.Duration
 
 // graphClient builds the Graph client with the configured identity (a
-// token for https://graph.microsoft.com/.default).
+// token for the .default scope of the authority's cloud's Graph, or of
+// endpoints.graph).
 func (a *app) graphClient() (*graph.Client, error) {
 	opts, err := a.entraOptions()
 	if err != nil {
 		return nil, err
 	}
-	opts.Scope = graph.Scope
+	conn, err := a.connection()
+	if err != nil {
+		return nil, err
+	}
+	base := conn.Endpoints.Graph // the authority's cloud, or endpoints.graph
+	opts.Scope = graph.ScopeFor(base, opts.AuthorityHost)
 	ts, err := entra.New(opts)
 	if err != nil {
 		return nil, err
 	}
-	base, _ := a.env("PATROL_GRAPH_URL")
 	return graph.New(graph.Options{BaseURL: base, Token: entra.ReuseTokenSource(ts, 0), HTTPClient: opts.HTTPClient})
 }
 

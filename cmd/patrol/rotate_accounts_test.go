@@ -105,7 +105,7 @@ credentials:
 		}
 	}
 	code, out, _ = runCLI(t, env, "status", "--config", cfg, "-o", "wide")
-	if code != 0 || !strings.Contains(out, "ORGANIZATION") || !strings.Contains(out, "labs-admin") || !strings.Contains(out, emulator.OtherOrg) {
+	if code != 0 || strings.Contains(out, "APPLICATION") || !strings.Contains(out, "ORGANIZATION") || !strings.Contains(out, "labs-admin") || !strings.Contains(out, emulator.OtherOrg) {
 		t.Errorf("status -o wide: %d %s", code, out)
 	}
 	prom, _ := os.ReadFile(filepath.Join(dir, "patrol.prom"))

@@ -17,7 +17,7 @@ import (
 // Credentials of kind entra-app-secret (docs/entra-apps.md): the account
 // is the application (rotation.Account.Application), its "PAT client" a
 // rotation.AppSecretClient on Microsoft Graph signed in as the credential's
-// identity (a token for https://graph.microsoft.com/.default), which
+// identity (a token for Graph's .default scope, graph.ScopeFor), which
 // verifies new secrets with client credentials against that identity's
 // tenant. Sinks that talk to Azure DevOps use the credential's organisation
 // and identity, as for PATs.
@@ -82,13 +82,15 @@ func (a *app) buildAppSecretTarget(ctx context.Context, f *config.File, e *rotat
 	case "", "organizations", "common", "consumers":
 		return rotation.Target{}, errkind.New(errkind.Usage, fmt.Errorf("credential %s (kind entra-app-secret): %s has no tenant (tenantId is %q); set tenantId there to the application's tenant (a GUID or verified domain): new secrets are verified by signing in to it", c.Name, who, opts.TenantID))
 	}
+	// Graph of the authority's cloud (or endpoints.graph), and its scope.
+	base := conn.Endpoints.Graph
+	scope := graph.ScopeFor(base, opts.AuthorityHost)
 	gopts := opts
-	gopts.Scope = graph.Scope
+	gopts.Scope = scope
 	ts, err := entra.New(gopts)
 	if err != nil {
 		return rotation.Target{}, fmt.Errorf("credential %s: sign-in of %s for Microsoft Graph: %w", c.Name, who, err)
 	}
-	base, _ := a.env("PATROL_GRAPH_URL")
 	gc, err := graph.New(graph.Options{BaseURL: base, Token: entra.ReuseTokenSource(ts, 0), HTTPClient: opts.HTTPClient})
 	if err != nil {
 		return rotation.Target{}, err
@@ -99,7 +101,7 @@ func (a *app) buildAppSecretTarget(ctx context.Context, f *config.File, e *rotat
 	}
 	if _, ok := e.Accounts[acct]; !ok {
 		e.Accounts[acct] = &rotation.AppSecretClient{Graph: gc, App: graph.AppRef{AppID: c.Application.AppID, ObjectID: c.Application.ObjectID},
-			SignIn: rotation.ClientCredentialsSignIn(entra.Options{AuthorityHost: opts.AuthorityHost, TenantID: opts.TenantID,
+			SignIn: rotation.ClientCredentialsSignIn(entra.Options{AuthorityHost: opts.AuthorityHost, TenantID: opts.TenantID, Scope: scope,
 				DisableInstanceDiscovery: opts.DisableInstanceDiscovery, HTTPClient: opts.HTTPClient})}
 	}
 	if org != "" {

@@ -111,6 +111,9 @@ credentials:
 	if code != 0 || json.Unmarshal([]byte(out), &dry) != nil || dry.Plan.Items[0].Action != "renew" || dry.Plan.Items[0].Kind != "entra-app-secret" {
 		t.Fatalf("dry run: exit %d %s %s", code, out, errs)
 	}
+	if got := dry.Plan.Items[0].Application.AppID; got != emulator.ManagedAppClientID {
+		t.Errorf("dry run: application %q, want the configured appId %s", got, emulator.ManagedAppClientID)
+	}
 	if got := passwordNames(appPasswords(t, e)); len(got) != 1 {
 		t.Fatalf("the dry run changed the application's passwords: %v", got)
 	}
@@ -187,6 +190,11 @@ credentials:
 	code, out, errs = runCLI(t, env, "status", "--config", path, "-o", "json")
 	if code != 0 || !strings.Contains(out, `"entra-app-secret"`) || !strings.Contains(out, second.AuthorizationID) || !strings.Contains(out, `"ok"`) {
 		t.Fatalf("status: exit %d %s %s", code, out, errs)
+	}
+	// -o wide names the application beside the account.
+	code, out, errs = runCLI(t, env, "status", "--config", path, "-o", "wide")
+	if lines := strings.Split(out, "\n"); code != 0 || len(lines) < 2 || !strings.Contains(lines[0], "APPLICATION") || !strings.Contains(lines[1], emulator.ManagedAppClientID) {
+		t.Errorf("status -o wide: exit %d %s %s", code, out, errs)
 	}
 	prom, err := os.ReadFile(filepath.Join(dir, "patrol.prom"))
 	if err != nil || !strings.Contains(string(prom), `credential="deploy-spn"`) || !strings.Contains(string(prom), `kind="entra-app-secret"`) {

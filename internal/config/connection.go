@@ -77,6 +77,12 @@ type Endpoints struct {
 	// Audit base URL of the audit log (PATROL_AUDIT_URL), default
 	// https://auditservice.dev.azure.com (`patrol audit`).
 	Audit string `json:"audit,omitempty"`
+	// Graph base URL of Microsoft Graph (PATROL_GRAPH_URL), default the
+	// Graph of the authority host's cloud (https://graph.microsoft.com;
+	// https://graph.microsoft.us for login.microsoftonline.us;
+	// https://microsoftgraph.chinacloudapi.cn for login.chinacloudapi.cn):
+	// entra-app-secret, endpoint convert-to-wif, audit.
+	Graph string `json:"graph,omitempty"`
 	// APIVersion of the PAT API (PATROL_API_VERSION), default 7.1-preview.1.
 	APIVersion string `json:"apiVersion,omitempty"`
 	// CABundle is an extra PEM bundle to trust (PATROL_CA_BUNDLE), added to

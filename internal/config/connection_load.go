@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/patrol-dev/patrol/internal/errkind"
+	"github.com/patrol-dev/patrol/internal/graph"
 	"sigs.k8s.io/yaml"
 )
 
@@ -42,6 +43,7 @@ const (
 	EnvDisableInstanceDiscovery = "PATROL_DISABLE_INSTANCE_DISCOVERY"
 	EnvVSSPSURL                 = "PATROL_VSSPS_URL"
 	EnvAuditURL                 = "PATROL_AUDIT_URL"
+	EnvGraphURL                 = "PATROL_GRAPH_URL"
 	EnvDevOpsURL                = "PATROL_DEVOPS_URL"
 	EnvAPIVersion               = "PATROL_API_VERSION"
 	EnvCABundle                 = "PATROL_CA_BUNDLE"
@@ -349,6 +351,7 @@ func applyEnv(c *Connection, env LookupEnv) error {
 	}
 	str(&c.Endpoints.VSSPS, EnvVSSPSURL)
 	str(&c.Endpoints.Audit, EnvAuditURL)
+	str(&c.Endpoints.Graph, EnvGraphURL)
 	str(&c.Endpoints.DevOps, EnvDevOpsURL)
 	str(&c.Endpoints.APIVersion, EnvAPIVersion)
 	str(&c.Endpoints.CABundle, EnvCABundle)
@@ -448,6 +451,9 @@ func applyDefaults(c *Connection) {
 	if c.Endpoints.Audit == "" {
 		c.Endpoints.Audit = DefaultAuditURL
 	}
+	if c.Endpoints.Graph == "" {
+		c.Endpoints.Graph = graph.URLFor(c.Endpoints.AuthorityHost)
+	}
 	if c.Endpoints.VSSPS == "" {
 		c.Endpoints.VSSPS = DefaultVSSPSURL
 	}
@@ -509,6 +515,7 @@ func (c Connection) Validate() error {
 		{c.Endpoints.VSSPS, EnvVSSPSURL + " (flag --vssps-url, endpoints.vssps)"},
 		{c.Endpoints.DevOps, EnvDevOpsURL + " (flag --devops-url, endpoints.devops)"},
 		{c.Endpoints.Audit, EnvAuditURL + " (endpoints.audit)"},
+		{c.Endpoints.Graph, EnvGraphURL + " (endpoints.graph)"},
 	}
 	for _, u := range urls {
 		if u.v == "" {

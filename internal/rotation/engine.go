@@ -270,18 +270,20 @@ type SinkResult struct {
 
 // Result is what happened to one credential.
 type Result struct {
-	Credential      string       `json:"credential"`
-	Kind            string       `json:"kind"`
-	Organization    string       `json:"organization,omitempty"`
-	Identity        string       `json:"identity,omitempty"`
-	Action          Action       `json:"action"`
-	AuthorizationID string       `json:"authorizationId,omitempty"`
-	DisplayName     string       `json:"displayName,omitempty"`
-	ValidTo         time.Time    `json:"validTo,omitzero"`
-	Clamped         bool         `json:"clamped,omitempty"`
-	Sinks           []SinkResult `json:"sinks,omitempty"`
-	Revoked         []string     `json:"revoked,omitempty"`
-	Kept            []string     `json:"kept,omitempty"` // replaced PATs left for a later run
+	Credential   string `json:"credential"`
+	Kind         string `json:"kind"`
+	Organization string `json:"organization,omitempty"`
+	Identity     string `json:"identity,omitempty"`
+	// Application of an entra-app-secret credential (appId or objectId).
+	Application     config.Application `json:"application,omitzero"`
+	Action          Action             `json:"action"`
+	AuthorizationID string             `json:"authorizationId,omitempty"`
+	DisplayName     string             `json:"displayName,omitempty"`
+	ValidTo         time.Time          `json:"validTo,omitzero"`
+	Clamped         bool               `json:"clamped,omitempty"`
+	Sinks           []SinkResult       `json:"sinks,omitempty"`
+	Revoked         []string           `json:"revoked,omitempty"`
+	Kept            []string           `json:"kept,omitempty"` // replaced PATs left for a later run
 	// Notes explain kept PATs (a sink holds or may hold them).
 	Notes    []string      `json:"notes,omitempty"`
 	Duration time.Duration `json:"durationNs"`
@@ -415,7 +417,7 @@ func (e *Engine) hook(ev HookEvent) error {
 }
 
 func (e *Engine) applyItem(ctx context.Context, it Item, t Target) Result {
-	res := Result{Credential: it.Credential, Kind: it.Kind, Organization: it.Organization, Identity: it.Identity, Action: it.Action}
+	res := Result{Credential: it.Credential, Kind: it.Kind, Organization: it.Organization, Identity: it.Identity, Application: it.Application, Action: it.Action}
 	if it.Current != nil {
 		res.AuthorizationID, res.DisplayName, res.ValidTo = it.Current.AuthorizationID, it.Current.DisplayName, it.Current.ValidTo
 	} else if it.Kind == config.KindEntraToken {

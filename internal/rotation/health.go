@@ -86,19 +86,21 @@ type SinkStatus struct {
 // CredentialStatus is the health of one credential: what `patrol status`
 // prints and what the metrics export (patrol_credential_ready = Ready).
 type CredentialStatus struct {
-	Credential   string       `json:"credential"`
-	Kind         string       `json:"kind"`
-	Organization string       `json:"organization,omitempty"`
-	Identity     string       `json:"identity,omitempty"`
-	Health       string       `json:"health"`
-	Ready        bool         `json:"ready"`
-	ValidTo      time.Time    `json:"validTo,omitzero"`
-	DueAt        time.Time    `json:"dueAt,omitzero"`
-	DaysToExpiry *float64     `json:"daysToExpiry,omitempty"`
-	Clamped      bool         `json:"clamped,omitempty"`
-	Detail       string       `json:"detail,omitempty"`
-	Sinks        []SinkStatus `json:"sinks"`
-	PendingClean []string     `json:"pendingRevocations,omitempty"`
+	Credential   string `json:"credential"`
+	Kind         string `json:"kind"`
+	Organization string `json:"organization,omitempty"`
+	Identity     string `json:"identity,omitempty"`
+	// Application of an entra-app-secret credential (appId or objectId).
+	Application  config.Application `json:"application,omitzero"`
+	Health       string             `json:"health"`
+	Ready        bool               `json:"ready"`
+	ValidTo      time.Time          `json:"validTo,omitzero"`
+	DueAt        time.Time          `json:"dueAt,omitzero"`
+	DaysToExpiry *float64           `json:"daysToExpiry,omitempty"`
+	Clamped      bool               `json:"clamped,omitempty"`
+	Detail       string             `json:"detail,omitempty"`
+	Sinks        []SinkStatus       `json:"sinks"`
+	PendingClean []string           `json:"pendingRevocations,omitempty"`
 	// Last is the outcome of the last run that handled the credential.
 	Last *Outcome `json:"last,omitempty"`
 }
@@ -123,7 +125,7 @@ func sinkReady(state string) bool { return state == "ok" || state == "due" }
 // counts while the sinks look fine: a consumer that refused the new PAT, or
 // a sink that could not be written, is invisible in what the sinks hold.
 func Assess(now time.Time, it Item, last *Outcome) CredentialStatus {
-	sc := CredentialStatus{Credential: it.Credential, Kind: it.Kind, Organization: it.Organization, Identity: it.Identity, DueAt: it.DueAt, Clamped: it.Clamped, Detail: strings.Join(it.Reasons, "; "), Last: last}
+	sc := CredentialStatus{Credential: it.Credential, Kind: it.Kind, Organization: it.Organization, Identity: it.Identity, Application: it.Application, DueAt: it.DueAt, Clamped: it.Clamped, Detail: strings.Join(it.Reasons, "; "), Last: last}
 	if it.Current != nil {
 		sc.ValidTo = it.Current.ValidTo
 	}
@@ -198,7 +200,7 @@ func PlanUnlisted(in Input, err error) Plan {
 // unlistedItem is credential c failed because its account's listing
 // failed with err: each sink shows what it reported holding ("unchecked").
 func unlistedItem(c config.Credential, acct Account, states []SinkState, err error) Item {
-	it := Item{Credential: c.Name, Kind: c.Kind, Organization: acct.Organization, Identity: acct.Identity, Action: ActionFail, Error: redact.Error(err), failErr: err}
+	it := Item{Credential: c.Name, Kind: c.Kind, Organization: acct.Organization, Identity: acct.Identity, Application: c.Application, Action: ActionFail, Error: redact.Error(err), failErr: err}
 	for _, s := range states {
 		sp := SinkPlan{Name: s.Name, Holds: s.Held.AuthorizationID, ValidTo: s.Held.ValidTo, Status: "unchecked"}
 		if s.Err != nil {

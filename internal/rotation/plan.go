@@ -98,10 +98,13 @@ type Item struct {
 	Kind       string `json:"kind"`
 	// Organization and Identity of the credential's account ("" = the
 	// default organisation / sign-in).
-	Organization string   `json:"organization,omitempty"`
-	Identity     string   `json:"identity,omitempty"`
-	Action       Action   `json:"action"`
-	Reasons      []string `json:"reasons,omitempty"`
+	Organization string `json:"organization,omitempty"`
+	Identity     string `json:"identity,omitempty"`
+	// Application whose secret the credential rotates (kind
+	// entra-app-secret), as configured: appId or objectId.
+	Application config.Application `json:"application,omitzero"`
+	Action      Action             `json:"action"`
+	Reasons     []string           `json:"reasons,omitempty"`
 	// Current is the PAT every sink holds, when they agree.
 	Current *PATRef `json:"current,omitempty"`
 	// DueAt is when Current becomes due (renewal time).
@@ -225,7 +228,7 @@ func MakePlan(in Input) Plan {
 			ix := indexOf(acct)
 			it = planPAT(c, in.Sinks[c.Name], ix.byCred[strings.ToLower(c.Name)], ix.byID, heldAnywhere, heldBy, now, in.OrphanAge, in.Force)
 		}
-		it.Organization, it.Identity = acct.Organization, acct.Identity
+		it.Organization, it.Identity, it.Application = acct.Organization, acct.Identity, c.Application
 		plan.Items = append(plan.Items, it)
 	}
 	return plan
