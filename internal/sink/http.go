@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/patrol-dev/patrol/internal/atomicfile"
 	"github.com/patrol-dev/patrol/internal/errkind"
 	"github.com/patrol-dev/patrol/internal/httpx"
 	"github.com/patrol-dev/patrol/internal/mustache"
@@ -79,9 +77,12 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			s, err := NewHTTP(hp, deps.HTTPClient, deps.Now, os.LookupEnv)
+			s, err := NewHTTP(hp, deps.HTTPClient, deps.Now, deps.LookupEnv)
 			if err != nil {
 				return nil, err
+			}
+			if deps.HTTPState != nil {
+				s.WithStateStore(deps.HTTPState(hp.StateFile))
 			}
 			if deps.Logger != nil {
 				s.log = deps.Logger
@@ -229,6 +230,7 @@ type HTTPSink struct {
 	env     func(string) (string, bool)
 	ep      *compiledEndpoint
 	log     *slog.Logger
+	state   HTTPStateStore
 }
 
 // NewHTTP builds the sink. hc nil = a default httpx client; env nil = os.LookupEnv.
@@ -239,7 +241,7 @@ func NewHTTP(p HTTPParams, hc *http.Client, now func() time.Time, env func(strin
 	if env == nil {
 		env = os.LookupEnv
 	}
-	s := &HTTPSink{p: p, hc: hc, now: now, env: env, headers: map[string]*mustache.Template{}, log: slog.New(slog.DiscardHandler)}
+	s := &HTTPSink{p: p, hc: hc, now: now, env: env, headers: map[string]*mustache.Template{}, log: slog.New(slog.DiscardHandler), state: fileHTTPState{path: p.StateFile}}
 	var err error
 	if p.Endpoint != nil {
 		if s.ep, err = compileEndpoint(*p.Endpoint, p.URL); err != nil {
@@ -269,30 +271,25 @@ func (s *HTTPSink) Name() string {
 	return "http:" + u
 }
 
-type httpState struct {
-	Credential      string    `json:"credential"`
-	AuthorizationID string    `json:"authorizationId,omitempty"`
-	ValidTo         time.Time `json:"validTo"`
-	RotatedAt       time.Time `json:"rotatedAt"`
-	Status          int       `json:"status"`
+// WithStateStore replaces the stateFile by st (nil: keep the stateFile).
+func (s *HTTPSink) WithStateStore(st HTTPStateStore) *HTTPSink {
+	if st != nil {
+		s.state = st
+	}
+	return s
 }
 
-// Read reports the state file.
+// Read reports the recorded state.
 func (s *HTTPSink) Read(ctx context.Context) (Held, error) {
-	if _, err := os.Stat(s.p.StateFile + ".next"); err == nil {
+	st, unknown, err := s.state.Load(ctx)
+	switch {
+	case err != nil:
+		return Held{}, fmt.Errorf("%s: %w", s.Name(), err)
+	case unknown:
 		// A delivery whose outcome is unknown: the tool may hold either.
 		return Held{Present: true}, nil
-	}
-	b, err := os.ReadFile(s.p.StateFile)
-	if errors.Is(err, fs.ErrNotExist) {
+	case st == nil:
 		return Held{}, nil
-	}
-	if err != nil {
-		return Held{}, fmt.Errorf("%s: read stateFile: %w", s.Name(), err)
-	}
-	var st httpState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return Held{Present: true}, nil
 	}
 	return Held{Present: true, AuthorizationID: st.AuthorizationID, ValidTo: st.ValidTo, RotatedAt: st.RotatedAt}, nil
 }
@@ -397,11 +394,9 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 	// tool took the request but the answer or the state write failed), Read
 	// reports unknown content rather than the previous credential, so the
 	// engine keeps the new PAT and the next run delivers again.
-	next := s.p.StateFile + ".next"
-	pending := httpState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotatedAt(meta, s.now).UTC()}
-	pb, _ := json.MarshalIndent(pending, "", "  ")
-	if err := atomicfile.Write(next, append(pb, '\n'), 0o600); err != nil {
-		return fmt.Errorf("%s: cannot record the delivery in %s: %w; nothing was sent", s.Name(), next, err)
+	pending := HTTPState{Credential: meta.Credential, AuthorizationID: meta.AuthorizationID, ValidTo: meta.ValidTo.UTC(), RotatedAt: rotatedAt(meta, s.now).UTC()}
+	if err := s.state.Begin(ctx, pending); err != nil {
+		return fmt.Errorf("%s: %w; nothing was sent", s.Name(), err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -409,13 +404,13 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		if errors.As(err, &re) {
 			// The tool answered with a redirect, not by taking the
 			// credential: it keeps its previous one.
-			_ = os.Remove(next)
+			_ = s.state.Abort(ctx)
 			cp := *re
 			cp.From, cp.To = redact(cp.From), redact(cp.To) // a url template may put the PAT in the path
 			return fmt.Errorf("%s: %w; the consumer keeps its previous credential", s.Name(), &cp)
 		}
 		if errkind.Of(err) != errkind.Unknown {
-			_ = os.Remove(next) // an authorizer error: nothing reached the tool
+			_ = s.state.Abort(ctx) // an authorizer error: nothing reached the tool
 		}
 		// An authorizer error (two-hop, JWT, certificate) keeps its kind; a
 		// host that does not resolve or an untrusted certificate is the
@@ -451,15 +446,13 @@ func (s *HTTPSink) Write(ctx context.Context, secret string, meta Meta) error {
 		}
 		redactpkg.Register(hidden...)
 		msg := redactpkg.Quote([]byte(redact(string(rb)))) // the sink's secrets, then every other one, capped
-		_ = os.Remove(next)                                // the tool refused it: it keeps its previous credential
+		_ = s.state.Abort(ctx)                             // the tool refused it: it keeps its previous credential
 		return errkind.New(k, fmt.Errorf("%s: %s answered %d (%s); the consumer keeps its previous credential", s.Name(), s.p.Method, resp.StatusCode, msg))
 	}
 	pending.Status = resp.StatusCode
-	b, _ := json.MarshalIndent(pending, "", "  ")
-	if err := atomicfile.Write(s.p.StateFile, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("%s: delivered, but recording it in stateFile %s failed: %w (the next run will deliver again)", s.Name(), s.p.StateFile, err)
+	if err := s.state.Commit(ctx, pending); err != nil {
+		return fmt.Errorf("%s: delivered, but %w (the next run will deliver again)", s.Name(), err)
 	}
-	_ = os.Remove(next)
 	return nil
 }
 

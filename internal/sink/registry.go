@@ -39,6 +39,13 @@ type Deps struct {
 	DevOps DevOpsAPI
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// LookupEnv resolves the environment variables an http sink reads its
+	// secrets from (auth.passwordEnv, tokenEnv, endpoint parameters' env);
+	// nil = os.LookupEnv. The controller resolves them from SecretKeyRefs.
+	LookupEnv func(string) (string, bool)
+	// HTTPState, when set, keeps an http sink's record instead of its
+	// stateFile (the controller: the PersonalAccessToken's status).
+	HTTPState func(stateFile string) HTTPStateStore
 }
 
 // DevOpsAPI is what Azure DevOps-backed sinks need from internal/devops.Client.
