@@ -115,6 +115,15 @@ type PersonalAccessTokenSpec struct {
 	AllOrgs bool `json:"allOrgs,omitempty"`
 	// SecretTarget receives the PAT.
 	SecretTarget SecretTarget `json:"secretTarget"`
+	// Sinks are further deliveries of the same PAT (service connections,
+	// variable groups, Key Vault secrets, HTTP APIs). A renewal delivers to
+	// secretTarget and every sink, verifies, and only then revokes the PAT
+	// it replaced; while a sink fails, the old PAT stays valid.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	Sinks []PATSink `json:"sinks,omitempty"`
 	// DeletionPolicy: Revoke (default) revokes the PATs when the
 	// PersonalAccessToken is deleted; Retain leaves them to expire.
 	// +optional
@@ -140,6 +149,7 @@ const (
 	ReasonExpired         = "Expired"         // Ready=False: the PAT the Secret holds expired
 	ReasonRevoking        = "Revoking"        // deletion waits for the PATs to be revoked
 	ReasonInUse           = "InUse"           // identity deletion waits for its PersonalAccessTokens
+	ReasonSinkFailed      = "SinkFailed"      // Ready=False, Issuing=False: a sink of spec.sinks failed (the message names it); the replaced PAT is kept
 )
 
 // AnnotationRenewNow forces a renewal when its value changes: e.g.
@@ -180,6 +190,11 @@ type PersonalAccessTokenStatus struct {
 	// LastRenewRequest is the last patrol.dev/renew-now value acted on.
 	// +optional
 	LastRenewRequest string `json:"lastRenewRequest,omitempty"`
+	// Sinks: what each of spec.sinks holds and its last delivery or error.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Sinks []SinkStatus `json:"sinks,omitempty"`
 	// IssuedFor fingerprints the spec fields the PAT was issued for (scopes,
 	// lifetime, identity); a change renews it.
 	// +optional
