@@ -58,9 +58,15 @@ func newWorld(t *testing.T) *world { return newWorldClock(t, nil) }
 
 // newWorldClock is newWorld with the emulator on clock now (nil: time.Now).
 func newWorldClock(t *testing.T, now func() time.Time) *world {
+	return newWorldWith(t, emulator.Options{Now: now})
+}
+
+// newWorldWith is newWorld with the emulator started with opts (Addr and Logger set here).
+func newWorldWith(t *testing.T, opts emulator.Options) *world {
 	c := kubetest.Start(t)
 	w := &world{t: t, c: c, cl: installCRDs(t, c), ns: c.Namespace(t)}
-	emu, err := emulator.Start(context.Background(), emulator.Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Now: now})
+	opts.Addr, opts.Logger = "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	emu, err := emulator.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

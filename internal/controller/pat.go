@@ -99,6 +99,7 @@ type PATReconciler struct {
 	Metrics *Metrics
 
 	accts accounts
+	creds sinkCreds // Key Vault sign-ins of spec.sinks (sinks.go)
 }
 
 func (r *PATReconciler) now() time.Time {
@@ -174,7 +175,14 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	if err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
 	}
-	eng := &rotation.Engine{PATs: acct.pats, Targets: []rotation.Target{{Credential: c, Sinks: []sink.Sink{sk}, Account: rotation.Account{Organization: id.spec.Organization, Identity: identityKey(id.kind, id.namespace, id.name)}}},
+	initSinkStatus(pat)
+	state := &sinkState{r: r, pat: pat, orig: orig}
+	further, err := r.buildSinks(ctx, pat, acct, id, state)
+	if err != nil {
+		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
+	}
+	sks := append([]sink.Sink{sk}, further...)
+	eng := &rotation.Engine{PATs: acct.pats, Targets: []rotation.Target{{Credential: c, Sinks: sks, Account: rotation.Account{Organization: id.spec.Organization, Identity: identityKey(id.kind, id.namespace, id.name)}}},
 		Now: r.Now, Logger: r.log(), Concurrency: 1, OrphanAge: r.OrphanAge, Hook: r.Hook, ResultsShown: false}
 	in, err := eng.Observe(ctx)
 	if err != nil {
@@ -205,9 +213,11 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	}
 	rep, now := r.apply(ctx, eng, plan)
 	res := rep.Results[0]
-	// What the Secret holds now (after a rotation, observed again).
+	// What the Secret holds now (after a rotation, observed again; with
+	// spec.sinks also after a delivery that failed at some of them).
 	view := it
-	if res.Rotated() || len(res.Revoked) > 0 {
+	delivered := issuing && len(res.Sinks) > 0 && len(pat.Spec.Sinks) > 0
+	if res.Rotated() || len(res.Revoked) > 0 || delivered {
 		if after, err := eng.Observe(ctx); err == nil {
 			after.Force = false
 			view = rotation.MakePlan(after).Items[0]
@@ -218,7 +228,11 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	}
 	r.Metrics.record(rep, []rotation.Item{view}, now, time.Since(start))
 	r.setHeld(pat, view)
+	recordSinks(pat, sks, view, res, now)
 	if res.Err != nil {
+		if f := sinkFailure(pat, it, res); f != nil {
+			return r.fail(ctx, pat, *f, start)
+		}
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonFailed, msg: failureMessage(res)}, start)
 	}
 	st := &pat.Status
@@ -266,6 +280,11 @@ func (r *PATReconciler) requeue(at *metav1.Time) time.Duration {
 func (r *PATReconciler) setHeld(pat *patrolv1.PersonalAccessToken, it rotation.Item) {
 	st := &pat.Status
 	if it.Current == nil {
+		// The sinks disagree (a delivery failed at one of spec.sinks): the
+		// Secret (sink 0) may still say which PAT it holds.
+		if len(it.Sinks) > 0 && (it.Sinks[0].Status == "ok" || it.Sinks[0].Status == "behind") && it.Sinks[0].Holds != "" && !it.Sinks[0].ValidTo.IsZero() {
+			st.AuthorizationID, st.NotAfter = it.Sinks[0].Holds, &metav1.Time{Time: it.Sinks[0].ValidTo}
+		}
 		return
 	}
 	st.AuthorizationID = it.Current.AuthorizationID
