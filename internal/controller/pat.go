@@ -183,7 +183,7 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	}
 	sks := append([]sink.Sink{sk}, further...)
 	eng := &rotation.Engine{PATs: acct.pats, Targets: []rotation.Target{{Credential: c, Sinks: sks, Account: rotation.Account{Organization: id.spec.Organization, Identity: identityKey(id.kind, id.namespace, id.name)}}},
-		Now: r.Now, Logger: r.log(), Concurrency: 1, OrphanAge: r.OrphanAge, Hook: r.Hook, ResultsShown: false}
+		Now: r.Now, Logger: r.log(), Concurrency: 1, OrphanAge: r.OrphanAge, Hook: r.Hook, ResultsShown: false, Reverify: reverify(pat, cred)}
 	in, err := eng.Observe(ctx)
 	if err != nil {
 		f := failure{reason: patrolv1.ReasonFailed, msg: redact.Error(err), metric: "list"}
@@ -230,7 +230,13 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	r.setHeld(pat, view)
 	recordSinks(pat, sks, view, res, now)
 	if res.Err != nil {
-		if f := sinkFailure(pat, it, res); f != nil {
+		if f := sinkFailure(pat, sks, it, res); f != nil {
+			if issuing && anyWritten(res) {
+				// The renewal was acted on: a new PAT is out. Further
+				// attempts bring the sinks in line (they disagree) or verify
+				// again (reverify) rather than issue PAT after PAT.
+				pat.Status.LastRenewRequest, pat.Status.IssuedFor = pat.Annotations[patrolv1.AnnotationRenewNow], fp
+			}
 			return r.fail(ctx, pat, *f, start)
 		}
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonFailed, msg: failureMessage(res)}, start)

@@ -363,8 +363,7 @@ func recordSinks(pat *patrolv1.PersonalAccessToken, sks []sink.Sink, view rotati
 				e.LastError, e.LastErrorTime = "", nil
 			}
 		}
-		if k < len(res.Sinks) {
-			sr := res.Sinks[k]
+		if sr, ok := sinkResult(res, sks, k); ok {
 			if sr.Written {
 				e.LastDeliveredTime = t
 			}
@@ -381,13 +380,13 @@ func recordSinks(pat *patrolv1.PersonalAccessToken, sks []sink.Sink, view rotati
 // (its write or verification, or reading it), nil when the failure is
 // elsewhere (the PAT, the target Secret, a revocation). before is the
 // plan the run applied.
-func sinkFailure(pat *patrolv1.PersonalAccessToken, before rotation.Item, res rotation.Result) *failure {
+func sinkFailure(pat *patrolv1.PersonalAccessToken, sks []sink.Sink, before rotation.Item, res rotation.Result) *failure {
 	for i, s := range pat.Spec.Sinks {
 		k := i + 1
 		var msg string
 		switch {
-		case k < len(res.Sinks) && res.Sinks[k].Error != "":
-			msg = fmt.Sprintf("sink %s (%s) failed: %s", s.Name, sinkKind(s), res.Sinks[k].Error)
+		case sinkErr(res, sks, k) != "":
+			msg = fmt.Sprintf("sink %s (%s) failed: %s", s.Name, sinkKind(s), sinkErr(res, sks, k))
 			if res.AuthorizationID != "" && (before.Current == nil || !strings.EqualFold(res.AuthorizationID, before.Current.AuthorizationID)) {
 				msg += fmt.Sprintf("; the new PAT %s reached the other sinks", res.AuthorizationID)
 			}
@@ -403,4 +402,47 @@ func sinkFailure(pat *patrolv1.PersonalAccessToken, before rotation.Item, res ro
 		return &failure{reason: patrolv1.ReasonSinkFailed, msg: msg}
 	}
 	return nil
+}
+
+// sinkResult is what the run did to sink k of sks: res.Sinks lists every
+// sink after a delivery, only the verifiable ones after a re-verification.
+func sinkResult(res rotation.Result, sks []sink.Sink, k int) (rotation.SinkResult, bool) {
+	if len(res.Sinks) == len(sks) {
+		return res.Sinks[k], true
+	}
+	for _, sr := range res.Sinks {
+		if k < len(sks) && sr.Name == sks[k].Name() {
+			return sr, true
+		}
+	}
+	return rotation.SinkResult{}, false
+}
+
+func sinkErr(res rotation.Result, sks []sink.Sink, k int) string {
+	sr, _ := sinkResult(res, sks, k)
+	return sr.Error
+}
+
+// reverify asks the engine to verify the sinks again, while the PAT they
+// hold is not due, when one of them failed its verification last time
+// (status.sinks): a consumer that still refuses it keeps the
+// PersonalAccessToken failed and the replaced PAT unrevoked, as the
+// CronJob's state does (rotation.Engine.Reverify).
+func reverify(pat *patrolv1.PersonalAccessToken, cred string) map[string]bool {
+	for _, s := range pat.Status.Sinks {
+		if strings.HasPrefix(s.LastError, "verify: ") {
+			return map[string]bool{strings.ToLower(cred): true}
+		}
+	}
+	return nil
+}
+
+// anyWritten says whether the run delivered its new PAT to at least one sink.
+func anyWritten(res rotation.Result) bool {
+	for _, sr := range res.Sinks {
+		if sr.Written {
+			return true
+		}
+	}
+	return false
 }
