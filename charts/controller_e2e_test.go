@@ -39,7 +39,9 @@ func TestControllerModeEndToEnd(t *testing.T) {
 	defer cancel()
 	ns := c.Namespace(t) // fresh per run: -count=N reuses the cluster
 	// Its own release name: the ClusterRole(Binding) names are cluster-wide.
-	ch := render(t, bin, "patrol-e2e", ns, "patrol/examples/controller.yaml")
+	// The emulator listens on 127.0.0.1, which the controller's default
+	// allow-list of endpoint hosts (Azure's) refuses.
+	ch := render(t, bin, "patrol-e2e", ns, "patrol/examples/controller.yaml", "controller.allowedEndpointHosts={127.0.0.1}")
 	dyn, err := dynamic.NewForConfig(c.Admin)
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +113,11 @@ func TestControllerModeEndToEnd(t *testing.T) {
 	o.LeaderElectionNamespace, _ = controllerArg(args, "leader-election-namespace")
 	o.ClusterIdentities = boolArg(args, "cluster-identities")
 	o.ClusterResourceNamespace, _ = controllerArg(args, "cluster-resource-namespace")
+	if v, ok := controllerArg(args, "allowed-endpoint-hosts"); !ok || v != "127.0.0.1" {
+		t.Fatalf("controller.allowedEndpointHosts={127.0.0.1} rendered --allowed-endpoint-hosts=%q (%t), want 127.0.0.1", v, ok)
+	} else {
+		o.AllowedEndpointHosts = []string{v}
+	}
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

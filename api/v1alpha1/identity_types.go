@@ -121,7 +121,8 @@ type AzureDevOpsIdentitySpec struct {
 // AzureDevOpsIdentityStatus reports whether the identity is usable and who uses it.
 type AzureDevOpsIdentityStatus struct {
 	// Conditions: Ready (reasons Ready, InUse while deletion waits for the
-	// PersonalAccessTokens that reference it).
+	// PersonalAccessTokens that reference it, EndpointNotAllowed when
+	// spec.endpoints name a host outside the controller's allow-list).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -150,6 +150,9 @@ const (
 	ReasonRevoking        = "Revoking"        // deletion waits for the PATs to be revoked
 	ReasonInUse           = "InUse"           // identity deletion waits for its PersonalAccessTokens
 	ReasonSinkFailed      = "SinkFailed"      // Ready=False, Issuing=False: a sink of spec.sinks failed (the message names it); the replaced PAT is kept
+	// EndpointNotAllowed: the identity's spec.endpoints name a host outside the
+	// controller's --allowed-endpoint-hosts; nothing is sent to it.
+	ReasonEndpointNotAllowed = "EndpointNotAllowed"
 )
 
 // AnnotationRenewNow forces a renewal when its value changes: e.g.

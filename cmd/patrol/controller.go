@@ -31,13 +31,22 @@ reconciles, holding the coordination.k8s.io Lease --leader-election-id.
 
 The Kubernetes client comes from --kubeconfig/--context, in a Pod from its
 ServiceAccount, else from $KUBECONFIG or ~/.kube/config. Sign-in settings come
-from the identity resources, not from the global flags.`,
+from the identity resources, not from the global flags.
+
+An identity's spec.endpoints may only name hosts of --allowed-endpoint-hosts
+(default: Azure's public and sovereign Entra authorities and Azure DevOps
+Services), so a namespace's user cannot make the controller send a password,
+a sign-in or a PAT to a host of their choosing; an identity naming another
+host is Ready=False with reason EndpointNotAllowed and nothing is sent to it.`,
 		Args: noArgs,
 		Example: `  # In a Pod (the Deployment's args)
   patrol controller --metrics-bind-address :8080 --health-probe-bind-address :8081
 
   # From a workstation against the current kubeconfig context, one namespace
   patrol controller --namespace ci --leader-elect=false
+
+  # An Azure DevOps Server next to Azure DevOps Services (the list replaces the default)
+  patrol controller --allowed-endpoint-hosts 'login.microsoftonline.com,dev.azure.com,*.dev.azure.com,*.visualstudio.com,ado.example.com'
 
   # Force a renewal now
   kubectl annotate personalaccesstoken agents patrol.dev/renew-now="$(date +%s)" --overwrite`,
@@ -70,5 +79,7 @@ from the identity resources, not from the global flags.`,
 	fl.BoolVar(&o.LeaderElection, "leader-elect", true, "reconcile only while holding the leader election Lease (run several replicas safely)")
 	fl.StringVar(&o.LeaderElectionID, "leader-election-id", controller.DefaultLeaderElection, "name of the leader election Lease")
 	fl.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the controller's namespace)")
+	fl.StringSliceVar(&o.AllowedEndpointHosts, "allowed-endpoint-hosts", controller.DefaultAllowedEndpointHosts,
+		"hosts an identity's spec.endpoints (authorityHost, vssps, devops) may name: host names, IP addresses, *.suffix wildcards; repeatable or comma-separated; replaces the default (Azure's public and sovereign Entra authorities, Azure DevOps Services)")
 	return cmd
 }

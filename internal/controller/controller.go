@@ -76,6 +76,10 @@ type Options struct {
 	Ready chan<- struct{}
 	// MetricsListening, when set, receives the metrics listener's address.
 	MetricsListening func(addr string)
+	// AllowedEndpointHosts are the hosts identities' spec.endpoints may
+	// name (exact hosts, *.suffix wildcards; entries may be comma lists);
+	// empty: DefaultAllowedEndpointHosts.
+	AllowedEndpointHosts []string
 }
 
 var setLogger sync.Once
@@ -114,6 +118,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.Namespace != "" {
 		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}}
 	}
+	allowed, err := ParseHostAllowList(o.AllowedEndpointHosts)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return fmt.Errorf("controller manager: %w", err)
@@ -127,6 +135,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Kube: kube, Recorder: mgr.GetEventRecorder("patrol-controller"),
 		ClusterResourceNamespace: o.ClusterResourceNamespace, HTTPClient: o.HTTPClient, Version: o.Version,
 		Now: o.Now, Logger: log, OrphanAge: o.OrphanAge, Backoff: o.Backoff, Resync: o.Resync, Hook: o.Hook, Metrics: m,
+		AllowedHosts: allowed,
 	}
 	if err := Setup(ctx, mgr, pr, o.ClusterIdentities); err != nil {
 		return err
@@ -161,6 +170,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		}
 	}
 	log.Info("controller starting", slog.String("namespace", orAll(o.Namespace)), slog.Bool("leaderElection", o.LeaderElection),
+		slog.String("allowedEndpointHosts", allowed.String()),
 		slog.String("metrics", o.MetricsAddr), slog.String("probes", o.ProbeAddr))
 	return mgr.Start(ctx)
 }
@@ -247,7 +257,7 @@ func Setup(ctx context.Context, mgr manager.Manager, pr *PATReconciler, clusterI
 		For(&patrolv1.AzureDevOpsIdentity{}).
 		Watches(&patrolv1.PersonalAccessToken{}, identityOf(kindNamespaced)).
 		Watches(&patrolv1.EntraAccessToken{}, identityOf(kindNamespaced)).
-		Complete(&IdentityReconciler{Client: mgr.GetClient()}); err != nil {
+		Complete(&IdentityReconciler{Client: mgr.GetClient(), AllowedHosts: pr.AllowedHosts}); err != nil {
 		return err
 	}
 	if clusterIdentities {
@@ -255,7 +265,7 @@ func Setup(ctx context.Context, mgr manager.Manager, pr *PATReconciler, clusterI
 			For(&patrolv1.ClusterAzureDevOpsIdentity{}).
 			Watches(&patrolv1.PersonalAccessToken{}, identityOf(kindCluster)).
 			Watches(&patrolv1.EntraAccessToken{}, identityOf(kindCluster)).
-			Complete(&IdentityReconciler{Client: mgr.GetClient(), Cluster: true}); err != nil {
+			Complete(&IdentityReconciler{Client: mgr.GetClient(), Cluster: true, AllowedHosts: pr.AllowedHosts}); err != nil {
 			return err
 		}
 	}

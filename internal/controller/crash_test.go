@@ -64,8 +64,12 @@ func (w *world) reconciler(hook func(rotation.HookEvent) error, dead *atomic.Boo
 	if dead == nil {
 		dead = &atomic.Bool{}
 	}
+	emulatorHost, err := controller.ParseHostAllowList([]string{"127.0.0.1"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	return &controller.PATReconciler{Client: deadClient{w.cl, dead}, APIReader: w.cl, Kube: kube, OrphanAge: time.Nanosecond, Hook: hook,
-		Backoff: controller.Backoff{Base: time.Millisecond, Max: time.Millisecond}}
+		Backoff: controller.Backoff{Base: time.Millisecond, Max: time.Millisecond}, AllowedHosts: emulatorHost}
 }
 
 func (w *world) reconcile(r *controller.PATReconciler, name string) {

@@ -83,7 +83,7 @@ func (r *EntraTokenReconciler) refresh(ctx context.Context, eat *patrolv1.EntraA
 	}
 	acct, err := r.account(ctx, id)
 	if err != nil {
-		return r.fail(eat, failure{reason: patrolv1.ReasonIdentityInvalid, msg: redact.Error(err), metric: "config"}, start)
+		return r.fail(eat, accountFailure(err), start)
 	}
 	ts, err := acct.tokenSource(entraScope(eat))
 	if err != nil {

@@ -142,6 +142,10 @@ func (r *PATReconciler) secretValue(ctx context.Context, id identity, ref *patro
 // account returns the signed-in client of id, built again when the identity
 // or one of its Secrets changed.
 func (r *PATReconciler) account(ctx context.Context, id identity) (*account, error) {
+	// Before anything is read or sent: the endpoints must be allowed hosts.
+	if err := checkEndpoints(id, r.AllowedHosts); err != nil {
+		return nil, err
+	}
 	sp := id.spec
 	vals := map[string][]byte{}
 	key := fmt.Sprintf("%s/%d", id.uid, id.generation)

@@ -55,6 +55,8 @@ const InUseRecheck = 30 * time.Second
 type IdentityReconciler struct {
 	Client  client.Client
 	Cluster bool
+	// AllowedHosts are the hosts spec.endpoints may name (nil: the default).
+	AllowedHosts *HostAllowList
 }
 
 func (r *IdentityReconciler) kind() string {
@@ -125,9 +127,14 @@ func (r *IdentityReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		}
 		cond.Status, cond.Reason = metav1.ConditionFalse, patrolv1.ReasonInUse
 		cond.Message = fmt.Sprintf("deletion waits: still referenced by %s; delete them (or point their identityRef elsewhere) first", strings.Join(by, "; and by "))
-	} else if controllerutil.AddFinalizer(obj, FinalizerInUse) {
-		if err := r.Client.Update(ctx, obj); err != nil {
-			return reconcile.Result{}, err
+	} else {
+		if controllerutil.AddFinalizer(obj, FinalizerInUse) {
+			if err := r.Client.Update(ctx, obj); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+		if err := checkEndpoints(r.identityOf(obj), r.AllowedHosts); err != nil {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, patrolv1.ReasonEndpointNotAllowed, err.Error()+"; "+msg
 		}
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
@@ -139,6 +146,18 @@ func (r *IdentityReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		return reconcile.Result{RequeueAfter: InUseRecheck}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// identityOf is obj (an identity of the reconciler's kind) as resolved identity.
+func (r *IdentityReconciler) identityOf(obj client.Object) identity {
+	id := identity{kind: r.kind(), namespace: obj.GetNamespace(), name: obj.GetName(), generation: obj.GetGeneration(), uid: obj.GetUID()}
+	switch o := obj.(type) {
+	case *patrolv1.AzureDevOpsIdentity:
+		id.spec = o.Spec
+	case *patrolv1.ClusterAzureDevOpsIdentity:
+		id.spec = o.Spec
+	}
+	return id
 }
 
 // listSome joins the first n of names, saying how many more there are.

@@ -28,6 +28,17 @@ func identityFailure(err error) failure {
 	return failure{reason: reason, msg: err.Error(), metric: "config"}
 }
 
+// accountFailure is the failure of an identity that cannot sign in:
+// EndpointNotAllowed when its endpoints name a host outside the allow-list,
+// else IdentityInvalid.
+func accountFailure(err error) failure {
+	reason := patrolv1.ReasonIdentityInvalid
+	if endpointNotAllowed(err) {
+		reason = patrolv1.ReasonEndpointNotAllowed
+	}
+	return failure{reason: reason, msg: redact.Error(err), metric: "config"}
+}
+
 // setCondition sets one condition of an object of generation gen.
 func setCondition(conds *[]metav1.Condition, gen int64, typ string, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(conds, metav1.Condition{Type: typ, Status: status, Reason: reason,

@@ -120,6 +120,10 @@ func (w *world) runController(o controller.Options) (stop func(), metricsURL str
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	o.Namespace = w.ns
+	if o.AllowedEndpointHosts == nil {
+		// The emulator's host; the default list allows only Azure's.
+		o.AllowedEndpointHosts = []string{"127.0.0.1"}
+	}
 	if o.OrphanAge == 0 {
 		o.OrphanAge = time.Nanosecond
 	}

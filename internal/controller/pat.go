@@ -97,6 +97,9 @@ type PATReconciler struct {
 	Hook func(rotation.HookEvent) error
 	// Metrics receives every reconcile's outcome (nil: none).
 	Metrics *Metrics
+	// AllowedHosts are the hosts identities' endpoints may name (nil:
+	// DefaultAllowedEndpointHosts).
+	AllowedHosts *HostAllowList
 
 	accts accounts
 	creds sinkCreds // Key Vault sign-ins of spec.sinks (sinks.go)
@@ -166,7 +169,7 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	}
 	acct, err := r.account(ctx, id)
 	if err != nil {
-		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonIdentityInvalid, msg: redact.Error(err), metric: "config"}, start)
+		return r.fail(ctx, pat, accountFailure(err), start)
 	}
 	if err := r.checkTarget(ctx, pat.Namespace, pat.Spec.SecretTarget, cred); err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)

@@ -195,5 +195,8 @@ servers bind the Pod's IP, not every interface; booleans are explicit, since
 {{- if $cluster }}
 {{- $args = append $args (printf "--cluster-resource-namespace=%s" ($c.clusterResourceNamespace | default .Release.Namespace)) }}
 {{- end }}
+{{- with $c.allowedEndpointHosts }}
+{{- $args = append $args (printf "--allowed-endpoint-hosts=%s" (join "," .)) }}
+{{- end }}
 {{- toJson (concat $args $c.extraArgs) }}
 {{- end }}
