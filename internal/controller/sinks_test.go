@@ -31,6 +31,7 @@ type tool struct {
 	mu          sync.Mutex
 	token, auth string
 	srv         *httptest.Server
+	onRequest   func() // runs as a request arrives (nil: nothing)
 }
 
 func newTool(t *testing.T) *tool {
@@ -40,7 +41,11 @@ func newTool(t *testing.T) *tool {
 		v, _ := url.ParseQuery(string(b))
 		tl.mu.Lock()
 		tl.token, tl.auth = v.Get("pat"), r.Header.Get("Authorization")
+		on := tl.onRequest
 		tl.mu.Unlock()
+		if on != nil {
+			on()
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(tl.srv.Close)
