@@ -108,6 +108,8 @@ type VariableGroupSink struct {
 // PersonalAccessToken's identity (its method and Secrets) for Key Vault's
 // scope; the identity needs "Key Vault Secrets Officer" on the vault (or
 // an access policy with secret get and set).
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.disableChallengeResourceVerification) || !self.disableChallengeResourceVerification || url(self.vaultUrl).getHostname() in ['127.0.0.1', 'localhost', '::1']",message="keyVault.disableChallengeResourceVerification is only for a vault on the loopback address (the emulator): elsewhere the challenge check is what keeps the identity's Key Vault token from going to another host"
 type KeyVaultSink struct {
 	// VaultURL, e.g. https://my-vault.vault.azure.net.
 	// +kubebuilder:validation:MaxLength=2048

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,10 @@ func sinkParams(s patrolv1.PATSink, where string) (map[string]any, map[string]*p
 		set("isSecret", g.IsSecret, g.IsSecret != nil)
 	case s.KeyVault != nil:
 		k := s.KeyVault
+		if k.DisableChallengeResourceVerification && !loopbackURL(k.VaultURL) {
+			// Admission refuses it too (CEL); an older CRD may not.
+			return nil, nil, fmt.Errorf("%s.keyVault.disableChallengeResourceVerification is only for a vault on the loopback address (the emulator), not %s: without the challenge check the identity's Key Vault token could go to another host; remove it", where, k.VaultURL)
+		}
 		p["type"], p["vaultUrl"], p["secretName"] = sink.KeyVaultTypeName, k.VaultURL, k.SecretName
 		set("contentType", k.ContentType, k.ContentType != "")
 		set("tags", k.Tags, len(k.Tags) > 0)
@@ -107,6 +112,16 @@ func sinkParams(s patrolv1.PATSink, where string) (map[string]any, map[string]*p
 		return nil, nil, fmt.Errorf("%s: set one of serviceConnection, variableGroup, keyVault or http", where)
 	}
 	return p, refs, nil
+}
+
+// loopbackURL says whether raw's host is 127.0.0.1, ::1 or localhost.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
 
 // refField names the spec field a sink's SecretKeyRef is in.

@@ -294,6 +294,7 @@ func TestAdmissionRefusesBadSinks(t *testing.T) {
 		{"group-none", []patrolv1.PATSink{{Name: "a", VariableGroup: &patrolv1.VariableGroupSink{Project: "P", Variable: "V"}}}, "exactly one of groupId or groupName"},
 		{"vault-secret-name", []patrolv1.PATSink{{Name: "a", KeyVault: &patrolv1.KeyVaultSink{VaultURL: "https://v.vault.azure.net", SecretName: "ado_pat"}}}, "spec.sinks[0].keyVault.secretName"},
 		{"vault-http", []patrolv1.PATSink{{Name: "a", KeyVault: &patrolv1.KeyVaultSink{VaultURL: "http://v.vault.azure.net", SecretName: "s"}}}, "spec.sinks[0].keyVault.vaultUrl"},
+		{"vault-no-challenge-check", []patrolv1.PATSink{{Name: "a", KeyVault: &patrolv1.KeyVaultSink{VaultURL: "https://evil.example", SecretName: "s", DisableChallengeResourceVerification: true}}}, "only for a vault on the loopback address"},
 		{"vault-tag", []patrolv1.PATSink{{Name: "a", KeyVault: &patrolv1.KeyVaultSink{VaultURL: "https://v.vault.azure.net", SecretName: "s", Tags: map[string]string{"Patrol-x": "y"}}}}, "prefix is reserved"},
 		{"http-plain", []patrolv1.PATSink{{Name: "a", HTTP: &patrolv1.HTTPSink{URL: "http://tool.example/api", Body: "{{token}}"}}}, "spec.sinks[0].http.url"},
 		{"http-authorization", []patrolv1.PATSink{{Name: "a", HTTP: &patrolv1.HTTPSink{URL: "https://tool.example/api", Body: "{{token}}", Headers: map[string]string{"authorization": "Bearer x"}}}}, "never inline"},
