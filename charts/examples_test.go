@@ -318,7 +318,7 @@ func checkController(t *testing.T, c *chart) {
 		"patrol.dev/personalaccesstokens/status": {"get", "update", "patch"}, "patrol.dev/azuredevopsidentities/status": {"get", "update", "patch"},
 		"patrol.dev/personalaccesstokens/finalizers": {"update"}, "patrol.dev/azuredevopsidentities/finalizers": {"update"},
 		"patrol.dev/entraaccesstokens": {"get", "list", "watch"}, "patrol.dev/entraaccesstokens/status": {"get", "update", "patch"},
-		"/secrets": {"get", "create", "update", "patch"}, "/events": {"create", "patch"}, "events.k8s.io/events": {"create", "patch"},
+		"/secrets": {"get", "list", "watch", "create", "update", "patch"}, "/events": {"create", "patch"}, "events.k8s.io/events": {"create", "patch"},
 	}
 	if clusterIDs {
 		want["patrol.dev/clusterazuredevopsidentities"] = want["patrol.dev/azuredevopsidentities"]

@@ -339,8 +339,8 @@ func checkAccess(t *testing.T, user string, can canFunc, checks []accessCheck) {
 }
 
 // checkControllerRights: the controller's ServiceAccount may run patrol
-// controller — its CRDs, Secrets by get/create/update/patch, Events, its
-// leader-election Lease — and nothing else: no list/watch/delete of
+// controller — its CRDs, Secrets by get/list/watch/create/update/patch,
+// Events, its leader-election Lease — and nothing else: no deleting
 // Secrets, no creating or deleting the resources users own, no ConfigMaps,
 // no other Lease; namespaced, nothing outside the release namespace.
 func checkControllerRights(ctx context.Context, t *testing.T, c *kubetest.Cluster, ch *chart) {
@@ -375,8 +375,10 @@ func checkControllerRights(ctx context.Context, t *testing.T, c *kubetest.Cluste
 			accessCheck{ns, "get", "", "secrets", "ado-pat", served},
 			accessCheck{ns, "create", "", "secrets", "", served},
 			accessCheck{ns, "update", "", "secrets", "ado-pat", served},
-			accessCheck{ns, "list", "", "secrets", "", false},
-			accessCheck{ns, "watch", "", "secrets", "", false},
+			// list/watch: the metadata-only Secret watch (deleted targets,
+			// fixed password Secrets); never delete.
+			accessCheck{ns, "list", "", "secrets", "", served},
+			accessCheck{ns, "watch", "", "secrets", "", served},
 			accessCheck{ns, "delete", "", "secrets", "ado-pat", false},
 			accessCheck{ns, "create", "events.k8s.io", "events", "", served},
 			accessCheck{ns, "create", "", "events", "", served},

@@ -153,6 +153,9 @@ const (
 	// EndpointNotAllowed: the identity's spec.endpoints name a host outside the
 	// controller's --allowed-endpoint-hosts; nothing is sent to it.
 	ReasonEndpointNotAllowed = "EndpointNotAllowed"
+	// Restored (Event): the target Secret was deleted or edited and its last
+	// good PAT, still valid, was written back (no new PAT).
+	ReasonRestored = "Restored"
 )
 
 // AnnotationRenewNow forces a renewal when its value changes: e.g.

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -115,9 +114,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if mo.LeaderElectionID == "" {
 		mo.LeaderElectionID = DefaultLeaderElection
 	}
+	var secretNamespaces []string
 	if o.Namespace != "" {
 		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}}
+		secretNamespaces = append(secretNamespaces, o.Namespace)
+		if o.ClusterIdentities && o.ClusterResourceNamespace != "" && o.ClusterResourceNamespace != o.Namespace {
+			secretNamespaces = append(secretNamespaces, o.ClusterResourceNamespace)
+		}
 	}
+	// Secrets: metadata only, stripped (secretwatch.go).
+	mo.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: secretCacheOptions(secretNamespaces)}
 	allowed, err := ParseHostAllowList(o.AllowedEndpointHosts)
 	if err != nil {
 		return err
@@ -197,26 +203,14 @@ func Setup(ctx context.Context, mgr manager.Manager, pr *PATReconciler, clusterI
 			return fmt.Errorf("index %T by identity: %w", o, err)
 		}
 	}
+	if err := indexSecrets(ctx, mgr, clusterIdentities); err != nil {
+		return fmt.Errorf("index the Secret watches: %w", err)
+	}
 	// An identity's change (created, Secrets rotated, deleted) wakes the
 	// PersonalAccessTokens (list) or EntraAccessTokens that reference it.
 	usersOf := func(kind string, list client.ObjectList) handler.EventHandler {
 		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			opts := []client.ListOption{client.MatchingFields{indexIdentity: identityKey(kind, o.GetNamespace(), o.GetName())}}
-			if kind == kindNamespaced {
-				opts = append(opts, client.InNamespace(o.GetNamespace()))
-			}
-			l := list.DeepCopyObject().(client.ObjectList)
-			if err := mgr.GetClient().List(ctx, l, opts...); err != nil {
-				return nil
-			}
-			var out []reconcile.Request
-			_ = meta.EachListItem(l, func(item runtime.Object) error {
-				if co, ok := item.(client.Object); ok {
-					out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(co)})
-				}
-				return nil
-			})
-			return out
+			return identityUsers(ctx, mgr.GetClient(), kind, o.GetNamespace(), o.GetName(), list)
 		})
 	}
 	changed := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))
@@ -230,7 +224,10 @@ func Setup(ctx context.Context, mgr manager.Manager, pr *PATReconciler, clusterI
 		{"entraaccesstoken", &patrolv1.EntraAccessToken{}, &patrolv1.EntraAccessTokenList{}, &EntraTokenReconciler{PATReconciler: pr}},
 	} {
 		b := ctrl.NewControllerManagedBy(mgr).Named(c.name).For(c.obj, changed).
-			Watches(&patrolv1.AzureDevOpsIdentity{}, usersOf(kindNamespaced, c.list), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+			Watches(&patrolv1.AzureDevOpsIdentity{}, usersOf(kindNamespaced, c.list), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			// Its target Secret deleted or edited; a Secret its identity references changed.
+			WatchesMetadata(&corev1.Secret{}, targetUsers(mgr.GetClient(), c.list), builder.WithPredicates(targetChanged)).
+			WatchesMetadata(&corev1.Secret{}, referenceUsers(mgr.GetClient(), c.list, clusterIdentities, pr.ClusterResourceNamespace), builder.WithPredicates(referenceChanged))
 		if clusterIdentities {
 			b = b.Watches(&patrolv1.ClusterAzureDevOpsIdentity{}, usersOf(kindCluster, c.list), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 		}

@@ -128,9 +128,16 @@ func TestEntraAccessTokenLifecycle(t *testing.T) {
 	if err := w.cl.Update(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	e, second := w.eatReadyWith("git", first)
-	if !w.bearerWorks(second) || e.Status.LastRenewRequest != "1" {
-		t.Fatalf("renewed token works: %v, lastRenewRequest %q", w.bearerWorks(second), e.Status.LastRenewRequest)
+	_, second := w.eatReadyWith("git", first)
+	// The Secret is written before the status: wait for the status too.
+	w.eventually("lastRenewRequest", 10*time.Second, func() error {
+		if e = w.getEAT("git"); e.Status.LastRenewRequest != "1" {
+			return fmt.Errorf("lastRenewRequest %q", e.Status.LastRenewRequest)
+		}
+		return nil
+	})
+	if !w.bearerWorks(second) {
+		t.Fatal("the renewed token does not work")
 	}
 	code, body := httpGet(t, metricsURL)
 	for _, want := range []string{

@@ -119,8 +119,8 @@ type accounts struct {
 	dir string
 }
 
-// secretValue reads one key of a Secret (uncached: the controller does not
-// watch Secrets).
+// secretValue reads one key of a Secret (uncached: Secrets' data is never
+// cached, only their metadata is watched).
 func (r *PATReconciler) secretValue(ctx context.Context, id identity, ref *patrolv1.SecretKeyRef, field string) ([]byte, string, error) {
 	if ref == nil {
 		return nil, "", nil
@@ -149,10 +149,7 @@ func (r *PATReconciler) account(ctx context.Context, id identity) (*account, err
 	sp := id.spec
 	vals := map[string][]byte{}
 	key := fmt.Sprintf("%s/%d", id.uid, id.generation)
-	for field, ref := range map[string]*patrolv1.SecretKeyRef{
-		"passwordRef": sp.PasswordRef, "clientSecretRef": sp.ClientSecretRef, "certificateRef": sp.CertificateRef,
-		"certificatePasswordRef": sp.CertificatePasswordRef, "endpoints.caBundleRef": caRef(sp.Endpoints),
-	} {
+	for field, ref := range identitySecretRefs(sp) {
 		v, rv, err := r.secretValue(ctx, id, ref, field)
 		if err != nil {
 			return nil, err
@@ -177,6 +174,21 @@ func (r *PATReconciler) account(ctx context.Context, id identity) (*account, err
 	}
 	r.accts.m[id.uid] = a
 	return a, nil
+}
+
+// identitySecretRefs are the Secrets an identity references, by field
+// (the nil ones left out). Its Secret watch (secretwatch.go) indexes them.
+func identitySecretRefs(sp patrolv1.AzureDevOpsIdentitySpec) map[string]*patrolv1.SecretKeyRef {
+	out := map[string]*patrolv1.SecretKeyRef{}
+	for field, ref := range map[string]*patrolv1.SecretKeyRef{
+		"passwordRef": sp.PasswordRef, "clientSecretRef": sp.ClientSecretRef, "certificateRef": sp.CertificateRef,
+		"certificatePasswordRef": sp.CertificatePasswordRef, "endpoints.caBundleRef": caRef(sp.Endpoints),
+	} {
+		if ref != nil {
+			out[field] = ref
+		}
+	}
+	return out
 }
 
 // cachedAccount is the account last built for id (nil when none).

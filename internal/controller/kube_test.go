@@ -127,7 +127,9 @@ func (w *world) runController(o controller.Options) (stop func(), metricsURL str
 	if o.OrphanAge == 0 {
 		o.OrphanAge = time.Nanosecond
 	}
-	o.Backoff = controller.Backoff{Base: 200 * time.Millisecond, Max: 2 * time.Second}
+	if o.Backoff == (controller.Backoff{}) {
+		o.Backoff = controller.Backoff{Base: 200 * time.Millisecond, Max: 2 * time.Second}
+	}
 	addr := make(chan string, 1)
 	o.MetricsAddr = "127.0.0.1:0"
 	o.MetricsListening = func(a string) { addr <- a }

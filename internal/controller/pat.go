@@ -62,14 +62,15 @@ func (b Backoff) Delay(n int32) time.Duration {
 }
 
 // DefaultResync bounds the wait between two reconciles of a healthy
-// PersonalAccessToken, so drift (a Secret edited or deleted by hand) is
-// repaired within it even long before the renewal time.
+// PersonalAccessToken, long before the renewal time: a safety net behind
+// the Secret watches (secretwatch.go), which repair a target Secret edited
+// or deleted by hand within seconds.
 const DefaultResync = time.Hour
 
 // PATReconciler reconciles PersonalAccessTokens.
 type PATReconciler struct {
 	Client client.Client
-	// APIReader reads Secrets uncached (the controller watches no Secrets).
+	// APIReader reads Secrets uncached (only their metadata is watched).
 	APIReader client.Reader
 	// Kube is the clientset of the kubernetes-secret sink.
 	Kube kubernetes.Interface
@@ -101,8 +102,9 @@ type PATReconciler struct {
 	// DefaultAllowedEndpointHosts).
 	AllowedHosts *HostAllowList
 
-	accts accounts
-	creds sinkCreds // Key Vault sign-ins of spec.sinks (sinks.go)
+	accts  accounts
+	creds  sinkCreds    // Key Vault sign-ins of spec.sinks (sinks.go)
+	copies targetCopies // last good target Secrets (restore.go)
 }
 
 func (r *PATReconciler) now() time.Time {
@@ -125,6 +127,7 @@ func (r *PATReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err := r.Client.Get(ctx, req.NamespacedName, &pat); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.forget(credentialName(req.Namespace, req.Name))
+			r.copies.drop(credentialName(req.Namespace, req.Name))
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
@@ -183,6 +186,11 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	further, err := r.buildSinks(ctx, pat, acct, id, state)
 	if err != nil {
 		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
+	}
+	// A target Secret deleted or edited by hand gets its last good PAT back
+	// (restore.go) before the engine would replace it.
+	if f, ok := r.restoreTarget(ctx, pat, cred, acct); !ok {
+		return r.fail(ctx, pat, f, start)
 	}
 	sks := append([]sink.Sink{sk}, further...)
 	eng := &rotation.Engine{PATs: acct.pats, Targets: []rotation.Target{{Credential: c, Sinks: sks, Account: rotation.Account{Organization: id.spec.Organization, Identity: identityKey(id.kind, id.namespace, id.name)}}},
@@ -268,6 +276,7 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 		r.setCond(pat, patrolv1.ConditionReady, metav1.ConditionFalse, patrolv1.ReasonFailed, "the Secret's PAT could not be identified after delivery: "+strings.Join(view.Reasons, "; "))
 		return reconcile.Result{RequeueAfter: r.Backoff.Delay(1)}
 	}
+	r.rememberTarget(ctx, pat, cred, st.AuthorizationID, res.Rotated())
 	r.setCond(pat, patrolv1.ConditionReady, metav1.ConditionTrue, patrolv1.ReasonReady,
 		fmt.Sprintf("Secret %s holds PAT %s, valid until %s", pat.Spec.SecretTarget.Name, st.AuthorizationID, st.NotAfter.UTC().Format(time.RFC3339)))
 	return reconcile.Result{RequeueAfter: r.requeue(st.RenewalTime)}
@@ -506,6 +515,7 @@ func (r *PATReconciler) dropFinalizer(ctx context.Context, pat *patrolv1.Persona
 		return err
 	}
 	r.Metrics.forget(cred)
+	r.copies.drop(cred)
 	return nil
 }
 

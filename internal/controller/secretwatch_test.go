@@ -1,0 +1,164 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	patrolv1 "github.com/patrol-dev/patrol/api/v1alpha1"
+	"github.com/patrol-dev/patrol/internal/controller"
+	"github.com/patrol-dev/patrol/internal/emulator"
+	"github.com/patrol-dev/patrol/internal/sink"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// watchResync is far longer than any test: what happens within seconds is
+// the Secret watch's doing, not the periodic resync's.
+const watchResync = 10 * time.Hour
+
+// A target Secret deleted by hand is back within seconds with the same PAT
+// (its last good copy, verified; no new PAT is issued); its data edited by
+// hand are written back the same way; and when the copy's PAT no longer
+// authenticates (revoked), a deleted Secret gets a new PAT instead.
+func TestTargetSecretDeletedOrEditedIsRestored(t *testing.T) {
+	w := newWorld(t)
+	w.runController(controller.Options{Resync: watchResync})
+	ctx := context.Background()
+	if err := w.cl.Create(ctx, w.pat("agents")); err != nil {
+		t.Fatal(err)
+	}
+	p := w.readyWith("agents", "")
+	cred := w.ns + ".agents"
+	orig := w.secret("agents-secret")
+	tok := string(orig.Data["token"])
+
+	holds := func(what string, want string) {
+		t.Helper()
+		w.eventually(what, 10*time.Second, func() error {
+			var s corev1.Secret
+			if err := w.cl.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "agents-secret"}, &s); err != nil {
+				return err
+			}
+			if got := string(s.Data["token"]); got != want {
+				return fmt.Errorf("token %.8q…, want %.8q…", got, want)
+			}
+			if string(s.Data[".git-credentials"]) != string(orig.Data[".git-credentials"]) || s.Annotations[sink.AnnotationAuthorizationID] != p.Status.AuthorizationID ||
+				s.Labels["team"] != "build" {
+				return fmt.Errorf("data/annotations/labels not restored: %v %v", s.Annotations, s.Labels)
+			}
+			return nil
+		})
+	}
+
+	// Deleted.
+	if err := w.cl.Delete(ctx, orig); err != nil {
+		t.Fatal(err)
+	}
+	holds("deleted Secret back with the same PAT", tok)
+	if ids := w.managed(cred); len(ids) != 1 || ids[0] != p.Status.AuthorizationID {
+		t.Errorf("active managed PATs %v, want only %s (no new PAT for a deleted Secret)", ids, p.Status.AuthorizationID)
+	}
+	if !w.works(tok) {
+		t.Error("the restored PAT does not authenticate")
+	}
+	w.eventually("Restored Event", 10*time.Second, func() error {
+		var evs eventsv1.EventList
+		if err := w.cl.List(ctx, &evs, client.InNamespace(w.ns)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Kind == "PersonalAccessToken" && e.Reason == patrolv1.ReasonRestored {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Restored Event among %d", len(evs.Items))
+	})
+
+	// Edited.
+	s := w.secret("agents-secret")
+	s.Data["token"] = []byte("not-the-pat")
+	delete(s.Data, ".git-credentials")
+	if err := w.cl.Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	holds("edited Secret's data written back", tok)
+	if ids := w.managed(cred); len(ids) != 1 {
+		t.Errorf("active managed PATs %v after an edit, want 1", ids)
+	}
+
+	// The copy's PAT revoked elsewhere, then the Secret deleted: a new PAT.
+	if err := w.verf.RevokePAT(ctx, p.Status.AuthorizationID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cl.Delete(ctx, w.secret("agents-secret")); err != nil {
+		t.Fatal(err)
+	}
+	w.eventually("a new PAT in a new Secret", 15*time.Second, func() error {
+		var s corev1.Secret
+		if err := w.cl.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "agents-secret"}, &s); err != nil {
+			return err
+		}
+		if id := s.Annotations[sink.AnnotationAuthorizationID]; id == "" || id == p.Status.AuthorizationID || !w.works(string(s.Data["token"])) {
+			return fmt.Errorf("Secret holds %q", id)
+		}
+		return nil
+	})
+}
+
+// A wrong password: the PersonalAccessToken and the EntraAccessToken of
+// the identity fail and back off (a minute here). Fixing the password
+// Secret wakes both at once: the watch on the Secrets identities reference.
+func TestFixedPasswordSecretWakesTheTokensAtOnce(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	login := w.secret("ado-login")
+	login.Data["password"] = []byte("wrong password")
+	if err := w.cl.Update(ctx, login); err != nil {
+		t.Fatal(err)
+	}
+	w.runController(controller.Options{Resync: watchResync, Backoff: controller.Backoff{Base: time.Minute, Max: time.Hour}})
+	if err := w.cl.Create(ctx, w.pat("agents")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cl.Create(ctx, w.eat("feed")); err != nil {
+		t.Fatal(err)
+	}
+	w.eventually("both failed", 30*time.Second, func() error {
+		p, e := w.get("agents"), w.getEAT("feed")
+		if p.Status.FailedIssuanceAttempts < 1 || e.Status.FailedIssuanceAttempts < 1 {
+			return fmt.Errorf("attempts %d, %d", p.Status.FailedIssuanceAttempts, e.Status.FailedIssuanceAttempts)
+		}
+		return nil
+	})
+	login = w.secret("ado-login")
+	login.Data["password"] = []byte(emulator.DefaultPassword)
+	if err := w.cl.Update(ctx, login); err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.Now()
+	w.eventually("PAT issued after the fix", 15*time.Second, func() error {
+		p := w.get("agents")
+		if c := meta.FindStatusCondition(p.Status.Conditions, patrolv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	w.eventually("token issued after the fix", 15*time.Second, func() error {
+		e := w.getEAT("feed")
+		if c := meta.FindStatusCondition(e.Status.Conditions, patrolv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	if d := time.Since(fixed); d > 30*time.Second {
+		t.Errorf("took %s after the fix; the backoff was a minute", d)
+	}
+	if !w.works(string(w.secret("agents-secret").Data["token"])) {
+		t.Error("the PAT issued after the fix does not authenticate")
+	}
+}
