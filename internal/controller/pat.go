@@ -215,6 +215,8 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 			reason, msg = patrolv1.ReasonRenewRequested, why
 		case it.Action == rotation.ActionCreate:
 			reason, msg = patrolv1.ReasonMissing, "Secret "+pat.Spec.SecretTarget.Name+" holds no PAT yet"
+		case it.Current == nil && len(pat.Spec.Sinks) > 0:
+			msg = "the Secret and spec.sinks do not all hold one current PAT (" + strings.Join(it.Reasons, "; ") + ")"
 		}
 		r.setCond(pat, patrolv1.ConditionIssuing, metav1.ConditionTrue, reason, msg+"; creating a new PAT")
 		// Show Issuing while the PAT is created and delivered.

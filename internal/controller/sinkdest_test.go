@@ -1,0 +1,73 @@
+package controller_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	patrolv1 "github.com/patrol-dev/patrol/api/v1alpha1"
+	"github.com/patrol-dev/patrol/internal/emulator"
+	"k8s.io/apimachinery/pkg/api/meta"
+)
+
+// Two sinks that write the same place would replace each other's PAT at
+// every reconcile (each then sees its sinks out of line and renews): the
+// controller refuses a second sink of the same destination — in one
+// PersonalAccessToken, or in another one (the older keeps it) — with
+// InvalidSpec naming both, before any PAT is created.
+func TestSinkDestinationsAreExclusive(t *testing.T) {
+	seed := emulator.DefaultSeed()
+	seed.VariableGroups = append(seed.VariableGroups, emulator.SeedVariableGroup{
+		Org: emulator.DefaultOrg, Project: emulator.DefaultProject, Name: "ado-creds", Variables: map[string]emulator.SeedVar{"OTHER": {Value: "x"}},
+	})
+	w := newWorldWith(t, emulator.Options{Seed: &seed})
+	ctx := context.Background()
+	vg := func(group, variable string) patrolv1.PATSink {
+		return patrolv1.PATSink{Name: "vg", VariableGroup: &patrolv1.VariableGroupSink{Project: emulator.DefaultProject, GroupName: group, Variable: variable}}
+	}
+	refused := func(name, want string) {
+		t.Helper()
+		w.reconcile(w.reconciler(nil, nil), name) // finalizer
+		w.reconcile(w.reconciler(nil, nil), name)
+		p := w.get(name)
+		c := meta.FindStatusCondition(p.Status.Conditions, patrolv1.ConditionReady)
+		if c == nil || c.Reason != patrolv1.ReasonInvalidSpec || !strings.Contains(c.Message, want) {
+			t.Errorf("%s: Ready %+v, want InvalidSpec naming %q", name, c, want)
+		}
+		if ids := w.managed(w.ns + "." + name); len(ids) != 0 {
+			t.Errorf("%s: PATs created: %v", name, ids)
+		}
+	}
+
+	// One PersonalAccessToken, two spellings of one variable.
+	twice := w.pat("twice", func(p *patrolv1.PersonalAccessToken) {
+		a, b := vg("ado-creds", "ADO_PAT"), vg("ADO-CREDS", "ado_pat")
+		b.Name = "again"
+		p.Spec.Sinks = []patrolv1.PATSink{a, b}
+	})
+	if err := w.cl.Create(ctx, twice); err != nil {
+		t.Fatal(err)
+	}
+	refused("twice", "spec.sinks[1] (again) writes the same place as spec.sinks[0] (vg)")
+
+	// Two PersonalAccessTokens: the first keeps it, the second is refused.
+	first := w.pat("first", func(p *patrolv1.PersonalAccessToken) { p.Spec.Sinks = []patrolv1.PATSink{vg("ado-creds", "SHARED")} })
+	if err := w.cl.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile(w.reconciler(nil, nil), "first")
+	w.reconcile(w.reconciler(nil, nil), "first")
+	if p := w.get("first"); !meta.IsStatusConditionTrue(p.Status.Conditions, patrolv1.ConditionReady) {
+		t.Fatalf("first: %+v", p.Status.Conditions)
+	}
+	second := w.pat("second", func(p *patrolv1.PersonalAccessToken) { p.Spec.Sinks = []patrolv1.PATSink{vg("ado-creds", "shared")} })
+	if err := w.cl.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	refused("second", "PersonalAccessToken "+w.ns+"/first")
+	// The first one is not disturbed.
+	w.reconcile(w.reconciler(nil, nil), "first")
+	if p := w.get("first"); !meta.IsStatusConditionTrue(p.Status.Conditions, patrolv1.ConditionReady) {
+		t.Errorf("first after the second was refused: %+v", p.Status.Conditions)
+	}
+}
