@@ -139,6 +139,10 @@ func (e *Emulator) verifyAssertion(app *App, assertion string) *aadErr {
 			if _, err := jwt.Parse(assertion, func(*jwt.Token) (any, error) { return key, nil }, methods, jwt.WithoutClaimsValidation()); err != nil {
 				return &aadErr{401, "invalid_client", 700027, "Client assertion failed signature validation.", ""}
 			}
+		} else if fc.IssuerDiscovery {
+			if aerr := e.verifyByDiscovery(fc.Issuer, assertion, methods); aerr != nil {
+				return aerr
+			}
 		}
 		return e.checkAssertionTime(mc, 400)
 	}

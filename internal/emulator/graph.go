@@ -54,8 +54,10 @@ type ficRecord struct {
 	Subject     string   `json:"subject"`
 	Description string   `json:"description,omitempty"`
 	Audiences   []string `json:"audiences"`
-	// IssuerKeyPEM (seed only) verifies the assertion's signature.
-	IssuerKeyPEM string `json:"issuerKeyPem,omitempty"`
+	// IssuerKeyPEM (seed only) verifies the assertion's signature, or
+	// IssuerDiscovery (seed only) the issuer's JWKS.
+	IssuerKeyPEM    string `json:"issuerKeyPem,omitempty"`
+	IssuerDiscovery bool   `json:"issuerDiscovery,omitempty"`
 }
 
 // seedAppCreds fills st.AppCreds from the seed's secrets and federated
@@ -91,7 +93,7 @@ func (e *Emulator) seedAppCreds(st *state) {
 				aud = federatedAudience
 			}
 			c.Federated = append(c.Federated, &ficRecord{ID: newGUID(), Name: fmt.Sprintf("seed-%d", j), Issuer: f.Issuer,
-				Subject: f.Subject, Audiences: []string{aud}, IssuerKeyPEM: f.IssuerKeyPEM})
+				Subject: f.Subject, Audiences: []string{aud}, IssuerKeyPEM: f.IssuerKeyPEM, IssuerDiscovery: f.IssuerDiscovery})
 		}
 		st.AppCreds[key] = c
 	}

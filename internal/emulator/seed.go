@@ -202,13 +202,17 @@ type App struct {
 // FederatedCredential accepts client assertions (workload identity) whose
 // iss and sub equal Issuer and Subject and whose aud contains Audience
 // (default api://AzureADTokenExchange). If IssuerKeyPEM (a PEM public key or
-// certificate) is set, the assertion's signature is verified with it;
-// otherwise the signature is not checked.
+// certificate) is set, the assertion's signature is verified with it; else
+// if IssuerDiscovery is set, with the issuer's JWKS found by OIDC discovery
+// ({issuer}/.well-known/openid-configuration → jwks_uri, https, through the
+// emulator's outbound client: loopback and AllowOutbound, the CAs of
+// OutboundHTTPClient), as Entra does; otherwise the signature is not checked.
 type FederatedCredential struct {
-	Issuer       string `json:"issuer"`
-	Subject      string `json:"subject"`
-	Audience     string `json:"audience,omitempty"`
-	IssuerKeyPEM string `json:"issuerKeyPem,omitempty"`
+	Issuer          string `json:"issuer"`
+	Subject         string `json:"subject"`
+	Audience        string `json:"audience,omitempty"`
+	IssuerKeyPEM    string `json:"issuerKeyPem,omitempty"`
+	IssuerDiscovery bool   `json:"issuerDiscovery,omitempty"`
 }
 
 // ManagedIdentity is a managed identity served at /msi/token. The first
