@@ -33,16 +33,55 @@ type SecretKeyRef struct {
 }
 
 // WorkloadIdentity configures workload identity federation: the controller
-// exchanges a Kubernetes ServiceAccount token for an Entra token of the app
-// registration clientId (a federated credential of that app must trust the
-// cluster's issuer and the controller's ServiceAccount).
+// presents a Kubernetes ServiceAccount token as the client assertion of the
+// app registration clientId, whose federated credential must trust the
+// cluster's issuer (--service-account-issuer) and that ServiceAccount
+// (subject system:serviceaccount:<namespace>:<name>).
+//
+// With serviceAccountRef the identity signs in as a ServiceAccount of its
+// own namespace: the controller requests short-lived tokens for it
+// (TokenRequest API). With federatedTokenFile, or with neither, it presents
+// a projected token file of the controller's Pod — the controller's own
+// ServiceAccount, whatever the identity's namespace.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.serviceAccountRef) && has(self.federatedTokenFile))",message="set spec.workloadIdentity.serviceAccountRef (a ServiceAccount of the identity's namespace) or spec.workloadIdentity.federatedTokenFile (the controller's token file), not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.audience) || has(self.serviceAccountRef)",message="spec.workloadIdentity.audience applies to serviceAccountRef only (a federatedTokenFile's audience is set where the token is projected)"
 type WorkloadIdentity struct {
-	// FederatedTokenFile is the projected ServiceAccount token the controller
-	// presents (default: $AZURE_FEDERATED_TOKEN_FILE of the controller, as
-	// set by the Azure Workload Identity webhook).
+	// ServiceAccountRef names the ServiceAccount whose tokens the controller
+	// presents: in the identity's namespace for an AzureDevOpsIdentity, in the
+	// controller's cluster resource namespace (--cluster-resource-namespace)
+	// for a ClusterAzureDevOpsIdentity. The controller needs create on its
+	// serviceaccounts/token (Helm: controller.serviceAccountTokens).
+	// +optional
+	ServiceAccountRef *ServiceAccountRef `json:"serviceAccountRef,omitempty"`
+	// Audience of the ServiceAccount tokens requested for serviceAccountRef
+	// (default api://AzureADTokenExchange, what Entra expects); it must be
+	// the audience of the app's federated credential.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Audience string `json:"audience,omitempty"`
+	// FederatedTokenFile is a projected ServiceAccount token file of the
+	// controller's Pod (default, when serviceAccountRef is not set either:
+	// $AZURE_FEDERATED_TOKEN_FILE of the controller, as set by the Azure
+	// Workload Identity webhook).
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	FederatedTokenFile string `json:"federatedTokenFile,omitempty"`
+}
+
+// DefaultWorkloadIdentityAudience is the audience Entra expects of
+// federated tokens.
+const DefaultWorkloadIdentityAudience = "api://AzureADTokenExchange"
+
+// ServiceAccountRef names a ServiceAccount; its namespace is the
+// identity's (see WorkloadIdentity.ServiceAccountRef).
+type ServiceAccountRef struct {
+	// Name of the ServiceAccount.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
 }
 
 // Endpoints override the service URLs (sovereign clouds, the emulator).

@@ -108,6 +108,9 @@ type account struct {
 	ts     entra.TokenSource
 	signIn entra.Options
 	scoped scopedTokens
+	// sat supplies the ServiceAccount tokens of a
+	// workloadIdentity.serviceAccountRef (nil: none).
+	sat *saTokens
 }
 
 // accounts caches one account per identity (a TokenSource caches its
@@ -139,9 +142,9 @@ func (r *PATReconciler) secretValue(ctx context.Context, id identity, ref *patro
 	return v, s.ResourceVersion, nil
 }
 
-// account returns the signed-in client of id, built again when the identity
-// or one of its Secrets changed.
-func (r *PATReconciler) account(ctx context.Context, id identity) (*account, error) {
+// signedIn returns the signed-in client of id, built again when the identity
+// or one of its Secrets changed (account adds the ServiceAccount check).
+func (r *PATReconciler) signedIn(ctx context.Context, id identity) (*account, error) {
 	// Before anything is read or sent: the endpoints must be allowed hosts.
 	if err := checkEndpoints(id, r.AllowedHosts); err != nil {
 		return nil, err
@@ -233,7 +236,14 @@ func (r *PATReconciler) connect(id identity, vals map[string][]byte) (*account, 
 	if sp.WorkloadIdentity != nil {
 		opts.FederatedTokenFile = sp.WorkloadIdentity.FederatedTokenFile
 	}
-	if m == entra.MethodWorkloadIdentity && opts.FederatedTokenFile == "" {
+	sat, err := r.serviceAccountTokens(id)
+	if err != nil {
+		return nil, err
+	}
+	if sat != nil {
+		opts.FederatedToken = sat.get
+	}
+	if m == entra.MethodWorkloadIdentity && opts.FederatedTokenFile == "" && sat == nil {
 		opts.FederatedTokenFile = os.Getenv("AZURE_FEDERATED_TOKEN_FILE")
 	}
 	if cert := vals["certificateRef"]; cert != nil {
@@ -252,7 +262,7 @@ func (r *PATReconciler) connect(id identity, vals map[string][]byte) (*account, 
 	if err != nil {
 		return nil, err
 	}
-	return &account{pats: dc, org: sp.Organization, ts: ts, signIn: opts}, nil
+	return &account{pats: dc, org: sp.Organization, ts: ts, signIn: opts, sat: sat}, nil
 }
 
 // writeCert writes a client certificate (entra reads it from a file) into

@@ -120,6 +120,9 @@ func (o Options) libraryError(m Method, code string, err error) *SignInError {
 	e.fillAADSTS(text)
 	if e.Hint == "" {
 		e.Hint = methodHint(m)
+		if m == MethodWorkloadIdentity && o.FederatedToken != nil {
+			e.Hint = "the federated token could not be obtained or was refused: check the ServiceAccount and that the app registration's federated credential trusts the cluster's issuer and subject system:serviceaccount:<namespace>:<name>"
+		}
 	}
 	return e
 }
@@ -177,6 +180,14 @@ func (o Options) newCredSource(m Method) (TokenSource, error) {
 		}
 		return &credSource{o: o, method: m, cred: c, kind: IdentityServicePrincipal}, nil
 	case MethodWorkloadIdentity:
+		if get := o.FederatedToken; get != nil {
+			c, err := azidentity.NewClientAssertionCredential(o.TenantID, o.ClientID, get,
+				&azidentity.ClientAssertionCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: o.DisableInstanceDiscovery})
+			if err != nil {
+				return nil, o.configErr(m, err)
+			}
+			return &credSource{o: o, method: m, cred: c, kind: IdentityServicePrincipal}, nil
+		}
 		c, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
 			ClientOptions: co, ClientID: o.ClientID, TenantID: o.TenantID, TokenFilePath: o.FederatedTokenFile,
 			DisableInstanceDiscovery: o.DisableInstanceDiscovery})

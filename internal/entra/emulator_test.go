@@ -178,6 +178,57 @@ func TestEmulatorWorkloadIdentity(t *testing.T) {
 	}
 }
 
+// FederatedToken (a ServiceAccount token obtained by the caller, e.g. the
+// controller's TokenRequest) replaces the token file: it is presented as
+// the client assertion, asked for again on each sign-in, and its error
+// reaches the caller.
+func TestEmulatorWorkloadIdentityFederatedToken(t *testing.T) {
+	e := startEmulator(t, nil)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := emulator.DefaultFederatedSubject
+	var calls int
+	o := emuOpts(e)
+	o.ClientID = emulator.DefaultSPClientID
+	o.FederatedToken = func(context.Context) (string, error) {
+		calls++
+		if sub == "" {
+			return "", errors.New("spec.workloadIdentity.serviceAccountRef.name: ServiceAccount x/y does not exist")
+		}
+		return jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+			"iss": emulator.DefaultFederatedIssuer, "sub": sub,
+			"aud": []string{emulator.DefaultFederatedAudience}, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
+		}).SignedString(key)
+	}
+	if m, _ := Resolve(o); m != MethodWorkloadIdentity {
+		t.Fatalf("Resolve = %q", m)
+	}
+	o.Method = MethodWorkloadIdentity
+	if _, err := Resolve(o); err != nil {
+		t.Fatalf("explicit workload-identity with FederatedToken and no file: %v", err)
+	}
+	_, tok := signIn(t, o)
+	if tok.Kind != IdentityServicePrincipal || Claims(tok.AccessToken)["oid"] != emulator.DefaultSPObjectID || calls != 1 {
+		t.Fatalf("token %v claims %v, %d calls", tok, Claims(tok.AccessToken), calls)
+	}
+	// Another subject: Entra finds no federated credential.
+	sub = "system:serviceaccount:other:sa"
+	src, _ := New(o)
+	_, err = src.Token(context.Background())
+	var se *SignInError
+	if !errors.As(err, &se) || se.AADSTS != 70021 {
+		t.Fatalf("another subject: err = %v", err)
+	}
+	// The getter fails: its message comes through.
+	sub = ""
+	src, _ = New(o)
+	if _, err = src.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "spec.workloadIdentity.serviceAccountRef.name") {
+		t.Fatalf("getter error: err = %v", err)
+	}
+}
+
 func TestEmulatorManagedIdentity(t *testing.T) {
 	e := startEmulator(t, nil)
 	t.Setenv("IDENTITY_ENDPOINT", e.URL()+"/msi/token")

@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -87,6 +88,11 @@ type Options struct {
 	SendCertificateChain bool
 	// FederatedTokenFile (AZURE_FEDERATED_TOKEN_FILE) for workload identity.
 	FederatedTokenFile string
+	// FederatedToken, when set, supplies the workload identity's federated
+	// token (a Kubernetes ServiceAccount token) instead of FederatedTokenFile;
+	// it is called whenever a sign-in needs an assertion, so it should cache
+	// what it obtains. Its errors should name what to fix.
+	FederatedToken func(ctx context.Context) (string, error) `json:"-"`
 	// ManagedIdentityClientID selects a user-assigned managed identity.
 	ManagedIdentityClientID string
 	// Cache stores the device-code refresh token; nil means a FileTokenCache at CachePath.
@@ -292,7 +298,7 @@ func Resolve(opts Options) (Method, error) {
 			m = MethodClientSecret
 		case o.CertificatePath != "":
 			m = MethodClientCertificate
-		case o.FederatedTokenFile != "":
+		case o.FederatedTokenFile != "" || o.FederatedToken != nil:
 			m = MethodWorkloadIdentity
 		case o.Cache != nil || fileExists(o.CachePath):
 			m = MethodDeviceCode
@@ -340,7 +346,9 @@ func Resolve(opts Options) (Method, error) {
 	case MethodWorkloadIdentity:
 		need(o.TenantID, reqTenant)
 		need(o.ClientID, reqClient)
-		need(o.FederatedTokenFile, reqFedToken)
+		if o.FederatedToken == nil {
+			need(o.FederatedTokenFile, reqFedToken)
+		}
 	case MethodDeviceCode:
 		need(o.TenantID, reqTenant)
 		need(o.ClientID, reqClient)
