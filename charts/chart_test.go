@@ -120,6 +120,7 @@ type chart struct {
 	file                *config.File
 	kubeSinks           []kubeSink
 	tokenCache          *kubeSink // refresh-token Secret, when auth.method is refresh-token
+	values              string    // the values file rendered ("" for none)
 }
 
 type kubeSink struct {
@@ -135,7 +136,7 @@ func render(t *testing.T, bin, release, ns, values string, sets ...string) *char
 	if err != nil {
 		t.Fatalf("helm template %s: %v", values, err)
 	}
-	c := &chart{ns: ns, roles: map[string]*rbacv1.Role{}, bindings: map[string]*rbacv1.RoleBinding{},
+	c := &chart{ns: ns, values: values, roles: map[string]*rbacv1.Role{}, bindings: map[string]*rbacv1.RoleBinding{},
 		clusterRoles: map[string]*rbacv1.ClusterRole{}, clusterRoleBindings: map[string]*rbacv1.ClusterRoleBinding{}}
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
 	for {
@@ -462,6 +463,10 @@ func TestValuesRefused(t *testing.T) {
 		{[]string{"auth.username=u@x", "metrics.serviceMonitor.enabled=true"}, "mode: controller"}, // a CronJob serves no /metrics
 		{[]string{"mode=controller", "controller.replicas=2", "controller.leaderElection.enabled=false"}, "leaderElection"},
 		{[]string{"mode=controller", "controller.watchNamespaces={a}"}, "watchNamespaces"},
+		{[]string{"mode=controller", "controller.namespaced=true", "controller.clusterIdentities=false", "controller.serviceAccountTokens[0].namespace=team-a",
+			"controller.serviceAccountTokens[0].name=deployer"}, "controller.serviceAccountTokens: team-a/deployer is outside the release namespace"},
+		{[]string{"mode=controller", "controller.serviceAccountTokens[0].name=Not_A_Name"}, "serviceAccountTokens"},
+		{[]string{"mode=controller", "controller.serviceAccountTokens[0].namespace=team-a"}, "name"},
 		{[]string{"auth.username=u@x", "extraEnv[0].name=SONAR_TOKEN", "extraEnv[0].value=s3cr3t"}, "extraEnv"}, // secrets by secretKeyRef only
 		{[]string{"auth.username=u@x", "securityContext.capabilities.add={NET_RAW}"}, "capabilities"},
 	} {

@@ -56,6 +56,13 @@ func TestControllerModeEndToEnd(t *testing.T) {
 	if err := apply(ctx, dyn, nsObj); err != nil {
 		t.Fatal(err)
 	}
+	for other := range ch.serviceAccountTokens(t) { // the Roles of controller.serviceAccountTokens
+		if other != ns {
+			if err := apply(ctx, dyn, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": other}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	for _, u := range append(append([]*unstructured.Unstructured(nil), ch.crds...), ch.all...) {
 		var err error
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -82,7 +89,17 @@ func TestControllerModeEndToEnd(t *testing.T) {
 
 	// The user's side: an emulated organisation, the technical user's
 	// password and the emulator's CA in Secrets, an identity.
-	emu, err := emulator.Start(ctx, emulator.Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	// The app DefaultSPClientID trusts the ServiceAccount ado-platform of
+	// the release namespace (listed in the example's
+	// controller.serviceAccountTokens) as issued by this apiserver.
+	seed := emulator.DefaultSeed()
+	for i := range seed.Apps {
+		if seed.Apps[i].ClientID == emulator.DefaultSPClientID {
+			seed.Apps[i].FederatedCredentials = append(seed.Apps[i].FederatedCredentials, emulator.FederatedCredential{Issuer: c.ServiceAccountIssuer,
+				Subject: "system:serviceaccount:" + ns + ":ado-platform", IssuerKeyPEM: string(c.ServiceAccountPublicKeyPEM)})
+		}
+	}
+	emu, err := emulator.Start(ctx, emulator.Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Seed: &seed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +225,8 @@ func TestControllerModeEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	checkWorkloadIdentityE2E(ctx, t, admin, emu, ns)
+
 	// Deleting the PersonalAccessToken revokes its PAT (finalizer), with the
 	// ServiceAccount's rights.
 	if err := admin.Delete(ctx, pat); err != nil {
@@ -234,4 +253,63 @@ func eventually(t *testing.T, what string, timeout time.Duration, f func() error
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// checkWorkloadIdentityE2E: with the chart's RBAC, an identity federating
+// as ServiceAccount ado-platform (in controller.serviceAccountTokens) gets
+// its token and signs in — an EntraAccessToken's Secret holds an Entra
+// token; one naming the ServiceAccount default (not listed) is refused by
+// RBAC, and its status says what to grant.
+func checkWorkloadIdentityE2E(ctx context.Context, t *testing.T, admin client.Client, emu *emulator.Emulator, ns string) {
+	t.Helper()
+	if err := admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ado-platform"}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, sa := range map[string]string{"platform": "ado-platform", "unlisted": "default"} {
+		if err := admin.Create(ctx, &patrolv1.AzureDevOpsIdentity{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: id}, Spec: patrolv1.AzureDevOpsIdentitySpec{
+			Organization: emulator.DefaultOrg, Method: patrolv1.MethodWorkloadIdentity, TenantID: emulator.DefaultTenantID, ClientID: emulator.DefaultSPClientID,
+			WorkloadIdentity: &patrolv1.WorkloadIdentity{ServiceAccountRef: &patrolv1.ServiceAccountRef{Name: sa}},
+			Endpoints: &patrolv1.Endpoints{AuthorityHost: emu.AuthorityHost(), DisableInstanceDiscovery: true, VSSPS: emu.VSSPSURL(), DevOps: emu.DevOpsURL(),
+				CABundleRef: &patrolv1.SecretKeyRef{Name: "emu-ca", Key: "ca.pem"}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Create(ctx, &patrolv1.EntraAccessToken{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: id}, Spec: patrolv1.EntraAccessTokenSpec{
+			IdentityRef: patrolv1.IdentityRef{Name: id}, SecretTarget: patrolv1.SecretTarget{Name: id + "-entra"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := func(name string) (*metav1.Condition, error) {
+		var e patrolv1.EntraAccessToken
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &e); err != nil {
+			return nil, err
+		}
+		c := meta.FindStatusCondition(e.Status.Conditions, patrolv1.ConditionReady)
+		if c == nil {
+			return nil, fmt.Errorf("no Ready condition yet")
+		}
+		return c, nil
+	}
+	eventually(t, "the workload identity's EntraAccessToken Ready", 60*time.Second, func() error {
+		c, err := ready("platform")
+		if err != nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v (%v)", c, err)
+		}
+		var s corev1.Secret
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "platform-entra"}, &s); err != nil {
+			return err
+		}
+		if got := entra.Claims(string(s.Data["token"]))["oid"]; got != emulator.DefaultSPObjectID {
+			return fmt.Errorf("the Secret's token is not the app's (oid %v)", got)
+		}
+		return nil
+	})
+	eventually(t, "the unlisted ServiceAccount refused", 60*time.Second, func() error {
+		c, err := ready("unlisted")
+		if err != nil || c.Status != metav1.ConditionFalse || c.Reason != patrolv1.ReasonIdentityInvalid ||
+			!strings.Contains(c.Message, "spec.workloadIdentity.serviceAccountRef.name") || !strings.Contains(c.Message, "controller.serviceAccountTokens") {
+			return fmt.Errorf("Ready %+v (%v)", c, err)
+		}
+		return nil
+	})
 }

@@ -3,8 +3,10 @@
 package charts
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"os"
 	"path"
 	"reflect"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // TestExamples renders every documented example and checks what the chart
@@ -339,6 +342,7 @@ func checkController(t *testing.T, c *chart) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("controller rules grant\n%v\nwant exactly\n%v", got, want)
 	}
+	checkServiceAccountTokens(t, c)
 	if elect {
 		id, _ := controllerArg(ct.Args, "leader-election-id")
 		r, ok := c.roles[c.ns+"/"+d.Name+"-controller-leader-election"]
@@ -346,5 +350,75 @@ func checkController(t *testing.T, c *chart) {
 			len(r.Rules[1].ResourceNames) != 0 || !slices.Equal(r.Rules[1].Verbs, []string{"create"}) {
 			t.Errorf("leader election needs a Role with get/update on Lease %q and create on leases; got %+v", id, r)
 		}
+	}
+}
+
+// serviceAccountTokens is controller.serviceAccountTokens of the values
+// file c rendered: namespace (default the release's) → sorted names.
+func (c *chart) serviceAccountTokens(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	if c.values == "" {
+		return out
+	}
+	b, err := os.ReadFile(c.values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Controller struct {
+			ServiceAccountTokens []struct{ Namespace, Name string } `json:"serviceAccountTokens"`
+		} `json:"controller"`
+	}
+	if err := sigsyaml.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, sa := range v.Controller.ServiceAccountTokens {
+		ns := cmp.Or(sa.Namespace, c.ns)
+		if !slices.Contains(out[ns], sa.Name) {
+			out[ns] = append(out[ns], sa.Name)
+		}
+	}
+	for _, names := range out {
+		slices.Sort(names)
+	}
+	return out
+}
+
+// checkServiceAccountTokens: for identities' workloadIdentity.serviceAccountRef
+// the controller may create tokens of exactly the ServiceAccounts of
+// controller.serviceAccountTokens — a Role per namespace with their
+// resourceNames, bound to the controller's ServiceAccount — and of no other.
+func checkServiceAccountTokens(t *testing.T, c *chart) {
+	t.Helper()
+	want := c.serviceAccountTokens(t)
+	name := c.deployment.Name + "-controller-sa-tokens"
+	got := map[string][]string{}
+	for key, r := range c.roles {
+		ns, n, _ := strings.Cut(key, "/")
+		if n != name {
+			continue
+		}
+		if len(r.Rules) != 1 || !slices.Equal(r.Rules[0].APIGroups, []string{""}) || !slices.Equal(r.Rules[0].Resources, []string{"serviceaccounts/token"}) ||
+			!slices.Equal(r.Rules[0].Verbs, []string{"create"}) || len(r.Rules[0].ResourceNames) == 0 {
+			t.Errorf("Role %s: rules %+v, want create on serviceaccounts/token with resourceNames only", key, r.Rules)
+			continue
+		}
+		got[ns] = r.Rules[0].ResourceNames
+		rb := c.bindings[key]
+		if rb == nil || rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != name || len(rb.Subjects) != 1 ||
+			rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != c.sa.Name || rb.Subjects[0].Namespace != c.ns {
+			t.Errorf("RoleBinding %s does not bind Role %s to the controller's ServiceAccount %s/%s: %+v", key, name, c.ns, c.sa.Name, rb)
+		}
+	}
+	for _, r := range c.clusterRoles {
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Resources, "serviceaccounts/token") || slices.Contains(rule.Resources, "serviceaccounts") {
+				t.Errorf("ClusterRole %s grants %+v: ServiceAccount tokens only by name, per namespace", r.Name, rule)
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("serviceaccounts/token Roles grant %v, want exactly controller.serviceAccountTokens %v", got, want)
 	}
 }

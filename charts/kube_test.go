@@ -140,6 +140,9 @@ func TestChartOnRealAPIServer(t *testing.T) {
 			for _, s := range ch.kubeSinks {
 				ensureNS(s.Namespace)
 			}
+			for ns := range ch.serviceAccountTokens(t) {
+				ensureNS(ns)
+			}
 			warn.take()
 			// crds/ first, as helm install does.
 			for _, u := range ch.crds {
@@ -385,6 +388,16 @@ func checkControllerRights(ctx context.Context, t *testing.T, c *kubetest.Cluste
 			accessCheck{ns, "get", "", "configmaps", "c", false},
 			accessCheck{ns, "list", "", "pods", "", false},
 		)
+	}
+	// ServiceAccount tokens: exactly controller.serviceAccountTokens.
+	sat := ch.serviceAccountTokens(t)
+	for _, ns := range []string{ch.ns, other, "kube-system"} {
+		for _, n := range sat[ns] {
+			checks = append(checks, accessCheck{ns, "create", "", "serviceaccounts/token", n, true},
+				accessCheck{ns, "get", "", "serviceaccounts", n, false})
+		}
+		checks = append(checks, accessCheck{ns, "create", "", "serviceaccounts/token", "default", false},
+			accessCheck{ns, "create", "", "serviceaccounts/token", "", false})
 	}
 	checks = append(checks,
 		accessCheck{"", "watch", "patrol.dev", "clusterazuredevopsidentities", "", clusterIDs},
