@@ -27,7 +27,8 @@ import (
 //     (restore.go), not at the next resync;
 //   - a Secret an identity references (passwordRef, …) that is created or
 //     changed wakes at once the PersonalAccessTokens and EntraAccessTokens
-//     of that identity, instead of their backoff.
+//     of that identity, instead of their backoff; so does a Secret of a
+//     PersonalAccessToken's spec.sinks for that PersonalAccessToken.
 //
 // One metadata-only informer serves both (a label selector cannot select the
 // referenced Secrets, which carry no label of patrol's). secretMetadata
@@ -42,7 +43,7 @@ const (
 	// their spec.secretTarget.name.
 	indexTarget = "patrol.dev/target"
 	// indexSecretRef indexes identities by the names of the Secrets they
-	// reference.
+	// reference, and PersonalAccessTokens by those of their spec.sinks.
 	indexSecretRef = "patrol.dev/secret-ref"
 )
 
@@ -155,16 +156,31 @@ func targetKey(o client.Object) []string {
 }
 
 func secretRefKeys(o client.Object) []string {
+	seen := map[string]bool{}
 	var sp patrolv1.AzureDevOpsIdentitySpec
 	switch v := o.(type) {
 	case *patrolv1.AzureDevOpsIdentity:
 		sp = v.Spec
 	case *patrolv1.ClusterAzureDevOpsIdentity:
 		sp = v.Spec
+	case *patrolv1.PersonalAccessToken:
+		// spec.sinks' SecretKeyRefs (an http sink's credentials and CA).
+		for _, s := range v.Spec.Sinks {
+			if _, refs, err := sinkParams(s, ""); err == nil {
+				for _, ref := range refs {
+					if ref != nil {
+						seen[ref.Name] = true
+					}
+				}
+			}
+			if s.HTTP != nil && s.HTTP.CABundleRef != nil {
+				seen[s.HTTP.CABundleRef.Name] = true
+			}
+		}
+		return slices.Sorted(maps.Keys(seen))
 	default:
 		return nil
 	}
-	seen := map[string]bool{}
 	for _, ref := range identitySecretRefs(sp) {
 		seen[ref.Name] = true
 	}
@@ -178,11 +194,11 @@ func indexSecrets(ctx context.Context, mgr manager.Manager, clusterIdentities bo
 			return err
 		}
 	}
-	ids := []client.Object{&patrolv1.AzureDevOpsIdentity{}}
+	referrers := []client.Object{&patrolv1.AzureDevOpsIdentity{}, &patrolv1.PersonalAccessToken{}}
 	if clusterIdentities {
-		ids = append(ids, &patrolv1.ClusterAzureDevOpsIdentity{})
+		referrers = append(referrers, &patrolv1.ClusterAzureDevOpsIdentity{})
 	}
-	for _, o := range ids {
+	for _, o := range referrers {
 		if err := mgr.GetFieldIndexer().IndexField(ctx, o, indexSecretRef, secretRefKeys); err != nil {
 			return err
 		}
@@ -204,10 +220,17 @@ func targetUsers(cl client.Client, list client.ObjectList) handler.EventHandler 
 
 // referenceUsers maps a Secret to the objects of list's kind that use an
 // identity referencing it: AzureDevOpsIdentities of its namespace, and
-// ClusterAzureDevOpsIdentities when it is in clusterNS.
+// ClusterAzureDevOpsIdentities when it is in clusterNS; and to the
+// PersonalAccessTokens whose spec.sinks reference it.
 func referenceUsers(cl client.Client, list client.ObjectList, clusterIdentities bool, clusterNS string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		var out []reconcile.Request
+		if _, ok := list.(*patrolv1.PersonalAccessTokenList); ok {
+			var pats patrolv1.PersonalAccessTokenList
+			if err := cl.List(ctx, &pats, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecretRef: o.GetName()}); err == nil {
+				out = append(out, requestsOf(&pats)...)
+			}
+		}
 		var ids patrolv1.AzureDevOpsIdentityList
 		if err := cl.List(ctx, &ids, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecretRef: o.GetName()}); err == nil {
 			for _, id := range ids.Items {

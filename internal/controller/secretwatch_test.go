@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"testing"
 	"time"
@@ -16,6 +17,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+// readyWithin waits at most d until name is Ready.
+func (w *world) readyWithin(name string, d time.Duration) *patrolv1.PersonalAccessToken {
+	w.t.Helper()
+	var p *patrolv1.PersonalAccessToken
+	w.eventually(name+" Ready", d, func() error {
+		p = w.get(name)
+		if c := meta.FindStatusCondition(p.Status.Conditions, patrolv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	return p
+}
 
 // watchResync is far longer than any test: what happens within seconds is
 // the Secret watch's doing, not the periodic resync's.
@@ -141,13 +156,7 @@ func TestFixedPasswordSecretWakesTheTokensAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixed := time.Now()
-	w.eventually("PAT issued after the fix", 15*time.Second, func() error {
-		p := w.get("agents")
-		if c := meta.FindStatusCondition(p.Status.Conditions, patrolv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
-			return fmt.Errorf("Ready %+v", c)
-		}
-		return nil
-	})
+	w.readyWithin("agents", 15*time.Second)
 	w.eventually("token issued after the fix", 15*time.Second, func() error {
 		e := w.getEAT("feed")
 		if c := meta.FindStatusCondition(e.Status.Conditions, patrolv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
@@ -160,5 +169,39 @@ func TestFixedPasswordSecretWakesTheTokensAtOnce(t *testing.T) {
 	}
 	if !w.works(string(w.secret("agents-secret").Data["token"])) {
 		t.Error("the PAT issued after the fix does not authenticate")
+	}
+}
+
+// A Secret a sink references (the http sink's bearer token) missing: the
+// PersonalAccessToken fails and backs off (a minute); creating the Secret
+// wakes it at once.
+func TestSinkSecretCreatedWakesThePAT(t *testing.T) {
+	w := newWorld(t)
+	tl := newTool(t)
+	ctx := context.Background()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tl.srv.Certificate().Raw})
+	if err := w.cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "tool-ca"}, Data: map[string][]byte{"ca.pem": ca}}); err != nil {
+		t.Fatal(err)
+	}
+	w.runController(controller.Options{Resync: watchResync, Backoff: controller.Backoff{Base: time.Minute, Max: time.Hour}})
+	if err := w.cl.Create(ctx, w.pat("tooled", func(p *patrolv1.PersonalAccessToken) {
+		p.Spec.Sinks = []patrolv1.PATSink{{Name: "tool", HTTP: &patrolv1.HTTPSink{URL: tl.srv.URL + "/api/token", Body: "pat={{token}}", ContentType: "application/x-www-form-urlencoded",
+			Auth:        &patrolv1.HTTPSinkAuth{Type: "bearer", TokenRef: &patrolv1.SecretKeyRef{Name: "tool-admin", Key: "token"}},
+			CABundleRef: &patrolv1.SecretKeyRef{Name: "tool-ca", Key: "ca.pem"}}}}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	w.eventually("failed for the missing Secret", 30*time.Second, func() error {
+		if p := w.get("tooled"); p.Status.FailedIssuanceAttempts < 1 {
+			return fmt.Errorf("attempts %d", p.Status.FailedIssuanceAttempts)
+		}
+		return nil
+	})
+	if err := w.cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "tool-admin"}, Data: map[string][]byte{"token": []byte("tool-admin-token")}}); err != nil {
+		t.Fatal(err)
+	}
+	p := w.readyWithin("tooled", 15*time.Second)
+	if got, auth := tl.holds(); !w.works(got) || auth != "Bearer tool-admin-token" || p.Status.AuthorizationID == "" {
+		t.Errorf("the tool holds a PAT that works: %t, Authorization %q", w.works(got), auth)
 	}
 }
