@@ -71,3 +71,28 @@ func TestSinkDestinationsAreExclusive(t *testing.T) {
 		t.Errorf("first after the second was refused: %+v", p.Status.Conditions)
 	}
 }
+
+// A sink's SecretKeyRef that names no Secret (or no key) fails the
+// reconcile with InvalidSpec naming the field, before any PAT is created.
+func TestSinkSecretMissing(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	p := w.pat("nokey", func(p *patrolv1.PersonalAccessToken) {
+		p.Spec.Sinks = []patrolv1.PATSink{{Name: "tool", HTTP: &patrolv1.HTTPSink{URL: "https://tool.example/api", Body: "pat={{token}}",
+			Auth: &patrolv1.HTTPSinkAuth{Type: "bearer", TokenRef: &patrolv1.SecretKeyRef{Name: "tool-admin", Key: "token"}}}}}
+	})
+	if err := w.cl.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile(w.reconciler(nil, nil), "nokey") // finalizer
+	w.reconcile(w.reconciler(nil, nil), "nokey")
+	p = w.get("nokey")
+	c := meta.FindStatusCondition(p.Status.Conditions, patrolv1.ConditionReady)
+	want := "spec.sinks[0] (tool).http.auth.tokenRef: Secret " + w.ns + "/tool-admin does not exist"
+	if c == nil || c.Reason != patrolv1.ReasonInvalidSpec || !strings.Contains(c.Message, want) {
+		t.Errorf("Ready %+v, want InvalidSpec naming %q", c, want)
+	}
+	if ids := w.managed(w.ns + ".nokey"); len(ids) != 0 {
+		t.Errorf("PATs created: %v", ids)
+	}
+}
