@@ -233,6 +233,7 @@ func (r *PATReconciler) connect(id identity, vals map[string][]byte) (*account, 
 		CertificatePassword: string(vals["certificatePasswordRef"]), ManagedIdentityClientID: sp.ManagedIdentityClientID,
 		DisableInstanceDiscovery: ep.DisableInstanceDiscovery, HTTPClient: hc, Logger: r.log(), Now: r.Now,
 	}
+	opts.Settings = signInSettings(sp)
 	if sp.WorkloadIdentity != nil {
 		opts.FederatedTokenFile = sp.WorkloadIdentity.FederatedTokenFile
 	}
@@ -296,4 +297,27 @@ func credentialName(namespace, name string) string {
 	}
 	sum := sha256.Sum256([]byte(n))
 	return strings.TrimRight(n[:55], ".-_") + "-" + hex.EncodeToString(sum[:4])
+}
+
+// signInSettings renames the environment variables sign-in hints name
+// (entra.Options.Settings) to the identity's fields, which are what the
+// controller reads: "check spec.passwordRef (Secret ado-login, key
+// password)", never "check AZURE_PASSWORD".
+func signInSettings(sp patrolv1.AzureDevOpsIdentitySpec) map[string]string {
+	ref := func(field string, r *patrolv1.SecretKeyRef) string {
+		if r == nil {
+			return field
+		}
+		return fmt.Sprintf("%s (Secret %s, key %s)", field, r.Name, r.Key)
+	}
+	m := map[string]string{
+		"AZURE_TENANT_ID": "spec.tenantId", "AZURE_CLIENT_ID": "spec.clientId", "AZURE_USERNAME": "spec.username",
+		"AZURE_PASSWORD":                    ref("spec.passwordRef", sp.PasswordRef),
+		"AZURE_CLIENT_SECRET":               ref("spec.clientSecretRef", sp.ClientSecretRef),
+		"AZURE_CLIENT_CERTIFICATE_PATH":     ref("spec.certificateRef", sp.CertificateRef),
+		"AZURE_CLIENT_CERTIFICATE_PASSWORD": ref("spec.certificatePasswordRef", sp.CertificatePasswordRef),
+		"AZURE_FEDERATED_TOKEN_FILE":        "spec.workloadIdentity",
+		"AZURE_AUTHORITY_HOST":              "spec.endpoints.authorityHost",
+	}
+	return m
 }

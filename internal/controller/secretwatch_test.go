@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +151,13 @@ func TestFixedPasswordSecretWakesTheTokensAtOnce(t *testing.T) {
 		}
 		return nil
 	})
+	// The hint names the identity's fields, not environment variables the
+	// controller never reads for it.
+	for _, msg := range []string{w.get("agents").Status.LastFailure, w.getEAT("feed").Status.LastFailure} {
+		if strings.Contains(msg, "AZURE_") || !strings.Contains(msg, "spec.passwordRef") {
+			t.Errorf("the sign-in failure should name spec.passwordRef and no AZURE_* variable: %s", msg)
+		}
+	}
 	login = w.secret("ado-login")
 	login.Data["password"] = []byte(emulator.DefaultPassword)
 	if err := w.cl.Update(ctx, login); err != nil {
