@@ -41,7 +41,8 @@ func TestControllerModeEndToEnd(t *testing.T) {
 	// Its own release name: the ClusterRole(Binding) names are cluster-wide.
 	// The emulator listens on 127.0.0.1, which the controller's default
 	// allow-list of endpoint hosts (Azure's) refuses.
-	ch := render(t, bin, "patrol-e2e", ns, "patrol/examples/controller.yaml", "controller.allowedEndpointHosts={127.0.0.1}")
+	ch := render(t, bin, "patrol-e2e", ns, "patrol/examples/controller.yaml", "controller.allowedEndpointHosts={127.0.0.1}",
+		"controller.allowedSinkHosts={127.0.0.1,*.vault.azure.net}")
 	dyn, err := dynamic.NewForConfig(c.Admin)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +135,11 @@ func TestControllerModeEndToEnd(t *testing.T) {
 		t.Fatalf("controller.allowedEndpointHosts={127.0.0.1} rendered --allowed-endpoint-hosts=%q (%t), want 127.0.0.1", v, ok)
 	} else {
 		o.AllowedEndpointHosts = []string{v}
+	}
+	if v, ok := controllerArg(args, "allowed-sink-hosts"); !ok || v != "127.0.0.1,*.vault.azure.net" {
+		t.Fatalf("controller.allowedSinkHosts={127.0.0.1,*.vault.azure.net} rendered --allowed-sink-hosts=%q (%t)", v, ok)
+	} else {
+		o.AllowedSinkHosts = []string{v}
 	}
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -81,5 +81,7 @@ host is Ready=False with reason EndpointNotAllowed and nothing is sent to it.`,
 	fl.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the controller's namespace)")
 	fl.StringSliceVar(&o.AllowedEndpointHosts, "allowed-endpoint-hosts", controller.DefaultAllowedEndpointHosts,
 		"hosts an identity's spec.endpoints (authorityHost, vssps, devops) may name: host names, IP addresses, *.suffix wildcards; repeatable or comma-separated; replaces the default (Azure's public and sovereign Entra authorities, Azure DevOps Services)")
+	fl.StringSliceVar(&o.AllowedSinkHosts, "allowed-sink-hosts", controller.DefaultAllowedSinkHosts,
+		"hosts a PersonalAccessToken's spec.sinks of kind keyVault (vaultUrl) and http (url) may deliver to: host names, IP addresses, *.suffix wildcards; repeatable or comma-separated; replaces the default (Azure Key Vault of the public and sovereign clouds); a third-party tool's host must be listed")
 	return cmd
 }

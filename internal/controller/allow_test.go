@@ -27,18 +27,7 @@ import (
 // allowed; the other server is reached as localhost, which is not.
 func TestEndpointHostNotAllowed(t *testing.T) {
 	w := newWorld(t)
-	// Counts connections (a TLS handshake to "localhost" would fail
-	// before any handler ran, so requests are not what to count).
-	var hits atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusTeapot) }))
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			hits.Add(1)
-		}
-	}
-	srv.StartTLS()
-	defer srv.Close()
-	elsewhere := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	hits, elsewhere := countingServer(t)
 	ctx := context.Background()
 	mk := func(name string, ep patrolv1.Endpoints) {
 		ep.DisableInstanceDiscovery = true
@@ -94,4 +83,61 @@ func hasCondition(conds []metav1.Condition, reason string, wants []string) error
 		}
 	}
 	return nil
+}
+
+// spec.sinks of kind http and keyVault deliver only to hosts of
+// --allowed-sink-hosts: a tool reached as localhost (not allowed here) and
+// a vault outside Azure's Key Vault domains get Ready=False
+// (EndpointNotAllowed naming the field, the host and the flag), no PAT is
+// created and no connection reaches the tool. The allowed list is the
+// default plus the emulator, so *.vault.azure.net stays allowed.
+func TestSinkHostNotAllowed(t *testing.T) {
+	w := newWorld(t)
+	hits, elsewhere := countingServer(t)
+	ctx := context.Background()
+	cases := map[string]struct {
+		sink  patrolv1.PATSink
+		field string
+		host  string
+	}{
+		"tool":  {patrolv1.PATSink{Name: "tool", HTTP: &patrolv1.HTTPSink{URL: elsewhere + "/api/token", Body: "pat={{token}}"}}, "spec.sinks[0] (tool).http.url", "host localhost"},
+		"vault": {patrolv1.PATSink{Name: "kv", KeyVault: &patrolv1.KeyVaultSink{VaultURL: "https://kv.vault.contoso.example", SecretName: "ado-pat"}}, "spec.sinks[0] (kv).keyVault.vaultUrl", "host kv.vault.contoso.example"},
+	}
+	for name, c := range cases {
+		if err := w.cl.Create(ctx, w.pat(name, func(p *patrolv1.PersonalAccessToken) { p.Spec.Sinks = []patrolv1.PATSink{c.sink} })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.runController(controller.Options{AllowedSinkHosts: append([]string{"127.0.0.1"}, controller.DefaultAllowedSinkHosts...)})
+	for name, c := range cases {
+		wants := []string{c.field, c.host, "--allowed-sink-hosts", "controller.allowedSinkHosts", "nothing is sent"}
+		w.eventually(name+" EndpointNotAllowed", 30*time.Second, func() error {
+			return hasCondition(w.get(name).Status.Conditions, patrolv1.ReasonEndpointNotAllowed, wants)
+		})
+		if ids := w.managed(w.ns + "." + name); len(ids) != 0 {
+			t.Errorf("%s: PATs created: %v", name, ids)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d connection(s) reached the tool that is not allowed", n)
+	}
+	if _, err := controller.ParseSinkHostAllowList([]string{"https://tool.example"}); err == nil || !strings.Contains(err.Error(), "--allowed-sink-hosts") {
+		t.Errorf("a URL in --allowed-sink-hosts: %v", err)
+	}
+}
+
+// countingServer is an HTTPS server reached as localhost (not 127.0.0.1)
+// that counts connections: a TLS handshake to "localhost" fails before any
+// handler runs, so requests are not what to count.
+func countingServer(t *testing.T) (*atomic.Int64, string) {
+	hits := &atomic.Int64{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusTeapot) }))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			hits.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return hits, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 }

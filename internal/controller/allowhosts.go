@@ -46,9 +46,34 @@ type HostAllowList struct {
 	entries  []string
 }
 
+// DefaultAllowedSinkHosts are the hosts spec.sinks of kind keyVault and
+// http may deliver to when --allowed-sink-hosts is not given: Azure Key
+// Vault of the public and sovereign clouds (azsecrets' vault DNS suffixes).
+// A third-party tool (http) must be allowed explicitly: whoever may create
+// a PersonalAccessToken could otherwise make the controller send requests
+// to any host its Pod reaches and read the answer's start in status.sinks.
+var DefaultAllowedSinkHosts = []string{
+	"*.vault.azure.net",
+	"*.vault.usgovcloudapi.net",
+	"*.vault.azure.cn",
+}
+
+// AllowedSinkHostsFlag names where the sinks' allow-list is configured.
+const AllowedSinkHostsFlag = "--allowed-sink-hosts (Helm value controller.allowedSinkHosts)"
+
 // ParseHostAllowList parses the entries of --allowed-endpoint-hosts (each
 // may be a comma-separated list); nil or empty means the default list.
 func ParseHostAllowList(entries []string) (*HostAllowList, error) {
+	return parseHostList("--allowed-endpoint-hosts", entries, DefaultAllowedEndpointHosts)
+}
+
+// ParseSinkHostAllowList parses --allowed-sink-hosts; nil or empty means
+// DefaultAllowedSinkHosts.
+func ParseSinkHostAllowList(entries []string) (*HostAllowList, error) {
+	return parseHostList("--allowed-sink-hosts", entries, DefaultAllowedSinkHosts)
+}
+
+func parseHostList(flag string, entries, defaults []string) (*HostAllowList, error) {
 	var items []string
 	for _, e := range entries {
 		for _, s := range strings.Split(e, ",") {
@@ -58,13 +83,13 @@ func ParseHostAllowList(entries []string) (*HostAllowList, error) {
 		}
 	}
 	if len(items) == 0 {
-		items = DefaultAllowedEndpointHosts
+		items = defaults
 	}
 	l := &HostAllowList{exact: map[string]bool{}}
 	for _, s := range items {
 		h := strings.TrimSuffix(strings.ToLower(s), ".")
 		bad := func(problem string) error {
-			return fmt.Errorf("--allowed-endpoint-hosts: %q %s; give host names (login.microsoftonline.us), IP addresses or *.suffix wildcards (*.dev.azure.com), without scheme, port or path", s, problem)
+			return fmt.Errorf("%s: %q %s; give host names (login.microsoftonline.us), IP addresses or *.suffix wildcards (*.dev.azure.com), without scheme, port or path", flag, s, problem)
 		}
 		switch {
 		case strings.HasPrefix(h, "["):
@@ -173,23 +198,8 @@ func checkEndpoints(id identity, allowed *HostAllowList) error {
 		if raw == "" {
 			raw = f.def
 		}
-		e := &EndpointNotAllowedError{Identity: id.String(), Field: f.field, URL: "(not shown)", Allowed: allowed.String()}
-		u, err := url.Parse(raw)
-		if err != nil {
-			e.Problem = "does not parse"
-			return e
-		}
-		e.URL = httpx.RedactURL(u)
-		switch {
-		case !strings.EqualFold(u.Scheme, "https") || u.Host == "":
-			e.Problem = "is not an https URL"
-			return e
-		case u.User != nil:
-			e.Problem = "carries user information"
-			return e
-		}
-		e.Host = u.Hostname()
-		if !allowed.Allows(e.Host) {
+		e := &EndpointNotAllowedError{Identity: id.String(), Field: f.field, Allowed: allowed.String()}
+		if e.URL, e.Host, e.Problem = urlHost(raw); e.Problem != "" || !allowed.Allows(e.Host) {
 			return e
 		}
 	}
@@ -200,4 +210,56 @@ func checkEndpoints(id identity, allowed *HostAllowList) error {
 func endpointNotAllowed(err error) bool {
 	var e *EndpointNotAllowedError
 	return errors.As(err, &e)
+}
+
+// SinkHostNotAllowedError: a sink of spec.sinks delivers to a host the
+// controller may not send PATs or Key Vault tokens to.
+type SinkHostNotAllowedError struct {
+	Field   string // spec.sinks[0] (tool).http.url
+	URL     string
+	Host    string
+	Allowed string
+	Problem string // set when the URL does not parse or is not https
+}
+
+func (e *SinkHostNotAllowedError) Error() string {
+	if e.Problem != "" {
+		return fmt.Sprintf("%s %q %s; give an https URL of an allowed host", e.Field, e.URL, e.Problem)
+	}
+	return fmt.Sprintf("%s names host %s, which is not an allowed sink host (allowed: %s); nothing is sent to it. "+
+		"If the cluster's operator trusts it, they add it to %s; otherwise fix %s",
+		e.Field, e.Host, e.Allowed, AllowedSinkHostsFlag, e.Field)
+}
+
+// checkSinkHost refuses raw (a sink's URL, field names it) unless its host
+// is allowed.
+func checkSinkHost(field, raw string, allowed *HostAllowList) error {
+	if allowed == nil {
+		var err error
+		if allowed, err = ParseSinkHostAllowList(nil); err != nil {
+			return err
+		}
+	}
+	e := &SinkHostNotAllowedError{Field: field, Allowed: allowed.String()}
+	if e.URL, e.Host, e.Problem = urlHost(raw); e.Problem != "" || !allowed.Allows(e.Host) {
+		return e
+	}
+	return nil
+}
+
+// urlHost is raw (redacted, for messages) and its host, or why it names no
+// host credentials may go to (not https, user information, no parse).
+func urlHost(raw string) (shown, host, problem string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(not shown)", "", "does not parse"
+	}
+	shown = httpx.RedactURL(u)
+	switch {
+	case !strings.EqualFold(u.Scheme, "https") || u.Host == "":
+		return shown, "", "is not an https URL"
+	case u.User != nil:
+		return shown, "", "carries user information"
+	}
+	return shown, u.Hostname(), ""
 }

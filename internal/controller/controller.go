@@ -79,6 +79,9 @@ type Options struct {
 	// name (exact hosts, *.suffix wildcards; entries may be comma lists);
 	// empty: DefaultAllowedEndpointHosts.
 	AllowedEndpointHosts []string
+	// AllowedSinkHosts are the hosts spec.sinks of kind keyVault and http
+	// may deliver to (--allowed-sink-hosts); empty: DefaultAllowedSinkHosts.
+	AllowedSinkHosts []string
 }
 
 var setLogger sync.Once
@@ -128,6 +131,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	allowedSinks, err := ParseSinkHostAllowList(o.AllowedSinkHosts)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return fmt.Errorf("controller manager: %w", err)
@@ -141,7 +148,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Kube: kube, Recorder: mgr.GetEventRecorder("patrol-controller"),
 		ClusterResourceNamespace: o.ClusterResourceNamespace, HTTPClient: o.HTTPClient, Version: o.Version,
 		Now: o.Now, Logger: log, OrphanAge: o.OrphanAge, Backoff: o.Backoff, Resync: o.Resync, Hook: o.Hook, Metrics: m,
-		AllowedHosts: allowed,
+		AllowedHosts: allowed, AllowedSinkHosts: allowedSinks,
 	}
 	if err := Setup(ctx, mgr, pr, o.ClusterIdentities); err != nil {
 		return err

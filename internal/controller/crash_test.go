@@ -68,8 +68,13 @@ func (w *world) reconciler(hook func(rotation.HookEvent) error, dead *atomic.Boo
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	// The emulator's Key Vault, the tests' tools and the made-up tool.example.
+	sinkHosts, err := controller.ParseSinkHostAllowList([]string{"127.0.0.1", "tool.example"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	return &controller.PATReconciler{Client: deadClient{w.cl, dead}, APIReader: w.cl, Kube: kube, OrphanAge: time.Nanosecond, Hook: hook,
-		Backoff: controller.Backoff{Base: time.Millisecond, Max: time.Millisecond}, AllowedHosts: emulatorHost}
+		Backoff: controller.Backoff{Base: time.Millisecond, Max: time.Millisecond}, AllowedHosts: emulatorHost, AllowedSinkHosts: sinkHosts}
 }
 
 func (w *world) reconcile(r *controller.PATReconciler, name string) {

@@ -124,6 +124,10 @@ func (w *world) runController(o controller.Options) (stop func(), metricsURL str
 		// The emulator's host; the default list allows only Azure's.
 		o.AllowedEndpointHosts = []string{"127.0.0.1"}
 	}
+	if o.AllowedSinkHosts == nil {
+		// The emulator's Key Vault and the tests' tools.
+		o.AllowedSinkHosts = []string{"127.0.0.1"}
+	}
 	if o.OrphanAge == 0 {
 		o.OrphanAge = time.Nanosecond
 	}

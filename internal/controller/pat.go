@@ -101,6 +101,9 @@ type PATReconciler struct {
 	// AllowedHosts are the hosts identities' endpoints may name (nil:
 	// DefaultAllowedEndpointHosts).
 	AllowedHosts *HostAllowList
+	// AllowedSinkHosts are the hosts spec.sinks of kind keyVault and http
+	// may deliver to (nil: DefaultAllowedSinkHosts).
+	AllowedSinkHosts *HostAllowList
 
 	accts  accounts
 	creds  sinkCreds    // Key Vault sign-ins of spec.sinks (sinks.go)
@@ -185,7 +188,12 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 	state := &sinkState{r: r, pat: pat, orig: orig}
 	further, err := r.buildSinks(ctx, pat, acct, id, state)
 	if err != nil {
-		return r.fail(ctx, pat, failure{reason: patrolv1.ReasonInvalidSpec, msg: err.Error(), metric: "config"}, start)
+		reason := patrolv1.ReasonInvalidSpec
+		var nae *SinkHostNotAllowedError
+		if errors.As(err, &nae) {
+			reason = patrolv1.ReasonEndpointNotAllowed
+		}
+		return r.fail(ctx, pat, failure{reason: reason, msg: err.Error(), metric: "config"}, start)
 	}
 	// A target Secret deleted or edited by hand gets its last good PAT back
 	// (restore.go) before the engine would replace it.

@@ -145,6 +145,17 @@ func (r *PATReconciler) buildSinks(ctx context.Context, pat *patrolv1.PersonalAc
 		if err != nil {
 			return nil, err
 		}
+		// Sinks of Azure DevOps go to the identity's (allowed) endpoints;
+		// Key Vault and http ones to hosts of --allowed-sink-hosts only.
+		switch {
+		case s.KeyVault != nil:
+			err = checkSinkHost(where+".keyVault.vaultUrl", s.KeyVault.VaultURL, r.AllowedSinkHosts)
+		case s.HTTP != nil:
+			err = checkSinkHost(where+".http.url", s.HTTP.URL, r.AllowedSinkHosts)
+		}
+		if err != nil {
+			return nil, err
+		}
 		env := map[string]string{}
 		for name, ref := range refs {
 			field := refField(where, name)

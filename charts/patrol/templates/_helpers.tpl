@@ -198,5 +198,8 @@ servers bind the Pod's IP, not every interface; booleans are explicit, since
 {{- with $c.allowedEndpointHosts }}
 {{- $args = append $args (printf "--allowed-endpoint-hosts=%s" (join "," .)) }}
 {{- end }}
+{{- with $c.allowedSinkHosts }}
+{{- $args = append $args (printf "--allowed-sink-hosts=%s" (join "," .)) }}
+{{- end }}
 {{- toJson (concat $args $c.extraArgs) }}
 {{- end }}
