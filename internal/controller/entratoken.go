@@ -48,7 +48,7 @@ func entraCredentialName(namespace, name string) string {
 // Reconcile implements reconcile.Reconciler.
 func (r *EntraTokenReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var eat patrolv1.EntraAccessToken
-	if err := r.Client.Get(ctx, req.NamespacedName, &eat); err != nil {
+	if err := r.getLatest(ctx, req.NamespacedName, &eat); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.forget(entraCredentialName(req.Namespace, req.Name))
 			return reconcile.Result{}, nil

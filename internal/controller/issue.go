@@ -12,10 +12,30 @@ import (
 	"github.com/patrol-dev/patrol/internal/rotation"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // What the PersonalAccessToken and EntraAccessToken reconcilers share
 // besides the PATReconciler's methods (identity.go, pat.go).
+
+// getLatest reads the reconciled object (a PersonalAccessToken or an
+// EntraAccessToken) as the API server holds it now, through the APIReader,
+// not the cache's copy. The cache lags behind the reconciler's own writes:
+// a reconcile woken by another watch (the identity's deletion, a Secret)
+// can run before the informer has the status patches of the reconcile
+// before it, or the object's deletion. Working from such a copy, a
+// reconcile would act on a renew-now request again (its lastRenewRequest
+// not there yet), take an http sink's delivery record (status.sinks) for
+// missing and re-deliver, or issue a credential for an object already
+// deleted (its PATs revoked, the finalizer gone) and export its series
+// again after Metrics.forget. One GET per reconcile: reconciles run at
+// events and at the renewal time or resync, not in a loop.
+func (r *PATReconciler) getLatest(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	if r.APIReader == nil {
+		return r.Client.Get(ctx, key, obj)
+	}
+	return r.APIReader.Get(ctx, key, obj)
+}
 
 // identityFailure is the failure of an identity that cannot be read:
 // IdentityMissing when none has that name, else IdentityInvalid.

@@ -127,10 +127,9 @@ func (r *PATReconciler) log() *slog.Logger {
 // Reconcile implements reconcile.Reconciler.
 func (r *PATReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var pat patrolv1.PersonalAccessToken
-	if err := r.Client.Get(ctx, req.NamespacedName, &pat); err != nil {
+	if err := r.getLatest(ctx, req.NamespacedName, &pat); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Metrics.forget(credentialName(req.Namespace, req.Name))
-			r.copies.drop(credentialName(req.Namespace, req.Name))
+			r.gone(credentialName(req.Namespace, req.Name))
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
@@ -153,6 +152,13 @@ func (r *PATReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		return reconcile.Result{}, err
 	}
 	return res, nil
+}
+
+// gone forgets credential cred of a PersonalAccessToken that no longer
+// exists: its series and the last good copy of its Secret.
+func (r *PATReconciler) gone(cred string) {
+	r.Metrics.forget(cred)
+	r.copies.drop(cred)
 }
 
 // failure is a failed reconcile: its condition reason and message.
@@ -524,8 +530,7 @@ func (r *PATReconciler) dropFinalizer(ctx context.Context, pat *patrolv1.Persona
 	if err := r.Client.Update(ctx, pat); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	r.Metrics.forget(cred)
-	r.copies.drop(cred)
+	r.gone(cred)
 	return nil
 }
 
