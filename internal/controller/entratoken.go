@@ -65,6 +65,11 @@ func (r *EntraTokenReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	res := r.refresh(ctx, &eat, cred, orig)
 	eat.Status.ObservedGeneration = eat.Generation
 	if err := r.Client.Status().Patch(ctx, &eat, client.MergeFrom(orig)); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Deleted while this reconcile ran: drop what it recorded.
+			r.Metrics.forget(cred)
+			return reconcile.Result{}, nil
+		}
 		return reconcile.Result{}, err
 	}
 	return res, nil
@@ -126,6 +131,8 @@ func (r *EntraTokenReconciler) refresh(ctx context.Context, eat *patrolv1.EntraA
 		setCondition(&eat.Status.Conditions, eat.Generation, patrolv1.ConditionIssuing, metav1.ConditionTrue, reason, msg+"; signing in for a new token")
 		if err := r.Client.Status().Patch(ctx, eat, client.MergeFrom(orig)); err == nil {
 			orig.Status = *eat.Status.DeepCopy()
+		} else if apierrors.IsNotFound(err) {
+			return reconcile.Result{} // deleted meanwhile: write no token to its Secret
 		}
 	}
 	rep, now := r.apply(ctx, eng, plan)

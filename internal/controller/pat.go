@@ -149,6 +149,12 @@ func (r *PATReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	res := r.issue(ctx, &pat, cred, orig)
 	pat.Status.ObservedGeneration = pat.Generation
 	if err := r.Client.Status().Patch(ctx, &pat, client.MergeFrom(orig)); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Deleted while this reconcile ran (its finalizer dropped
+			// meanwhile): what it recorded is of an object that is gone.
+			r.gone(cred)
+			return reconcile.Result{}, nil
+		}
 		return reconcile.Result{}, err
 	}
 	return res, nil
@@ -236,6 +242,8 @@ func (r *PATReconciler) issue(ctx context.Context, pat *patrolv1.PersonalAccessT
 		// Show Issuing while the PAT is created and delivered.
 		if err := r.Client.Status().Patch(ctx, pat, client.MergeFrom(orig)); err == nil {
 			orig.Status = *pat.Status.DeepCopy()
+		} else if apierrors.IsNotFound(err) {
+			return reconcile.Result{} // gone meanwhile: create no PAT for it
 		}
 	}
 	rep, now := r.apply(ctx, eng, plan)

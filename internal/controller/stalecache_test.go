@@ -204,3 +204,61 @@ func exported(t *testing.T, m *controller.Metrics, cred string) bool {
 	}
 	return false
 }
+
+// deletingStatus deletes obj just before the first status patch
+// goes out: the object is deleted while its reconcile runs.
+type deletingStatus struct {
+	client.Client
+	obj  client.Object
+	done *bool
+}
+
+func (d deletingStatus) Status() client.SubResourceWriter {
+	return deletingStatusWriter{d.Client.Status(), d}
+}
+
+type deletingStatusWriter struct {
+	client.SubResourceWriter
+	d deletingStatus
+}
+
+func (s deletingStatusWriter) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+	if !*s.d.done {
+		*s.d.done = true
+		if err := s.d.Client.Delete(ctx, s.d.obj); err != nil {
+			return err
+		}
+	}
+	return s.SubResourceWriter.Patch(ctx, o, p, opts...)
+}
+
+// An EntraAccessToken deleted while its reconcile is about to sign in
+// gets no token written to its Secret, and no series.
+func TestEntraDeletedWhileIssuing(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	e := w.eat("brief")
+	if err := w.cl.Create(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	m := controller.NewMetrics(metrics.BuildInfo{})
+	r := w.reconciler(nil, nil)
+	r.Metrics = m
+	deleted := false
+	r.Client = deletingStatus{Client: r.Client, obj: e, done: &deleted}
+	er := &controller.EntraTokenReconciler{PATReconciler: r}
+	_, err := er.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(e)})
+	if !deleted {
+		t.Fatal("no status patch before the token was issued")
+	}
+	var s corev1.Secret
+	if gerr := w.cl.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "brief-secret"}, &s); gerr == nil {
+		t.Errorf("a token was written to the Secret of the deleted EntraAccessToken (data keys %d)", len(s.Data))
+	}
+	if exported(t, m, "entra_"+w.ns+".brief") {
+		t.Error("series of the deleted EntraAccessToken exported")
+	}
+	if err != nil {
+		t.Errorf("reconcile: %v", err)
+	}
+}
