@@ -167,6 +167,9 @@ func TestEntraAccessTokenLifecycle(t *testing.T) {
 		}
 		return nil
 	})
+	if got := string(w.secret("git-secret").Data["token"]); got != second {
+		t.Error("the identity's deletion changed the Secret: the renew-now request was acted on twice?")
+	}
 	if err := w.cl.Delete(ctx, e); err != nil {
 		t.Fatal(err)
 	}
