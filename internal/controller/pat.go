@@ -534,11 +534,14 @@ func (r *PATReconciler) finalize(ctx context.Context, pat *patrolv1.PersonalAcce
 }
 
 func (r *PATReconciler) dropFinalizer(ctx context.Context, pat *patrolv1.PersonalAccessToken, cred string) error {
+	// Forgotten before the object goes, so that whoever sees it gone sees
+	// none of its series either (a failed Update runs the finalizer again,
+	// and a deleted PersonalAccessToken records nothing meanwhile).
+	r.gone(cred)
 	controllerutil.RemoveFinalizer(pat, FinalizerRevoke)
 	if err := r.Client.Update(ctx, pat); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	r.gone(cred)
 	return nil
 }
 

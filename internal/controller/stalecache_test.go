@@ -262,3 +262,49 @@ func TestEntraDeletedWhileIssuing(t *testing.T) {
 		t.Errorf("reconcile: %v", err)
 	}
 }
+
+// onUpdate runs f before every Update goes out.
+type onUpdate struct {
+	client.Client
+	f func(client.Object)
+}
+
+func (u onUpdate) Update(ctx context.Context, o client.Object, opts ...client.UpdateOption) error {
+	u.f(o)
+	return u.Client.Update(ctx, o, opts...)
+}
+
+// A deleted PersonalAccessToken's series are gone before the update that
+// drops its finalizer (and lets it go) is sent: whoever sees it gone, as
+// TestPersonalAccessTokenLifecycle does, sees none of its series.
+func TestDeletedPATSeriesGoFirst(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.cl.Create(ctx, w.pat("last")); err != nil {
+		t.Fatal(err)
+	}
+	m := controller.NewMetrics(metrics.BuildInfo{})
+	r := w.reconciler(nil, nil)
+	r.Metrics = m
+	w.reconcile(r, "last")
+	cred := w.ns + ".last"
+	if !exported(t, m, cred) {
+		t.Fatal("no series of the credential after its first reconcile")
+	}
+	if err := w.cl.Delete(ctx, w.get("last")); err != nil {
+		t.Fatal(err)
+	}
+	dropping := 0
+	r.Client = onUpdate{Client: r.Client, f: func(o client.Object) {
+		if len(o.GetFinalizers()) == 0 && !o.GetDeletionTimestamp().IsZero() {
+			dropping++
+			if exported(t, m, cred) {
+				t.Error("the finalizer is dropped while the credential's series are still exported")
+			}
+		}
+	}}
+	w.reconcile(r, "last")
+	if dropping != 1 {
+		t.Fatalf("%d updates dropped the finalizer, want 1", dropping)
+	}
+}
