@@ -40,12 +40,16 @@ func TestCrashWithSinksRepairedOnRestart(t *testing.T) {
 	if err != nil || len(gs) != 1 {
 		t.Fatalf("variable group: %v %v", gs, err)
 	}
+	// variable is name's in the group: this run's (the reconciler lists
+	// PersonalAccessTokens cluster-wide, and those of an earlier run of
+	// -count stay in their namespace and would keep the place).
+	variable := func(name string) string { return name + "-" + w.ns }
 	// inLine asserts the invariant and returns the PAT's authorizationId.
 	inLine := func(name string) string {
 		t.Helper()
 		id := w.check(name)
 		tok := string(w.secret(name + "-secret").Data["token"])
-		if v, _ := w.emu.VariableGroupValue(emulator.DefaultOrg, gs[0].ID, name); v != tok {
+		if v, _ := w.emu.VariableGroupValue(emulator.DefaultOrg, gs[0].ID, variable(name)); v != tok {
 			t.Fatal("the variable group holds another PAT than the Secret")
 		}
 		if got, _ := tl.holds(); got != tok {
@@ -62,7 +66,7 @@ func TestCrashWithSinksRepairedOnRestart(t *testing.T) {
 			name := "crash-" + tc.name
 			p := w.pat(name, func(p *patrolv1.PersonalAccessToken) {
 				p.Spec.Sinks = []patrolv1.PATSink{
-					{Name: "vg", VariableGroup: &patrolv1.VariableGroupSink{Project: emulator.DefaultProject, GroupName: "ado-creds", Variable: name}},
+					{Name: "vg", VariableGroup: &patrolv1.VariableGroupSink{Project: emulator.DefaultProject, GroupName: "ado-creds", Variable: variable(name)}},
 					{Name: "tool", HTTP: &patrolv1.HTTPSink{URL: tl.srv.URL + "/api/token", Body: "pat={{token}}", ContentType: "application/x-www-form-urlencoded",
 						CABundleRef: &patrolv1.SecretKeyRef{Name: "tool-ca", Key: "ca.pem"}}},
 				}

@@ -51,7 +51,11 @@ func TestSinkDestinationsAreExclusive(t *testing.T) {
 	refused("twice", "spec.sinks[1] (again) writes the same place as spec.sinks[0] (vg)")
 
 	// Two PersonalAccessTokens: the first keeps it, the second is refused.
-	first := w.pat("first", func(p *patrolv1.PersonalAccessToken) { p.Spec.Sinks = []patrolv1.PATSink{vg("ado-creds", "SHARED")} })
+	// The variable is this run's: the reconciler lists PersonalAccessTokens
+	// cluster-wide, and those of an earlier run (-count) stay in their
+	// namespace (no namespace controller deletes them).
+	shared := "SHARED_" + strings.ToUpper(strings.ReplaceAll(w.ns, "-", "_"))
+	first := w.pat("first", func(p *patrolv1.PersonalAccessToken) { p.Spec.Sinks = []patrolv1.PATSink{vg("ado-creds", shared)} })
 	if err := w.cl.Create(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +64,9 @@ func TestSinkDestinationsAreExclusive(t *testing.T) {
 	if p := w.get("first"); !meta.IsStatusConditionTrue(p.Status.Conditions, patrolv1.ConditionReady) {
 		t.Fatalf("first: %+v", p.Status.Conditions)
 	}
-	second := w.pat("second", func(p *patrolv1.PersonalAccessToken) { p.Spec.Sinks = []patrolv1.PATSink{vg("ado-creds", "shared")} })
+	second := w.pat("second", func(p *patrolv1.PersonalAccessToken) {
+		p.Spec.Sinks = []patrolv1.PATSink{vg("ado-creds", strings.ToLower(shared))}
+	})
 	if err := w.cl.Create(ctx, second); err != nil {
 		t.Fatal(err)
 	}
